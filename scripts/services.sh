@@ -285,8 +285,14 @@ start_postgres() {
     chown postgres:postgres "$d" "$sock"
     # postgres needs to reach RUN_DIR/pg: make RUN_DIR itself traversable (not listable).
     chmod o+x "$RUN_DIR"
-    setpriv --reuid=postgres --regid=postgres --init-groups -- test -x "$d" ||
-      die "user postgres cannot reach $d: a parent of RUN_DIR is not world-traversable (chmod o+x it, or use a RUN_DIR under /tmp)"
+    # A parent dir may still be closed to others (e.g. RUN_DIR under /root): then give
+    # postgres CAP_DAC_READ_SEARCH (search/read only) rather than touching dirs outside RUN_DIR.
+    # shellcheck disable=SC2016 # $1 is for the inner bash
+    if ! "${AS_PG[@]}" bash -c 'cd "$1"' _ "$d" 2>/dev/null; then
+      log "user postgres cannot traverse the parents of $RUN_DIR: running postgres with CAP_DAC_READ_SEARCH"
+      AS_PG=(setpriv --reuid=postgres --regid=postgres --init-groups
+        --inh-caps=+dac_read_search --ambient-caps=+dac_read_search --)
+    fi
   fi
   if [[ ! -f $d/data/PG_VERSION ]]; then
     "${AS_PG[@]}" "$PG_BIN/initdb" -D "$d/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync \
