@@ -119,13 +119,15 @@ load_env() {
 }
 
 log_tail() { # SERVICE LOGFILE...
-  local svc=$1 f
+  local svc=$1 f shown=0
   shift
   for f in "$@"; do
     [[ -s $f ]] || continue
     echo "---- last 30 lines of $f ($svc) ----" >&2
     tail -n 30 "$f" >&2
+    shown=1
   done
+  ((shown)) || echo "---- $svc wrote nothing yet to: $* ----" >&2
 }
 
 # wait_ready SERVICE DEADLINE_S CHECK_FUNC LOGFILE...: poll CHECK_FUNC until it succeeds;
@@ -477,11 +479,18 @@ print(json.dumps({"name": e["DBZ_NAME"], "config": {
 }}))
 EOF
 )
-  code=$(curl -s -o "$RUN_DIR/logs/register-debezium.json" -w '%{http_code}' \
-    -H 'Content-Type: application/json' -X POST --data "$body" "$CONNECT_URL/connectors")
+  post() {
+    curl -s -o "$RUN_DIR/logs/register-debezium.json" -w '%{http_code}' \
+      -H 'Content-Type: application/json' -X POST --data "$body" "$CONNECT_URL/connectors"
+  }
+  code=$(post)
+  if [[ $code == 409 ]]; then # registered before (maybe FAILED): replace it
+    log "connector $name exists: deleting and registering it again"
+    curl -sf -o /dev/null -X DELETE "$CONNECT_URL/connectors/$name" || true
+    code=$(post)
+  fi
   case $code in
     201) ;;
-    409) log "connector $name already exists: checking its status" ;;
     *)
       cat "$RUN_DIR/logs/register-debezium.json" >&2
       echo >&2
