@@ -1,0 +1,54 @@
+/*
+ * batch — rows waiting to be inserted, one buffer per target table.
+ *
+ * Rows arrive as Lua tables and are serialized at once (row_json) into the table's buffer as
+ * JSONEachRow lines; the batch also keeps the union of column names seen, which becomes the
+ * INSERT's column list. A mark/rollback pair makes an event's rows all-or-nothing: the pipeline
+ * marks before an event and rolls back if any of its rows (or its transform) fails.
+ */
+#ifndef CDCPIPE_BATCH_H
+#define CDCPIPE_BATCH_H
+
+#include <lua.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cdcpipe/strbuf.h"
+
+typedef struct {
+    char *table; /* target table as the script named it ("t" or "db.t") */
+    strbuf rows; /* JSONEachRow: one object per line */
+    size_t nrows;
+    char **columns; /* union of the rows' keys, in first-seen order */
+    size_t ncolumns;
+    size_t columns_cap;
+    int64_t opened_ms; /* clock_ms() of the first row, for the time limit */
+    /* state at the last mark */
+    size_t mark_len, mark_rows, mark_columns;
+} batch;
+
+typedef struct {
+    batch *items;
+    size_t count;
+    size_t cap;
+} batch_set;
+
+/* Serializes the row table at idx into the batch for `table` (created on first use).
+ * Returns 0, or -1 with err; the batch is then unchanged. */
+int batch_set_add_row(batch_set *set, const char *table, lua_State *L, int idx, char *err,
+                      size_t errlen);
+
+/* Remembers the current end of every batch; batch_set_rollback returns to it. */
+void batch_set_mark(batch_set *set);
+void batch_set_rollback(batch_set *set);
+
+size_t batch_set_rows(const batch_set *set);
+size_t batch_set_bytes(const batch_set *set);
+/* clock_ms() of the oldest pending row, or -1 when no row is pending. */
+int64_t batch_set_oldest_ms(const batch_set *set);
+
+/* Empties one batch, keeping its buffer and table name for reuse. */
+void batch_clear(batch *b);
+void batch_set_free(batch_set *set);
+
+#endif

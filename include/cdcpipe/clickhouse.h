@@ -1,0 +1,54 @@
+/*
+ * clickhouse — the ClickHouse HTTP interface over one keep-alive libcurl handle.
+ *
+ * Statements go as POST bodies (DDL, SELECT) or in the `query` parameter with the rows as body
+ * (INSERT ... FORMAT JSONEachRow). A failure is classified so the caller can decide: retry later
+ * (transient: no connection, timeouts, overload) or stop (everything else).
+ * Credentials come from the URL's user info or from user/password; they never appear in a log
+ * line or an error message (ch_redact_url).
+ */
+#ifndef CDCPIPE_CLICKHOUSE_H
+#define CDCPIPE_CLICKHOUSE_H
+
+#include <stddef.h>
+
+#include "cdcpipe/strbuf.h"
+
+typedef struct ch_client ch_client;
+
+typedef enum {
+    CH_OK = 0,
+    CH_TRANSIENT = 1, /* worth retrying: server unreachable, timeout, overload */
+    CH_PERMANENT = 2, /* retrying the same request will fail again */
+} ch_status;
+
+typedef struct {
+    long http_status; /* 0 when no HTTP answer arrived */
+    int code;         /* ClickHouse "Code: N", or 0 */
+} ch_failure;
+
+/* Opens a client for url (http:// or https://). user/password may be NULL (then the URL's user
+ * info, if any, is used; otherwise ClickHouse's default user). database names the default
+ * database for statements. Returns NULL with err filled when the URL is unusable. */
+ch_client *ch_open(const char *url, const char *user, const char *password, const char *database,
+                   char *err, size_t errlen);
+void ch_close(ch_client *c);
+
+/* Runs one statement given as the POST body; the answer body (if any) is appended to out (may
+ * be NULL). On failure err holds the server's message snippet with its code. */
+ch_status ch_exec(ch_client *c, const char *sql, strbuf *out, ch_failure *fail, char *err,
+                  size_t errlen);
+
+/* INSERT INTO table (columns...) FORMAT JSONEachRow with rows[0..len) as the body, and
+ * input_format_skip_unknown_fields=1. table may be "t" or "db.t"; a bare name goes to the
+ * client's database. Identifiers are back-quoted. */
+ch_status ch_insert(ch_client *c, const char *table, char *const *columns, size_t ncolumns,
+                    const char *rows, size_t len, ch_failure *fail, char *err, size_t errlen);
+
+/* Copies url into out with any password replaced by "***". */
+void ch_redact_url(const char *url, char *out, size_t outlen);
+
+/* Appends `name` (or `db`.`name` for "db.name") back-quoted and escaped to sql. */
+void ch_quote_table(strbuf *sql, const char *database, const char *table);
+
+#endif

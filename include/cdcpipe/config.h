@@ -1,0 +1,77 @@
+/*
+ * config — every setting, where it can come from, and the order in which sources win:
+ *   built-in defaults < `config` in pipeline.lua < .env file < environment (CDCPIPE_*) < CLI.
+ *
+ * One table (src/config.c) lists each setting once with its CLI flag, environment name and
+ * pipeline.lua path; every source goes through config_set, so validation and error messages are
+ * the same whichever source the value came from. Messages name the source so the user knows
+ * which file, variable or flag to fix.
+ */
+#ifndef CDCPIPE_CONFIG_H
+#define CDCPIPE_CONFIG_H
+
+#include <lua.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The ClickHouse HTTP interface takes at most this many rows per INSERT from us. */
+#define CONFIG_MAX_BATCH_ROWS 1000000L
+
+typedef struct {
+    char *brokers;
+    char *topics; /* comma-separated */
+    char *group;
+    char *clickhouse_url;
+    char *clickhouse_user;
+    char *clickhouse_password;
+    char *database;
+    char *table;
+    long batch_rows;
+    long batch_bytes;
+    long batch_ms;
+    bool once;
+    char *from;
+    bool dry_run;
+    long show;
+    char *log_level;
+    long lua_memory_mb;
+    /* librdkafka properties, applied after cdcpipe's own: names[i] = values[i] */
+    char **kafka_names;
+    char **kafka_values;
+    size_t kafka_count;
+} config;
+
+/* Fills cfg with the built-in defaults. */
+void config_init(config *cfg);
+void config_free(config *cfg);
+
+/* Sets the setting named `key` ("brokers", "batch_rows", ... as in the table) from text.
+ * origin names the source for error messages ("--batch-rows", "CDCPIPE_BATCH_ROWS", ...).
+ * Returns 0, or -1 with err naming origin, the value and what is expected. */
+int config_set(config *cfg, const char *key, const char *value, const char *origin, char *err,
+               size_t errlen);
+
+/* Maps a CLI long option name ("batch-rows") or environment name ("CDCPIPE_BATCH_ROWS") to the
+ * setting key; NULL when unknown. */
+const char *config_key_for_flag(const char *flag);
+const char *config_key_for_env(const char *env);
+
+/* Adds or replaces a librdkafka property. */
+void config_set_kafka(config *cfg, const char *name, const char *value);
+
+/* Applies the global table `config` of the script's state (absent: nothing to do). Unknown
+ * sections or keys are errors naming the script. Returns 0 or -1. */
+int config_apply_lua(config *cfg, lua_State *L, const char *script_path, char *err, size_t errlen);
+
+/* Applies a .env file: lines NAME=VALUE (optionally quoted, `export ` allowed, # comments).
+ * Only CDCPIPE_* names are read; an unknown CDCPIPE_ name is an error naming file and line.
+ * A missing file is an error only when `required`. */
+int config_apply_env_file(config *cfg, const char *path, bool required, char *err, size_t errlen);
+
+/* Applies every known CDCPIPE_* variable of the process environment. */
+int config_apply_environment(config *cfg, char *err, size_t errlen);
+
+/* Checks the combination (topics present, --from parses, ...). Returns 0 or -1. */
+int config_validate(const config *cfg, char *err, size_t errlen);
+
+#endif

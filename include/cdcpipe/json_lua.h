@@ -1,0 +1,39 @@
+/*
+ * json_lua — JSON text straight into Lua values, exact over the whole int64 range.
+ *
+ * Built on libyajl's event parser: every object becomes a Lua table, every array a 1-based
+ * sequence, integers that fit int64 become Lua integers (others become floats), other numbers
+ * floats, JSON null becomes nil (an object member whose value is null is simply absent; an array
+ * null leaves a hole). Strings must be valid UTF-8. No intermediate tree and no lua-cjson.
+ *
+ * One decoder is reused for every message: its parser memory lives in an arena that is reset per
+ * call, so decoding allocates nothing beyond the Lua values it creates.
+ */
+#ifndef CDCPIPE_JSON_LUA_H
+#define CDCPIPE_JSON_LUA_H
+
+#include <lua.h>
+#include <stddef.h>
+
+typedef struct json_decoder json_decoder;
+
+/* Flags for json_decoder_push. */
+enum {
+    /* A top-level object with both "schema" and "payload" members (Kafka Connect's JsonConverter
+     * with schemas.enable=true) yields its payload; the schema is parsed but no Lua value is
+     * built for it. A top-level "schema" without "payload" is an error. */
+    JSON_UNWRAP_ENVELOPE = 1,
+};
+
+/* Returns a new decoder, or NULL when out of memory. */
+json_decoder *json_decoder_new(void);
+void json_decoder_free(json_decoder *d);
+
+/* Parses text[0..len) and pushes exactly one Lua value on L. Returns 0, or -1 with the stack
+ * unchanged and err describing the problem and its byte offset. May raise a Lua memory error, so
+ * call it from protected code. Nesting deeper than JSON_MAX_DEPTH is an error. */
+#define JSON_MAX_DEPTH 128
+int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t len, int flags,
+                      char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * kafka — the librdkafka consumer: group membership, rebalances, start positions, commits.
+ *
+ * Offsets are never stored or committed automatically (enable.auto.commit=false): the pipeline
+ * calls kafka_commit after its batches are acknowledged. Before partitions are revoked the
+ * consumer calls the pipeline's flush hook, so everything consumed from them is inserted and
+ * committed while this member still owns them; afterwards they are forgotten (never committed
+ * later). Handles both eager and cooperative rebalance protocols.
+ */
+#ifndef CDCPIPE_KAFKA_H
+#define CDCPIPE_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cdcpipe/config.h"
+#include "cdcpipe/partitions.h"
+#include "cdcpipe/start_position.h"
+
+typedef struct kafka_consumer kafka_consumer;
+
+/* Called from inside kafka_poll before partitions are taken away: must flush and commit. */
+typedef void (*kafka_flush_fn)(void *ud);
+
+/* Creates the consumer and subscribes to cfg->topics. parts is the pipeline's partition table,
+ * updated on assignment and revocation. With track_end the high watermark of each partition is
+ * recorded at assignment (for --once). With no_commit (dry run) nothing is ever committed.
+ * Returns NULL with err on a configuration error (bad -X property names the property). */
+kafka_consumer *kafka_open(const config *cfg, const start_position *from, bool track_end,
+                           partition_table *parts, kafka_flush_fn flush, void *flush_ud, char *err,
+                           size_t errlen);
+
+/* Next message or NULL on timeout. The caller destroys it with rd_kafka_message_destroy.
+ * Partition EOF is recorded in parts and not returned; other errors are logged and not
+ * returned, except fatal ones: then *fatal is set and err filled. */
+rd_kafka_message_t *kafka_poll(kafka_consumer *k, int timeout_ms, bool *fatal, char *err,
+                               size_t errlen);
+
+/* Synchronously commits `next` of every assigned partition that moved since the last commit.
+ * Returns 0, or -1 after logging why (the events will be consumed again: at-least-once). */
+int kafka_commit(kafka_consumer *k);
+
+/* Leaves the group (revoking: the flush hook runs once more) and destroys the handle. */
+void kafka_close(kafka_consumer *k);
+
+#endif

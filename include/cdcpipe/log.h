@@ -1,0 +1,26 @@
+/*
+ * log — levelled log lines on stderr. Rows and reports go to stdout, never through here.
+ *
+ * Callers must never pass secrets (passwords, credentials in URLs): use ch_redact_url() first.
+ */
+#ifndef CDCPIPE_LOG_H
+#define CDCPIPE_LOG_H
+
+typedef enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 } log_level;
+
+/* Lines above this level are dropped. Default LOG_INFO. */
+void log_set_level(log_level level);
+log_level log_get_level(void);
+
+/* Parses "error", "warn", "info", "debug". Returns 0, or -1 for anything else. */
+int log_parse_level(const char *name, log_level *level);
+
+/* Writes "YYYY-MM-DDThh:mm:ssZ LEVEL message\n" to stderr in one write. */
+void log_msg(log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+#endif

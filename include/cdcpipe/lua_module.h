@@ -1,0 +1,20 @@
+/*
+ * lua_module — the built-in `cdcpipe` Lua module's pure helpers (no pipeline state):
+ *   cdc.datetime(v [, unit])  epoch number in "s"|"ms"|"us"|"ns" (default "ms") or an ISO-8601
+ *                             string → "YYYY-MM-DD hh:mm:ss" UTC; nil → nil
+ *   cdc.date(days)            days since 1970-01-01 → "YYYY-MM-DD"; nil → nil
+ *   cdc.log([level,] ...)     a log line on stderr ("error"|"warn"|"info"|"debug"; default info)
+ *   cdc.env(name [, default]) an environment variable
+ *   cdc.null                  a value that is written as JSON null
+ *   cdc.version               cdcpipe's version string
+ * script.c adds cdc.emit, which needs the running pipeline.
+ */
+#ifndef CDCPIPE_LUA_MODULE_H
+#define CDCPIPE_LUA_MODULE_H
+
+#include <lua.h>
+
+/* Pushes a new module table with the helpers above. */
+void lua_module_push(lua_State *L);
+
+#endif

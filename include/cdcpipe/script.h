@@ -1,0 +1,66 @@
+/*
+ * script — the user's pipeline.lua: one Lua state, its ddl() and transform(event, meta).
+ *
+ * script_open loads and runs the file once (defining `config`, `ddl`, `transform`), with the
+ * built-in module available as require "cdcpipe". transform and ddl are looked up once and kept
+ * as registry references. Per event, script_process runs decode → transform → row delivery inside
+ * one protected call with a traceback handler, so any failure (bad JSON, Lua error, bad row) comes
+ * back as a result code plus message and the state stays usable.
+ */
+#ifndef CDCPIPE_SCRIPT_H
+#define CDCPIPE_SCRIPT_H
+
+#include <lua.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct script script;
+
+/* One Kafka record as the pipeline hands it over. value == NULL is a tombstone. */
+typedef struct {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp_ms; /* -1 when the record has none */
+    const char *key;
+    size_t key_len;
+    const char *value;
+    size_t value_len;
+} script_event;
+
+typedef enum {
+    SCRIPT_ROWS,         /* transform produced >= 1 row, all delivered */
+    SCRIPT_FILTERED,     /* transform returned nil/false and emitted nothing */
+    SCRIPT_TOMBSTONE,    /* null value: skipped */
+    SCRIPT_DECODE_ERROR, /* the value is not a JSON object / not valid JSON */
+    SCRIPT_LUA_ERROR,    /* transform raised, or returned something that is not rows */
+} script_result;
+
+/* Receives each row: the target table and the row table at stack index idx. Returns 0, or -1
+ * with err (e.g. the row cannot be serialized); that fails the event (SCRIPT_LUA_ERROR). */
+typedef int (*script_row_fn)(void *ud, const char *table, lua_State *L, int idx, char *err,
+                             size_t errlen);
+
+/* Loads path. Returns NULL with err naming the file (and line, for syntax and runtime errors)
+ * when it cannot be read, fails to run, or lacks a transform function. memory_limit caps the
+ * Lua state's memory in bytes (0: no cap). */
+script *script_open(const char *path, size_t memory_limit, char *err, size_t errlen);
+void script_close(script *s);
+
+lua_State *script_lua(script *s);
+const char *script_path(const script *s);
+
+/* Calls ddl() if the script defines it. On success *stmts is a NULL-terminated array of SQL
+ * strings (free with script_free_ddl; empty when there is no ddl). Returns 0, or -1 with err. */
+int script_ddl(script *s, char ***stmts, char *err, size_t errlen);
+void script_free_ddl(char **stmts);
+
+/* Runs one event: decode key and value, call transform(event, meta), deliver rows returned (to
+ * default_table) and emitted with cdc.emit (to their table). On any error err describes it;
+ * rows already delivered for this event must be discarded by the caller. *rows counts delivered
+ * rows. */
+script_result script_process(script *s, const script_event *ev, const char *default_table,
+                             script_row_fn on_row, void *ud, size_t *rows, char *err,
+                             size_t errlen);
+
+#endif

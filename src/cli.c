@@ -1,0 +1,255 @@
+/*
+ * cli — command line parsing and configuration assembly (see include/cdcpipe/cli.h).
+ */
+#include "cdcpipe/cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cdcpipe/log.h"
+
+const char cli_usage[] =
+    "Usage: cdcpipe [options] pipeline.lua            stream Debezium events from Kafka into "
+    "ClickHouse\n"
+    "       cdcpipe check [options] pipeline.lua      load the script, print its DDL\n"
+    "       cdcpipe test [options] pipeline.lua FILE|-  run transform over one JSON event per "
+    "line\n"
+    "\n"
+    "Options (each also CDCPIPE_<NAME> in the environment or .env, and config in "
+    "pipeline.lua):\n"
+    "  -b, --brokers HOSTS        Kafka bootstrap servers            (CDCPIPE_BROKERS)\n"
+    "  -t, --topic TOPIC          topic to consume; repeatable        (CDCPIPE_TOPICS, "
+    "comma-separated)\n"
+    "  -g, --group ID             consumer group                      (CDCPIPE_GROUP)\n"
+    "      --clickhouse URL       ClickHouse HTTP URL                 (CDCPIPE_CLICKHOUSE_URL)\n"
+    "      --clickhouse-user U    ClickHouse user                     (CDCPIPE_CLICKHOUSE_USER)\n"
+    "      --clickhouse-password P                                    "
+    "(CDCPIPE_CLICKHOUSE_PASSWORD)\n"
+    "      --database DB          database for inserts and ddl()      (CDCPIPE_DATABASE)\n"
+    "      --table NAME           target of rows transform returns    (CDCPIPE_TABLE)\n"
+    "      --batch-rows N         insert when a batch has N rows      (CDCPIPE_BATCH_ROWS, max "
+    "1000000)\n"
+    "      --batch-bytes N        ... or N bytes                      (CDCPIPE_BATCH_BYTES)\n"
+    "      --batch-ms N           ... or its oldest row is N ms old   (CDCPIPE_BATCH_MS)\n"
+    "      --once                 exit when caught up with the end offsets seen at start\n"
+    "      --from POS             committed (default), beginning, end, <unix-ms>, -<N>s\n"
+    "      --dry-run              print rows (table TAB json) instead of inserting; commit "
+    "nothing\n"
+    "      --show N               at the end, print the last N rows of each target table\n"
+    "  -X NAME=VALUE              librdkafka property (as in kcat); repeatable\n"
+    "      --env-file PATH        read settings from PATH instead of ./.env\n"
+    "      --lua-memory-mb N      cap the Lua state's memory           (CDCPIPE_LUA_MEMORY_MB)\n"
+    "  -v, --verbose              more log lines (debug)\n"
+    "  -q, --quiet                fewer log lines (warnings and errors only; -qq: errors)\n"
+    "  -h, --help                 this text\n"
+    "  -V, --version              print the version\n"
+    "\n"
+    "Exit status: 0 ok, 1 runtime failure, 2 usage or configuration error.\n";
+
+static void add_setting(cli_args *a, const char *key, const char *value, const char *origin)
+{
+    cli_setting *s = realloc(a->settings, (a->nsettings + 1) * sizeof *s);
+    if (!s) abort();
+    a->settings = s;
+    s = &a->settings[a->nsettings++];
+    s->key = key;
+    s->value = strdup(value);
+    if (!s->value) abort();
+    snprintf(s->origin, sizeof s->origin, "%s", origin);
+}
+
+/* -t may repeat: the values join into one comma-separated list. */
+static void add_topic(cli_args *a, const char *topic)
+{
+    for (size_t i = 0; i < a->nsettings; i++) {
+        if (strcmp(a->settings[i].key, "topics") == 0) {
+            size_t len = strlen(a->settings[i].value) + strlen(topic) + 2;
+            char *joined = malloc(len);
+            if (!joined) abort();
+            snprintf(joined, len, "%s,%s", a->settings[i].value, topic);
+            free(a->settings[i].value);
+            a->settings[i].value = joined;
+            return;
+        }
+    }
+    add_setting(a, "topics", topic, "-t/--topic");
+}
+
+enum { OPT_ENV_FILE = 1000, OPT_SETTING };
+
+int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
+{
+    static const struct option options[] = {
+        {"brokers", required_argument, NULL, 'b'},
+        {"topic", required_argument, NULL, 't'},
+        {"group", required_argument, NULL, 'g'},
+        {"clickhouse", required_argument, NULL, OPT_SETTING},
+        {"clickhouse-user", required_argument, NULL, OPT_SETTING},
+        {"clickhouse-password", required_argument, NULL, OPT_SETTING},
+        {"database", required_argument, NULL, OPT_SETTING},
+        {"table", required_argument, NULL, OPT_SETTING},
+        {"batch-rows", required_argument, NULL, OPT_SETTING},
+        {"batch-bytes", required_argument, NULL, OPT_SETTING},
+        {"batch-ms", required_argument, NULL, OPT_SETTING},
+        {"once", no_argument, NULL, OPT_SETTING},
+        {"from", required_argument, NULL, OPT_SETTING},
+        {"dry-run", no_argument, NULL, OPT_SETTING},
+        {"show", required_argument, NULL, OPT_SETTING},
+        {"log-level", required_argument, NULL, OPT_SETTING},
+        {"lua-memory-mb", required_argument, NULL, OPT_SETTING},
+        {"env-file", required_argument, NULL, OPT_ENV_FILE},
+        {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(a, 0, sizeof *a);
+    int first = 1;
+    if (argc > 1 && strcmp(argv[1], "check") == 0) {
+        a->command = CMD_CHECK;
+        first = 2;
+    } else if (argc > 1 && strcmp(argv[1], "test") == 0) {
+        a->command = CMD_TEST;
+        first = 2;
+    }
+    int verbosity = 0;
+    char origin[64];
+    optind = first;
+    opterr = 0;
+    int c, index = -1;
+    while ((c = getopt_long(argc, argv, ":b:t:g:X:vqhV", options, &index)) != -1) {
+        switch (c) {
+        case 'b':
+            add_setting(a, "brokers", optarg, "-b/--brokers");
+            break;
+        case 't':
+            add_topic(a, optarg);
+            break;
+        case 'g':
+            add_setting(a, "group", optarg, "-g/--group");
+            break;
+        case 'X': {
+            if (!strchr(optarg, '=') || optarg[0] == '=') {
+                snprintf(err, errlen, "-X %s: expected -X name=value (a librdkafka property)",
+                         optarg);
+                return -1;
+            }
+            char **props = realloc(a->kafka_props, (a->nkafka + 1) * sizeof *props);
+            if (!props) abort();
+            a->kafka_props = props;
+            a->kafka_props[a->nkafka++] = optarg;
+            break;
+        }
+        case 'v':
+            verbosity++;
+            break;
+        case 'q':
+            verbosity--;
+            break;
+        case 'h':
+            a->help = true;
+            return 0;
+        case 'V':
+            a->version = true;
+            return 0;
+        case OPT_ENV_FILE:
+            a->env_file = optarg;
+            break;
+        case OPT_SETTING: {
+            const char *name = options[index].name;
+            snprintf(origin, sizeof origin, "--%s", name);
+            add_setting(a, config_key_for_flag(name), optarg ? optarg : "true", origin);
+            break;
+        }
+        case ':':
+            snprintf(err, errlen, "option %s needs a value (see cdcpipe --help)", argv[optind - 1]);
+            return -1;
+        default:
+            snprintf(err, errlen, "unknown option %s (see cdcpipe --help)", argv[optind - 1]);
+            return -1;
+        }
+        index = -1;
+    }
+    if (verbosity != 0)
+        add_setting(a, "log_level",
+                    verbosity > 0     ? "debug"
+                    : verbosity == -1 ? "warn"
+                                      : "error",
+                    "-v/-q");
+    int positional = argc - optind;
+    int wanted = a->command == CMD_TEST ? 2 : 1;
+    if (positional != wanted) {
+        snprintf(err, errlen, "%s (see cdcpipe --help)",
+                 positional < wanted
+                     ? (a->command == CMD_TEST ? "expected a pipeline script and an events file "
+                                                 "(or - for stdin)"
+                                               : "expected a pipeline script, e.g. pipeline.lua")
+                     : "too many arguments");
+        return -1;
+    }
+    a->script_path = argv[optind];
+    if (a->command == CMD_TEST) a->test_input = argv[optind + 1];
+    return 0;
+}
+
+void cli_free(cli_args *a)
+{
+    for (size_t i = 0; i < a->nsettings; i++)
+        free(a->settings[i].value);
+    free(a->settings);
+    free(a->kafka_props);
+    memset(a, 0, sizeof *a);
+}
+
+/* Everything above pipeline.lua in precedence: .env, environment, command line. */
+static int apply_overrides(const cli_args *a, config *cfg, char *err, size_t errlen)
+{
+    if (config_apply_env_file(cfg, a->env_file ? a->env_file : ".env", a->env_file != NULL, err,
+                              errlen) != 0)
+        return -1;
+    if (config_apply_environment(cfg, err, errlen) != 0) return -1;
+    for (size_t i = 0; i < a->nsettings; i++)
+        if (config_set(cfg, a->settings[i].key, a->settings[i].value, a->settings[i].origin, err,
+                       errlen) != 0)
+            return -1;
+    for (size_t i = 0; i < a->nkafka; i++) {
+        char *eq = strchr(a->kafka_props[i], '=');
+        *eq = '\0';
+        config_set_kafka(cfg, a->kafka_props[i], eq + 1);
+        *eq = '=';
+    }
+    log_level level;
+    if (log_parse_level(cfg->log_level, &level) != 0) {
+        snprintf(err, errlen, "log level \"%s\" is not one of error, warn, info, debug",
+                 cfg->log_level);
+        return -1;
+    }
+    log_set_level(level);
+    return 0;
+}
+
+int cli_configure(const cli_args *a, config *cfg, script **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    /* First pass without the script: log level and the Lua memory cap are needed to load it. */
+    config_init(cfg);
+    int rc = apply_overrides(a, cfg, err, errlen);
+    size_t memory = (size_t)cfg->lua_memory_mb * 1024 * 1024;
+    config_free(cfg);
+    if (rc != 0) return -1;
+
+    script *s = script_open(a->script_path, memory, err, errlen);
+    if (!s) return -1;
+    config_init(cfg);
+    if (config_apply_lua(cfg, script_lua(s), a->script_path, err, errlen) != 0 ||
+        apply_overrides(a, cfg, err, errlen) != 0) {
+        script_close(s);
+        config_free(cfg);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}

@@ -1,0 +1,71 @@
+/*
+ * commands — `cdcpipe check` and `cdcpipe test` (see include/cdcpipe/commands.h).
+ */
+#include "cdcpipe/commands.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cdcpipe/row_json.h"
+#include "cdcpipe/strbuf.h"
+
+int command_check(const config *cfg, script *s, FILE *out)
+{
+    char **stmts, err[1024];
+    if (script_ddl(s, &stmts, err, sizeof err) != 0) {
+        fprintf(stderr, "cdcpipe: %s\n", err);
+        script_free_ddl(stmts);
+        return 2;
+    }
+    fprintf(out, "-- %s: ok; rows go to %s.%s; topics %s\n", script_path(s), cfg->database,
+            cfg->table, cfg->topics[0] ? cfg->topics : "(none set)");
+    for (char **sql = stmts; *sql; sql++)
+        fprintf(out, "%s;\n", *sql);
+    script_free_ddl(stmts);
+    return 0;
+}
+
+static int print_row(void *ud, const char *table, lua_State *L, int idx, char *err, size_t errlen)
+{
+    strbuf *rows = ud;
+    size_t len = rows->len;
+    strbuf_puts(rows, table);
+    strbuf_putc(rows, '\t');
+    if (row_json_append(rows, L, idx, true, NULL, NULL, err, errlen) != 0) {
+        strbuf_truncate(rows, len);
+        return -1;
+    }
+    strbuf_putc(rows, '\n');
+    return 0;
+}
+
+int command_test(const config *cfg, script *s, FILE *input, FILE *out)
+{
+    strbuf rows = {0};
+    char *line = NULL, err[2048];
+    size_t cap = 0;
+    ssize_t len;
+    long lineno = 0, failures = 0;
+    while ((len = getline(&line, &cap, input)) != -1) {
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (strspn(line, " \t") == (size_t)len) continue;
+        script_event ev = {"test", 0, lineno - 1, -1, NULL, 0, line, (size_t)len};
+        size_t nrows;
+        strbuf_reset(&rows);
+        script_result r =
+            script_process(s, &ev, cfg->table, print_row, &rows, &nrows, err, sizeof err);
+        if (r == SCRIPT_DECODE_ERROR || r == SCRIPT_LUA_ERROR) {
+            fprintf(stderr, "line %ld: %s error: %s\n", lineno,
+                    r == SCRIPT_DECODE_ERROR ? "decode" : "lua", err);
+            failures++;
+        } else if (rows.len) {
+            fwrite(rows.data, 1, rows.len, out);
+        }
+    }
+    free(line);
+    strbuf_free(&rows);
+    fflush(out);
+    return failures ? 1 : 0;
+}

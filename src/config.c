@@ -1,0 +1,392 @@
+/*
+ * config — settings, their sources and precedence (see include/cdcpipe/config.h).
+ */
+#include "cdcpipe/config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "cdcpipe/start_position.h"
+
+typedef enum { T_STRING, T_LONG, T_BOOL } setting_type;
+
+typedef struct {
+    const char *key;         /* setting name, also the CLI long flag with '_' → '-' */
+    const char *flag;        /* CLI long option */
+    const char *env;         /* environment / .env name */
+    const char *lua_section; /* config.<section>.<name> in pipeline.lua, or NULL */
+    const char *lua_name;
+    setting_type type;
+    size_t offset;
+    long min, max;
+    const char *fallback; /* built-in default as text */
+} setting;
+
+#define S(field) offsetof(config, field)
+static const setting settings[] = {
+    {"brokers", "brokers", "CDCPIPE_BROKERS", "kafka", "brokers", T_STRING, S(brokers), 0, 0,
+     "localhost:9092"},
+    {"topics", "topic", "CDCPIPE_TOPICS", "kafka", "topics", T_STRING, S(topics), 0, 0, ""},
+    {"group", "group", "CDCPIPE_GROUP", "kafka", "group", T_STRING, S(group), 0, 0, "cdcpipe"},
+    {"from", "from", "CDCPIPE_FROM", "kafka", "from", T_STRING, S(from), 0, 0, "committed"},
+    {"clickhouse_url", "clickhouse", "CDCPIPE_CLICKHOUSE_URL", "clickhouse", "url", T_STRING,
+     S(clickhouse_url), 0, 0, "http://localhost:8123"},
+    {"clickhouse_user", "clickhouse-user", "CDCPIPE_CLICKHOUSE_USER", "clickhouse", "user",
+     T_STRING, S(clickhouse_user), 0, 0, ""},
+    {"clickhouse_password", "clickhouse-password", "CDCPIPE_CLICKHOUSE_PASSWORD", "clickhouse",
+     "password", T_STRING, S(clickhouse_password), 0, 0, ""},
+    {"database", "database", "CDCPIPE_DATABASE", "clickhouse", "database", T_STRING, S(database), 0,
+     0, "default"},
+    {"table", "table", "CDCPIPE_TABLE", "clickhouse", "table", T_STRING, S(table), 0, 0, "changes"},
+    {"batch_rows", "batch-rows", "CDCPIPE_BATCH_ROWS", "batch", "max_rows", T_LONG, S(batch_rows),
+     1, CONFIG_MAX_BATCH_ROWS, "50000"},
+    {"batch_bytes", "batch-bytes", "CDCPIPE_BATCH_BYTES", "batch", "max_bytes", T_LONG,
+     S(batch_bytes), 1024, 1L << 31, "16777216"},
+    {"batch_ms", "batch-ms", "CDCPIPE_BATCH_MS", "batch", "max_ms", T_LONG, S(batch_ms), 1, 3600000,
+     "1000"},
+    {"once", "once", "CDCPIPE_ONCE", NULL, NULL, T_BOOL, S(once), 0, 0, "false"},
+    {"dry_run", "dry-run", "CDCPIPE_DRY_RUN", NULL, NULL, T_BOOL, S(dry_run), 0, 0, "false"},
+    {"show", "show", "CDCPIPE_SHOW", NULL, NULL, T_LONG, S(show), 0, 100000, "0"},
+    {"log_level", "log-level", "CDCPIPE_LOG_LEVEL", NULL, NULL, T_STRING, S(log_level), 0, 0,
+     "info"},
+    {"lua_memory_mb", "lua-memory-mb", "CDCPIPE_LUA_MEMORY_MB", "lua", "memory_mb", T_LONG,
+     S(lua_memory_mb), 1, 1 << 20, "256"},
+};
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+
+static const setting *find_by_key(const char *key)
+{
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (strcmp(settings[i].key, key) == 0) return &settings[i];
+    return NULL;
+}
+
+const char *config_key_for_flag(const char *flag)
+{
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (strcmp(settings[i].flag, flag) == 0) return settings[i].key;
+    return NULL;
+}
+
+const char *config_key_for_env(const char *env)
+{
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (strcmp(settings[i].env, env) == 0) return settings[i].key;
+    return NULL;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *copy = strdup(s);
+    if (!copy) abort();
+    return copy;
+}
+
+void config_init(config *cfg)
+{
+    char err[256];
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (config_set(cfg, settings[i].key, settings[i].fallback, "default", err, sizeof err))
+            abort(); /* the defaults above are wrong */
+}
+
+void config_free(config *cfg)
+{
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (settings[i].type == T_STRING) free(*(char **)((char *)cfg + settings[i].offset));
+    for (size_t i = 0; i < cfg->kafka_count; i++) {
+        free(cfg->kafka_names[i]);
+        free(cfg->kafka_values[i]);
+    }
+    free(cfg->kafka_names);
+    free(cfg->kafka_values);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+    static const char *const yes[] = {"1", "true", "yes", "on"};
+    static const char *const no[] = {"0", "false", "no", "off", ""};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        if (strcmp(v, yes[i]) == 0) return *out = true, 0;
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        if (strcmp(v, no[i]) == 0) return *out = false, 0;
+    return -1;
+}
+
+int config_set(config *cfg, const char *key, const char *value, const char *origin, char *err,
+               size_t errlen)
+{
+    const setting *s = find_by_key(key);
+    if (!s) {
+        snprintf(err, errlen, "%s: unknown setting \"%s\"", origin, key);
+        return -1;
+    }
+    void *field = (char *)cfg + s->offset;
+    switch (s->type) {
+    case T_STRING:
+        free(*(char **)field);
+        *(char **)field = xstrdup(value);
+        return 0;
+    case T_BOOL:
+        if (parse_bool(value, field) != 0) {
+            snprintf(err, errlen, "%s: \"%s\" is not a boolean (use true or false)", origin, value);
+            return -1;
+        }
+        return 0;
+    case T_LONG: {
+        char *end;
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        if (errno || end == value || *end || v < s->min || v > s->max) {
+            snprintf(err, errlen, "%s: \"%s\" is not a whole number from %ld to %ld", origin, value,
+                     s->min, s->max);
+            return -1;
+        }
+        *(long *)field = v;
+        return 0;
+    }
+    }
+    return -1;
+}
+
+void config_set_kafka(config *cfg, const char *name, const char *value)
+{
+    for (size_t i = 0; i < cfg->kafka_count; i++) {
+        if (strcmp(cfg->kafka_names[i], name) == 0) {
+            free(cfg->kafka_values[i]);
+            cfg->kafka_values[i] = xstrdup(value);
+            return;
+        }
+    }
+    size_t n = cfg->kafka_count + 1;
+    char **names = realloc(cfg->kafka_names, n * sizeof *names);
+    if (!names) abort();
+    cfg->kafka_names = names;
+    char **values = realloc(cfg->kafka_values, n * sizeof *values);
+    if (!values) abort();
+    cfg->kafka_values = values;
+    cfg->kafka_names[n - 1] = xstrdup(name);
+    cfg->kafka_values[n - 1] = xstrdup(value);
+    cfg->kafka_count = n;
+}
+
+/* ---- pipeline.lua ---- */
+
+/* Converts the value on top of the stack to setting text (a list of strings is comma-joined).
+ * Returns a Lua string on the stack top (replacing the value) or NULL when the type is wrong. */
+static const char *lua_setting_text(lua_State *L)
+{
+    switch (lua_type(L, -1)) {
+    case LUA_TSTRING:
+        return lua_tostring(L, -1);
+    case LUA_TNUMBER:
+        lua_pushstring(L, lua_tostring(L, -1)); /* copy: converting in place confuses lua_next */
+        lua_remove(L, -2);
+        return lua_tostring(L, -1);
+    case LUA_TBOOLEAN:
+        lua_pushstring(L, lua_toboolean(L, -1) ? "true" : "false");
+        lua_remove(L, -2);
+        return lua_tostring(L, -1);
+    case LUA_TTABLE: {
+        luaL_Buffer b;
+        lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+        int list = lua_gettop(L);
+        luaL_buffinit(L, &b);
+        for (lua_Integer i = 1; i <= n; i++) {
+            if (lua_rawgeti(L, list, i) != LUA_TSTRING) return NULL;
+            if (i > 1) luaL_addchar(&b, ',');
+            luaL_addvalue(&b);
+        }
+        luaL_pushresult(&b);
+        lua_remove(L, list);
+        return lua_tostring(L, -1);
+    }
+    default:
+        return NULL;
+    }
+}
+
+static int apply_lua_section(config *cfg, lua_State *L, const char *section, const char *path,
+                             char *err, size_t errlen)
+{
+    int tbl = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, tbl) != 0) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            snprintf(err, errlen, "%s: config.%s has a key that is not a name", path, section);
+            return -1;
+        }
+        const char *name = lua_tostring(L, -1);
+        if (strcmp(section, "kafka") == 0 && strcmp(name, "properties") == 0) continue;
+        const setting *s = NULL;
+        for (size_t i = 0; i < NSETTINGS && !s; i++)
+            if (settings[i].lua_section && strcmp(settings[i].lua_section, section) == 0 &&
+                strcmp(settings[i].lua_name, name) == 0)
+                s = &settings[i];
+        if (!s) {
+            snprintf(err, errlen, "%s: config.%s.%s is not a known setting (see README)", path,
+                     section, name);
+            return -1;
+        }
+        char origin[256];
+        snprintf(origin, sizeof origin, "%s: config.%s.%s", path, section, name);
+        lua_getfield(L, tbl, name);
+        const char *text = lua_setting_text(L);
+        if (!text) {
+            snprintf(err, errlen, "%s must be a string, number or list of strings", origin);
+            return -1;
+        }
+        if (config_set(cfg, s->key, text, origin, err, errlen) != 0) return -1;
+        lua_pop(L, 1);
+    }
+    /* config.kafka.properties = { ["fetch.max.bytes"] = 1048576, ... } */
+    if (strcmp(section, "kafka") == 0 && lua_getfield(L, tbl, "properties") == LUA_TTABLE) {
+        int props = lua_gettop(L);
+        lua_pushnil(L);
+        while (lua_next(L, props) != 0) {
+            const char *text = lua_type(L, -2) == LUA_TSTRING ? lua_setting_text(L) : NULL;
+            if (!text) {
+                snprintf(err, errlen,
+                         "%s: config.kafka.properties must map property names to strings or "
+                         "numbers",
+                         path);
+                return -1;
+            }
+            config_set_kafka(cfg, lua_tostring(L, -2), text);
+            lua_pop(L, 1);
+        }
+    }
+    return 0;
+}
+
+int config_apply_lua(config *cfg, lua_State *L, const char *path, char *err, size_t errlen)
+{
+    static const char *const sections[] = {"kafka", "clickhouse", "batch", "lua"};
+    int base = lua_gettop(L);
+    int rc = 0;
+    int type = lua_getglobal(L, "config");
+    if (type == LUA_TNIL) goto done;
+    if (type != LUA_TTABLE) {
+        snprintf(err, errlen, "%s: config must be a table, not a %s", path, lua_typename(L, type));
+        rc = -1;
+        goto done;
+    }
+    int tbl = lua_gettop(L);
+    lua_pushnil(L);
+    while (rc == 0 && lua_next(L, tbl) != 0) {
+        lua_pop(L, 1);
+        const char *name = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?";
+        size_t i = 0;
+        while (i < sizeof sections / sizeof sections[0] && strcmp(sections[i], name) != 0)
+            i++;
+        if (i == sizeof sections / sizeof sections[0]) {
+            snprintf(err, errlen,
+                     "%s: config.%s is not a known section (expected kafka, clickhouse, batch, "
+                     "lua)",
+                     path, name);
+            rc = -1;
+            break;
+        }
+        int key = lua_gettop(L);
+        if (lua_getfield(L, tbl, name) != LUA_TTABLE) {
+            snprintf(err, errlen, "%s: config.%s must be a table", path, name);
+            rc = -1;
+            break;
+        }
+        rc = apply_lua_section(cfg, L, name, path, err, errlen);
+        lua_settop(L, key);
+    }
+done:
+    lua_settop(L, base);
+    return rc;
+}
+
+/* ---- .env and environment ---- */
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    char *end = s + strlen(s);
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
+        *--end = '\0';
+    return s;
+}
+
+int config_apply_env_file(config *cfg, const char *path, bool required, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (!required && errno == ENOENT) return 0;
+        snprintf(err, errlen, "cannot read env file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[4096];
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *s = trim(line);
+        if (*s == '\0' || *s == '#') continue;
+        if (strncmp(s, "export ", 7) == 0) s = trim(s + 7);
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            snprintf(err, errlen, "%s:%d: expected NAME=VALUE", path, lineno);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        char *name = trim(s), *value = trim(eq + 1);
+        size_t vlen = strlen(value);
+        if (vlen >= 2 && (value[0] == '"' || value[0] == '\'') && value[vlen - 1] == value[0]) {
+            value[vlen - 1] = '\0';
+            value++;
+        }
+        if (strncmp(name, "CDCPIPE_", 8) != 0) continue;
+        const char *key = config_key_for_env(name);
+        char origin[512];
+        snprintf(origin, sizeof origin, "%s:%d: %s", path, lineno, name);
+        if (!key) {
+            snprintf(err, errlen, "%s is not a known setting (see README)", origin);
+            rc = -1;
+            break;
+        }
+        rc = config_set(cfg, key, value, origin, err, errlen);
+    }
+    fclose(f);
+    return rc;
+}
+
+int config_apply_environment(config *cfg, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const char *value = getenv(settings[i].env);
+        if (value && config_set(cfg, settings[i].key, value, settings[i].env, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int config_validate(const config *cfg, char *err, size_t errlen)
+{
+    if (cfg->topics[0] == '\0') {
+        snprintf(err, errlen,
+                 "no Kafka topic to consume: give -t TOPIC, CDCPIPE_TOPICS or config.kafka.topics "
+                 "in pipeline.lua");
+        return -1;
+    }
+    if (cfg->brokers[0] == '\0') {
+        snprintf(err, errlen, "no Kafka brokers: give -b HOST:PORT or CDCPIPE_BROKERS");
+        return -1;
+    }
+    start_position pos;
+    if (start_position_parse(cfg->from, &pos, err, errlen) != 0) return -1;
+    return 0;
+}

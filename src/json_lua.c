@@ -1,0 +1,377 @@
+/*
+ * json_lua — JSON text straight into Lua values (see include/cdcpipe/json_lua.h).
+ *
+ * yajl calls us back per token; we build Lua values on the Lua stack as they complete:
+ *   object: [... table]        member key pushed, then value, then lua_rawset
+ *   array:  [... table]        value pushed, then lua_rawseti at the next index
+ * A per-level frame records whether the level is an array and its next index. While skipping
+ * an envelope's "schema" member only nesting is counted and nothing is pushed.
+ */
+#include "cdcpipe/json_lua.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <yajl/yajl_parse.h>
+
+/* ---- arena: yajl's allocations, released all at once per message ---- */
+
+#define ARENA_SIZE (64 * 1024)
+
+typedef struct spill {
+    struct spill *next;
+} spill;
+
+typedef struct {
+    unsigned char *base;
+    size_t used;
+    spill *spills; /* blocks too large for the arena, freed on reset */
+} arena;
+
+/* Every block starts with its size so realloc can copy. */
+typedef struct {
+    size_t size;
+    size_t pad; /* keeps the payload 16-byte aligned */
+} block_header;
+
+static void *arena_malloc(void *ctx, size_t size)
+{
+    arena *a = ctx;
+    size_t need = sizeof(block_header) + ((size + 15) & ~(size_t)15);
+    block_header *h;
+    if (a->used + need <= ARENA_SIZE) {
+        h = (block_header *)(a->base + a->used);
+        a->used += need;
+    } else {
+        spill *s = malloc(sizeof(spill) + sizeof(block_header) + size + 16);
+        if (!s) return NULL;
+        s->next = a->spills;
+        a->spills = s;
+        h = (block_header *)(void *)((unsigned char *)s + 16);
+    }
+    h->size = size;
+    return h + 1;
+}
+
+static void *arena_realloc(void *ctx, void *ptr, size_t size)
+{
+    if (!ptr) return arena_malloc(ctx, size);
+    block_header *old = (block_header *)ptr - 1;
+    if (old->size >= size) return ptr;
+    void *fresh = arena_malloc(ctx, size);
+    if (fresh) memcpy(fresh, ptr, old->size);
+    return fresh;
+}
+
+static void arena_free(void *ctx, void *ptr)
+{
+    (void)ctx;
+    (void)ptr; /* released by arena_reset */
+}
+
+static void arena_reset(arena *a)
+{
+    while (a->spills) {
+        spill *next = a->spills->next;
+        free(a->spills);
+        a->spills = next;
+    }
+    a->used = 0;
+}
+
+/* ---- decoder ---- */
+
+typedef struct {
+    bool is_array;
+    lua_Integer next_index; /* arrays: index of the next element */
+} frame;
+
+struct json_decoder {
+    arena arena;
+    lua_State *L;
+    int flags;
+    int depth;       /* open containers being built */
+    int skip_depth;  /* > 0 while skipping the envelope's schema */
+    bool skip_next;  /* the next value is the envelope's schema */
+    bool saw_schema; /* top level had "schema" */
+    char problem[160];
+    frame frames[JSON_MAX_DEPTH];
+};
+
+json_decoder *json_decoder_new(void)
+{
+    json_decoder *d = calloc(1, sizeof *d);
+    if (!d) return NULL;
+    d->arena.base = malloc(ARENA_SIZE);
+    if (!d->arena.base) {
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void json_decoder_free(json_decoder *d)
+{
+    if (!d) return;
+    arena_reset(&d->arena);
+    free(d->arena.base);
+    free(d);
+}
+
+/* A scalar or a finished container is on top of the stack: attach it to its parent. */
+static void attach_value(json_decoder *d)
+{
+    if (d->depth == 0) return; /* the document itself */
+    frame *f = &d->frames[d->depth - 1];
+    if (f->is_array)
+        lua_rawseti(d->L, -2, f->next_index++);
+    else
+        lua_rawset(d->L, -3);
+}
+
+/* Returns true when the current value is part of a skipped subtree (and accounts for it). */
+static bool skipping_scalar(json_decoder *d)
+{
+    if (d->skip_next) {
+        d->skip_next = false;
+        return true;
+    }
+    return d->skip_depth > 0;
+}
+
+static bool skipping_open(json_decoder *d)
+{
+    if (d->skip_next) {
+        d->skip_next = false;
+        d->skip_depth = 1;
+        return true;
+    }
+    if (d->skip_depth > 0) {
+        d->skip_depth++;
+        return true;
+    }
+    return false;
+}
+
+static bool skipping_close(json_decoder *d)
+{
+    if (d->skip_depth > 0) {
+        d->skip_depth--;
+        return true;
+    }
+    return false;
+}
+
+static int on_null(void *ctx)
+{
+    json_decoder *d = ctx;
+    if (skipping_scalar(d)) return 1;
+    if (d->depth == 0) {
+        lua_pushnil(d->L);
+        return 1;
+    }
+    frame *f = &d->frames[d->depth - 1];
+    if (f->is_array)
+        f->next_index++; /* leave a hole */
+    else
+        lua_pop(d->L, 1); /* drop the member key: absent means null */
+    return 1;
+}
+
+static int on_boolean(void *ctx, int value)
+{
+    json_decoder *d = ctx;
+    if (skipping_scalar(d)) return 1;
+    lua_pushboolean(d->L, value);
+    attach_value(d);
+    return 1;
+}
+
+/* Integers that fit int64 stay exact; everything else becomes a float. */
+static int on_number(void *ctx, const char *s, size_t len)
+{
+    json_decoder *d = ctx;
+    if (skipping_scalar(d)) return 1;
+    bool integral = true;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '.' || s[i] == 'e' || s[i] == 'E') {
+            integral = false;
+            break;
+        }
+    }
+    if (integral) {
+        size_t i = 0;
+        bool negative = s[0] == '-';
+        if (negative) i = 1;
+        uint64_t magnitude = 0;
+        bool overflow = false;
+        for (; i < len; i++) {
+            unsigned digit = (unsigned)(s[i] - '0');
+            if (magnitude > (UINT64_MAX - digit) / 10) {
+                overflow = true;
+                break;
+            }
+            magnitude = magnitude * 10 + digit;
+        }
+        uint64_t limit = negative ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+        if (!overflow && magnitude <= limit) {
+            lua_Integer v = negative ? (lua_Integer)(0 - magnitude) : (lua_Integer)magnitude;
+            if (negative && magnitude == (uint64_t)INT64_MAX + 1) v = INT64_MIN;
+            lua_pushinteger(d->L, v);
+            attach_value(d);
+            return 1;
+        }
+    }
+    char buf[512];
+    if (len >= sizeof buf) {
+        snprintf(d->problem, sizeof d->problem, "number of %zu characters is too long", len);
+        return 0;
+    }
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    lua_pushnumber(d->L, strtod(buf, NULL));
+    attach_value(d);
+    return 1;
+}
+
+static int on_string(void *ctx, const unsigned char *s, size_t len)
+{
+    json_decoder *d = ctx;
+    if (skipping_scalar(d)) return 1;
+    lua_pushlstring(d->L, (const char *)s, len);
+    attach_value(d);
+    return 1;
+}
+
+static int open_container(json_decoder *d, bool is_array)
+{
+    if (skipping_open(d)) return 1;
+    if (d->depth >= JSON_MAX_DEPTH) {
+        snprintf(d->problem, sizeof d->problem, "nesting deeper than %d levels", JSON_MAX_DEPTH);
+        return 0;
+    }
+    luaL_checkstack(d->L, 3, "JSON nesting");
+    lua_createtable(d->L, is_array ? 4 : 0, is_array ? 0 : 8);
+    d->frames[d->depth].is_array = is_array;
+    d->frames[d->depth].next_index = 1;
+    d->depth++;
+    return 1;
+}
+
+static int close_container(json_decoder *d)
+{
+    if (skipping_close(d)) return 1;
+    d->depth--;
+    attach_value(d);
+    return 1;
+}
+
+static int on_start_map(void *ctx)
+{
+    return open_container(ctx, false);
+}
+
+static int on_end_map(void *ctx)
+{
+    return close_container(ctx);
+}
+
+static int on_start_array(void *ctx)
+{
+    return open_container(ctx, true);
+}
+
+static int on_end_array(void *ctx)
+{
+    return close_container(ctx);
+}
+
+static int on_map_key(void *ctx, const unsigned char *key, size_t len)
+{
+    json_decoder *d = ctx;
+    if (d->skip_depth > 0) return 1;
+    if (d->depth == 1 && (d->flags & JSON_UNWRAP_ENVELOPE) && len == 6 &&
+        memcmp(key, "schema", 6) == 0) {
+        d->saw_schema = true;
+        d->skip_next = true;
+        return 1;
+    }
+    lua_pushlstring(d->L, (const char *)key, len);
+    return 1;
+}
+
+static const yajl_callbacks callbacks = {
+    on_null,      on_boolean, NULL,       NULL,           on_number,    on_string,
+    on_start_map, on_map_key, on_end_map, on_start_array, on_end_array,
+};
+
+/* Replaces the envelope on top of the stack by its payload. Returns 0 or -1. */
+static int unwrap_envelope(json_decoder *d, char *err, size_t errlen)
+{
+    lua_State *L = d->L;
+    if (!d->saw_schema) return 0;
+    if (lua_getfield(L, -1, "payload") == LUA_TNIL) {
+        lua_pop(L, 2);
+        snprintf(err, errlen, "JSON object has a \"schema\" member but no \"payload\"");
+        return -1;
+    }
+    lua_remove(L, -2);
+    return 0;
+}
+
+int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t len, int flags,
+                      char *err, size_t errlen)
+{
+    int base = lua_gettop(L);
+    yajl_alloc_funcs afs = {arena_malloc, arena_realloc, arena_free, &d->arena};
+    arena_reset(&d->arena);
+    d->L = L;
+    d->flags = flags;
+    d->depth = 0;
+    d->skip_depth = 0;
+    d->skip_next = false;
+    d->saw_schema = false;
+    d->problem[0] = '\0';
+
+    yajl_handle h = yajl_alloc(&callbacks, &afs, d);
+    if (!h) {
+        snprintf(err, errlen, "out of memory creating the JSON parser");
+        return -1;
+    }
+    yajl_status st = yajl_parse(h, (const unsigned char *)text, len);
+    if (st == yajl_status_ok) st = yajl_complete_parse(h);
+    size_t at = yajl_get_bytes_consumed(h);
+    if (st != yajl_status_ok) {
+        if (d->problem[0]) {
+            snprintf(err, errlen, "invalid JSON at byte %zu: %s", at, d->problem);
+        } else {
+            unsigned char *msg = yajl_get_error(h, 0, (const unsigned char *)text, len);
+            char *nl;
+            while ((nl = strchr((char *)msg, '\n')))
+                *nl = ' ';
+            snprintf(err, errlen, "invalid JSON at byte %zu: %s", at, (char *)msg);
+            yajl_free_error(h, msg);
+        }
+        yajl_free(h);
+        lua_settop(L, base);
+        return -1;
+    }
+    yajl_free(h);
+    (void)at;
+    if (lua_gettop(L) != base + 1) {
+        snprintf(err, errlen, "empty JSON text");
+        lua_settop(L, base);
+        return -1;
+    }
+    if ((flags & JSON_UNWRAP_ENVELOPE) && lua_type(L, -1) == LUA_TTABLE &&
+        unwrap_envelope(d, err, errlen) != 0) {
+        lua_settop(L, base);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,281 @@
+/*
+ * kafka — the librdkafka consumer (see include/cdcpipe/kafka.h).
+ */
+#include "cdcpipe/kafka.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cdcpipe/log.h"
+
+struct kafka_consumer {
+    rd_kafka_t *rk;
+    partition_table *parts;
+    start_position from;
+    bool track_end;
+    bool no_commit;
+    kafka_flush_fn flush;
+    void *flush_ud;
+};
+
+/* Applies --from to partitions this process has not owned before; marks them assigned. */
+static void prepare_assignment(kafka_consumer *k, rd_kafka_topic_partition_list_t *list)
+{
+    rd_kafka_topic_partition_list_t *by_time = NULL;
+    for (int i = 0; i < list->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &list->elems[i];
+        bool known = partitions_find(k->parts, tp->topic, tp->partition, false) != NULL;
+        partition_state *p = partitions_find(k->parts, tp->topic, tp->partition, true);
+        p->assigned = true;
+        p->next = -1;
+        p->committed = -1;
+        p->reached_end = false;
+        if (k->track_end) {
+            int64_t low = 0, high = -1;
+            rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+                k->rk, tp->topic, tp->partition, &low, &high, 10000);
+            if (e)
+                log_warn("cannot read the end offset of %s [%d]: %s", tp->topic, (int)tp->partition,
+                         rd_kafka_err2str(e));
+            p->end_at_assign = e ? -1 : high;
+        }
+        if (known) continue; /* after a rebalance, continue from the committed offset */
+        switch (k->from.kind) {
+        case START_COMMITTED:
+            break; /* auto.offset.reset=earliest covers "no committed offset" */
+        case START_BEGINNING:
+            tp->offset = RD_KAFKA_OFFSET_BEGINNING;
+            break;
+        case START_END:
+            tp->offset = RD_KAFKA_OFFSET_END;
+            break;
+        case START_TIMESTAMP:
+            if (!by_time) by_time = rd_kafka_topic_partition_list_new(list->cnt);
+            rd_kafka_topic_partition_list_add(by_time, tp->topic, tp->partition)->offset =
+                k->from.timestamp_ms;
+            break;
+        }
+    }
+    if (!by_time) return;
+    rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(k->rk, by_time, 10000);
+    for (int i = 0; i < by_time->cnt; i++) {
+        rd_kafka_topic_partition_t *found = &by_time->elems[i];
+        rd_kafka_topic_partition_t *tp =
+            rd_kafka_topic_partition_list_find(list, found->topic, found->partition);
+        if (e || found->err) {
+            log_error("cannot find offsets for --from time in %s [%d]: %s; starting from the "
+                      "committed offset",
+                      found->topic, (int)found->partition, rd_kafka_err2str(e ? e : found->err));
+            continue;
+        }
+        /* -1: no event at or after that time: start at the end. */
+        tp->offset = found->offset >= 0 ? found->offset : RD_KAFKA_OFFSET_END;
+        log_info("%s [%d]: starting at offset %lld (--from)", tp->topic, (int)tp->partition,
+                 (long long)found->offset);
+    }
+    rd_kafka_topic_partition_list_destroy(by_time);
+}
+
+static void forget_revoked(kafka_consumer *k, rd_kafka_topic_partition_list_t *list)
+{
+    for (int i = 0; i < list->cnt; i++) {
+        partition_state *p =
+            partitions_find(k->parts, list->elems[i].topic, list->elems[i].partition, false);
+        if (p) {
+            p->assigned = false;
+            p->next = -1;
+        }
+    }
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *list, void *opaque)
+{
+    kafka_consumer *k = opaque;
+    bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t ret = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        prepare_assignment(k, list);
+        for (int i = 0; i < list->cnt; i++)
+            log_info("assigned %s [%d]", list->elems[i].topic, (int)list->elems[i].partition);
+        if (cooperative)
+            error = rd_kafka_incremental_assign(rk, list);
+        else
+            ret = rd_kafka_assign(rk, list);
+    } else {
+        /* Everything consumed so far is flushed and committed while we still own it. */
+        k->flush(k->flush_ud);
+        forget_revoked(k, list);
+        for (int i = 0; i < list->cnt; i++)
+            log_info("revoked %s [%d]", list->elems[i].topic, (int)list->elems[i].partition);
+        if (cooperative)
+            error = rd_kafka_incremental_unassign(rk, list);
+        else
+            ret = rd_kafka_assign(rk, NULL);
+    }
+    if (error) {
+        log_error("rebalance: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (ret) {
+        log_error("rebalance: %s", rd_kafka_err2str(ret));
+    }
+}
+
+static int set_property(rd_kafka_conf_t *conf, const char *name, const char *value,
+                        const char *origin, char *err, size_t errlen)
+{
+    char errstr[512];
+    if (rd_kafka_conf_set(conf, name, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+        snprintf(err, errlen, "Kafka property %s (%s): %s", name, origin, errstr);
+        return -1;
+    }
+    return 0;
+}
+
+kafka_consumer *kafka_open(const config *cfg, const start_position *from, bool track_end,
+                           partition_table *parts, kafka_flush_fn flush, void *flush_ud, char *err,
+                           size_t errlen)
+{
+    kafka_consumer *k = calloc(1, sizeof *k);
+    if (!k) abort();
+    k->parts = parts;
+    k->from = *from;
+    k->track_end = track_end;
+    k->no_commit = cfg->dry_run;
+    k->flush = flush;
+    k->flush_ud = flush_ud;
+
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    struct {
+        const char *name, *value;
+    } defaults[] = {
+        {"bootstrap.servers", cfg->brokers},
+        {"group.id", cfg->group},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", from->kind == START_END ? "latest" : "earliest"},
+        {"enable.partition.eof", "true"},
+        {"client.id", "cdcpipe"},
+        {"log_level", log_get_level() >= LOG_DEBUG ? "7" : "4"},
+    };
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
+        if (set_property(conf, defaults[i].name, defaults[i].value, "cdcpipe default", err,
+                         errlen) != 0)
+            goto fail;
+    for (size_t i = 0; i < cfg->kafka_count; i++)
+        if (set_property(conf, cfg->kafka_names[i], cfg->kafka_values[i], "-X", err, errlen) != 0)
+            goto fail;
+    rd_kafka_conf_set_opaque(conf, k);
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+
+    char errstr[512];
+    k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!k->rk) {
+        snprintf(err, errlen, "cannot create the Kafka consumer: %s", errstr);
+        goto fail;
+    }
+    conf = NULL; /* owned by rk now */
+    rd_kafka_poll_set_consumer(k->rk);
+
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(4);
+    char *list = strdup(cfg->topics), *save = NULL;
+    if (!list) abort();
+    for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ')
+            t++;
+        if (*t) rd_kafka_topic_partition_list_add(topics, t, RD_KAFKA_PARTITION_UA);
+    }
+    free(list);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(k->rk, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e) {
+        snprintf(err, errlen, "cannot subscribe to %s: %s", cfg->topics, rd_kafka_err2str(e));
+        goto fail;
+    }
+    return k;
+fail:
+    if (conf) rd_kafka_conf_destroy(conf);
+    if (k->rk) rd_kafka_destroy(k->rk);
+    free(k);
+    return NULL;
+}
+
+rd_kafka_message_t *kafka_poll(kafka_consumer *k, int timeout_ms, bool *fatal, char *err,
+                               size_t errlen)
+{
+    *fatal = false;
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, timeout_ms);
+    if (!m || !m->err) return m;
+    const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        partition_state *p = partitions_find(k->parts, topic, m->partition, false);
+        if (p && p->assigned) p->reached_end = true;
+        log_debug("%s [%d]: reached the end at offset %lld", topic, (int)m->partition,
+                  (long long)m->offset);
+    } else if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+        char reason[512];
+        rd_kafka_fatal_error(k->rk, reason, sizeof reason);
+        snprintf(err, errlen, "Kafka consumer failed: %s", reason);
+        *fatal = true;
+    } else if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+               m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
+        snprintf(err, errlen, "topic %s does not exist on the brokers (check -t/CDCPIPE_TOPICS)",
+                 topic[0] ? topic : rd_kafka_message_errstr(m));
+        if (k->track_end)
+            *fatal = true; /* --once cannot ever finish */
+        else
+            log_warn("%s; waiting for it to be created", err);
+    } else {
+        log_warn("Kafka: %s%s%s", topic, topic[0] ? ": " : "", rd_kafka_message_errstr(m));
+    }
+    rd_kafka_message_destroy(m);
+    return NULL;
+}
+
+int kafka_commit(kafka_consumer *k)
+{
+    if (k->no_commit) return 0;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(4);
+    for (size_t i = 0; i < k->parts->count; i++) {
+        partition_state *p = &k->parts->items[i];
+        if (p->assigned && p->next >= 0 && p->next != p->committed)
+            rd_kafka_topic_partition_list_add(list, p->topic, p->partition)->offset = p->next;
+    }
+    int rc = 0;
+    if (list->cnt > 0) {
+        rd_kafka_resp_err_t e = rd_kafka_commit(k->rk, list, 0);
+        if (e) {
+            log_warn("committing offsets failed: %s (the events will be consumed again)",
+                     rd_kafka_err2str(e));
+            rc = -1;
+        } else {
+            for (int i = 0; i < list->cnt; i++) {
+                partition_state *p = partitions_find(k->parts, list->elems[i].topic,
+                                                     list->elems[i].partition, false);
+                if (list->elems[i].err) {
+                    log_warn("committing %s [%d] failed: %s", p->topic, (int)p->partition,
+                             rd_kafka_err2str(list->elems[i].err));
+                    rc = -1;
+                } else {
+                    p->committed = list->elems[i].offset;
+                    log_debug("committed %s [%d] at %lld", p->topic, (int)p->partition,
+                              (long long)p->committed);
+                }
+            }
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    return rc;
+}
+
+void kafka_close(kafka_consumer *k)
+{
+    if (!k) return;
+    rd_kafka_resp_err_t e = rd_kafka_consumer_close(k->rk);
+    if (e) log_warn("leaving the consumer group: %s", rd_kafka_err2str(e));
+    rd_kafka_destroy(k->rk);
+    free(k);
+}

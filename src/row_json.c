@@ -1,0 +1,249 @@
+/*
+ * row_json — Lua row table → JSON object text (see include/cdcpipe/row_json.h).
+ */
+#include "cdcpipe/row_json.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#define MAX_NESTING     32
+#define MAX_SORTED_KEYS 1024
+
+static const char null_sentinel = 0;
+
+void *row_json_null(void)
+{
+    return (void *)&null_sentinel;
+}
+
+void row_json_string(strbuf *out, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    strbuf_reserve(out, len + 2);
+    out->data[out->len++] = '"';
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        strbuf_append(out, s + start, i - start);
+        start = i + 1;
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t n = 2;
+        switch (c) {
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            n = 6;
+        }
+        strbuf_append(out, esc, n);
+    }
+    strbuf_append(out, s + start, len - start);
+    strbuf_putc(out, '"');
+}
+
+static int append_number(strbuf *out, lua_State *L, int idx, const char *column, char *err,
+                         size_t errlen)
+{
+    if (lua_isinteger(L, idx)) {
+        strbuf_printf(out, "%lld", (long long)lua_tointeger(L, idx));
+        return 0;
+    }
+    double v = lua_tonumber(L, idx);
+    if (!isfinite(v)) {
+        snprintf(err, errlen, "column \"%s\": %s cannot be written to ClickHouse", column,
+                 isnan(v) ? "NaN" : "an infinite number");
+        return -1;
+    }
+    if (v == floor(v) && fabs(v) <= 9007199254740992.0) {
+        strbuf_printf(out, "%.0f", v);
+        return 0;
+    }
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.15g", v);
+    if (strtod(buf, NULL) != v) snprintf(buf, sizeof buf, "%.17g", v);
+    strbuf_puts(out, buf);
+    return 0;
+}
+
+static int append_value(strbuf *out, lua_State *L, int idx, const char *column, int depth,
+                        bool sorted, char *err, size_t errlen);
+
+static int append_array(strbuf *out, lua_State *L, int idx, const char *column, int depth,
+                        bool sorted, char *err, size_t errlen)
+{
+    lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+    strbuf_putc(out, '[');
+    for (lua_Integer i = 1; i <= n; i++) {
+        if (i > 1) strbuf_putc(out, ',');
+        lua_rawgeti(L, idx, i);
+        int rc = append_value(out, L, lua_gettop(L), column, depth + 1, sorted, err, errlen);
+        lua_pop(L, 1);
+        if (rc != 0) return -1;
+    }
+    strbuf_putc(out, ']');
+    return 0;
+}
+
+static int compare_keys(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Writes an object; top-level (depth 0) keys are reported through on_key. */
+static int append_object(strbuf *out, lua_State *L, int idx, const char *column, int depth,
+                         bool sorted, row_json_key_fn on_key, void *ud, char *err, size_t errlen)
+{
+    luaL_checkstack(L, 4, "row nesting");
+    strbuf_putc(out, '{');
+    bool first = true;
+    if (sorted) {
+        const char *keys[MAX_SORTED_KEYS];
+        size_t n = 0;
+        lua_pushnil(L);
+        while (lua_next(L, idx) != 0) {
+            lua_pop(L, 1);
+            if (lua_type(L, -1) != LUA_TSTRING) {
+                lua_pop(L, 1);
+                snprintf(err, errlen, "%s%s%s has a key that is not a string (a %s)",
+                         depth ? "column \"" : "row", depth ? column : "", depth ? "\"" : "",
+                         luaL_typename(L, -1));
+                return -1;
+            }
+            if (n == MAX_SORTED_KEYS) {
+                lua_pop(L, 1);
+                snprintf(err, errlen, "row has more than %d columns", MAX_SORTED_KEYS);
+                return -1;
+            }
+            keys[n++] = lua_tostring(L, -1); /* anchored in the table itself */
+        }
+        qsort(keys, n, sizeof keys[0], compare_keys);
+        for (size_t i = 0; i < n; i++) {
+            if (!first) strbuf_putc(out, ',');
+            first = false;
+            size_t klen = strlen(keys[i]);
+            row_json_string(out, keys[i], klen);
+            strbuf_putc(out, ':');
+            if (depth == 0 && on_key) on_key(ud, keys[i], klen);
+            lua_getfield(L, idx, keys[i]);
+            int rc = append_value(out, L, lua_gettop(L), depth ? column : keys[i], depth + 1,
+                                  sorted, err, errlen);
+            lua_pop(L, 1);
+            if (rc != 0) return -1;
+        }
+    } else {
+        lua_pushnil(L);
+        while (lua_next(L, idx) != 0) {
+            /* stack: ... key value */
+            if (lua_type(L, -2) != LUA_TSTRING) {
+                snprintf(err, errlen, "%s%s%s has a key that is not a string (a %s)",
+                         depth ? "column \"" : "row", depth ? column : "", depth ? "\"" : "",
+                         luaL_typename(L, -2));
+                lua_pop(L, 2);
+                return -1;
+            }
+            if (!first) strbuf_putc(out, ',');
+            first = false;
+            size_t klen;
+            const char *key = lua_tolstring(L, -2, &klen);
+            row_json_string(out, key, klen);
+            strbuf_putc(out, ':');
+            if (depth == 0 && on_key) on_key(ud, key, klen);
+            int rc = append_value(out, L, lua_gettop(L), depth ? column : key, depth + 1, sorted,
+                                  err, errlen);
+            lua_pop(L, 1);
+            if (rc != 0) {
+                lua_pop(L, 1);
+                return -1;
+            }
+        }
+    }
+    strbuf_putc(out, '}');
+    return 0;
+}
+
+static int append_value(strbuf *out, lua_State *L, int idx, const char *column, int depth,
+                        bool sorted, char *err, size_t errlen)
+{
+    size_t len;
+    const char *s;
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING:
+        s = lua_tolstring(L, idx, &len);
+        row_json_string(out, s, len);
+        return 0;
+    case LUA_TNUMBER:
+        return append_number(out, L, idx, column, err, errlen);
+    case LUA_TBOOLEAN:
+        strbuf_puts(out, lua_toboolean(L, idx) ? "true" : "false");
+        return 0;
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(L, idx) == row_json_null()) {
+            strbuf_puts(out, "null");
+            return 0;
+        }
+        break;
+    case LUA_TTABLE:
+        if (depth > MAX_NESTING) {
+            snprintf(err, errlen, "column \"%s\" nests tables deeper than %d levels", column,
+                     MAX_NESTING);
+            return -1;
+        }
+        lua_rawgeti(L, idx, 1);
+        int is_array = !lua_isnil(L, -1);
+        lua_pop(L, 1);
+        if (!is_array) {
+            lua_pushnil(L);
+            is_array = lua_next(L, idx) == 0; /* empty table: [] */
+            if (!is_array) lua_pop(L, 2);
+        }
+        if (is_array) return append_array(out, L, idx, column, depth, sorted, err, errlen);
+        return append_object(out, L, idx, column, depth, sorted, NULL, NULL, err, errlen);
+    default:
+        break;
+    }
+    snprintf(err, errlen, "column \"%s\": a %s cannot be written to ClickHouse", column,
+             luaL_typename(L, idx));
+    return -1;
+}
+
+int row_json_append(strbuf *out, lua_State *L, int idx, bool sorted, row_json_key_fn on_key,
+                    void *ud, char *err, size_t errlen)
+{
+    idx = lua_absindex(L, idx);
+    if (lua_type(L, idx) != LUA_TTABLE) {
+        snprintf(err, errlen, "a row must be a table, got a %s", luaL_typename(L, idx));
+        return -1;
+    }
+    int base = lua_gettop(L);
+    int rc = append_object(out, L, idx, "", 0, sorted, on_key, ud, err, errlen);
+    lua_settop(L, base);
+    return rc;
+}

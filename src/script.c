@@ -1,0 +1,417 @@
+/*
+ * script — the user's pipeline.lua in one Lua state (see include/cdcpipe/script.h).
+ *
+ * Registry references kept for the life of the state: transform, ddl (optional), the traceback
+ * handler and the table that collects cdc.emit calls during one event.
+ */
+#include "cdcpipe/script.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "cdcpipe/json_lua.h"
+#include "cdcpipe/lua_module.h"
+
+struct script {
+    lua_State *L;
+    char *path;
+    size_t memory_used;
+    size_t memory_limit;
+    json_decoder *decoder;
+    int ref_transform;
+    int ref_ddl; /* LUA_NOREF when the script has no ddl() */
+    int ref_traceback;
+    int ref_emits;      /* array: table name, row, table name, row, ... */
+    lua_Integer nemits; /* entries in use in the emits array (2 per row) */
+    bool in_event;      /* cdc.emit is only valid inside transform */
+};
+
+/* ---- allocator with a cap (the cap itself is enforced by returning NULL) ---- */
+
+static void *script_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    script *s = ud;
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        s->memory_used -= old;
+        free(ptr);
+        return NULL;
+    }
+    if (s->memory_limit && nsize > old && s->memory_used + (nsize - old) > s->memory_limit)
+        return NULL;
+    void *fresh = realloc(ptr, nsize);
+    if (fresh) s->memory_used = s->memory_used - old + nsize;
+    return fresh;
+}
+
+/* Message handler: error message plus traceback, as lua.c does. */
+static int traceback(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+    if (!msg) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
+        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+/* cdc.emit(table, row): queue a row for another table; delivered after transform returns. */
+static int l_emit(lua_State *L)
+{
+    script *s = lua_touserdata(L, lua_upvalueindex(1));
+    luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (!s->in_event) return luaL_error(L, "cdc.emit can only be called while transform runs");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_emits);
+    lua_pushvalue(L, 1);
+    lua_rawseti(L, -2, ++s->nemits);
+    lua_pushvalue(L, 2);
+    lua_rawseti(L, -2, ++s->nemits);
+    return 0;
+}
+
+/* package.preload.cdcpipe */
+static int open_cdcpipe(lua_State *L)
+{
+    script *s = lua_touserdata(L, lua_upvalueindex(1));
+    lua_module_push(L);
+    lua_pushlightuserdata(L, s);
+    lua_pushcclosure(L, l_emit, 1);
+    lua_setfield(L, -2, "emit");
+    return 1;
+}
+
+/* Flattens a traceback onto one line so a log line stays one line. */
+static void one_line(char *s)
+{
+    for (char *p = s; *p; p++)
+        if (*p == '\n' || *p == '\t') *p = *p == '\n' ? '|' : ' ';
+}
+
+script *script_open(const char *path, size_t memory_limit, char *err, size_t errlen)
+{
+    script *s = calloc(1, sizeof *s);
+    if (!s) abort();
+    s->memory_limit = memory_limit;
+    s->path = strdup(path);
+    s->decoder = json_decoder_new();
+    s->L = lua_newstate(script_alloc, s);
+    if (!s->path || !s->decoder || !s->L) {
+        snprintf(err, errlen, "out of memory creating the Lua state");
+        script_close(s);
+        return NULL;
+    }
+    lua_State *L = s->L;
+    luaL_openlibs(L);
+
+    lua_pushcfunction(L, traceback);
+    s->ref_traceback = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_newtable(L);
+    s->ref_emits = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    /* require "cdcpipe" */
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    lua_pushlightuserdata(L, s);
+    lua_pushcclosure(L, open_cdcpipe, 1);
+    lua_setfield(L, -2, "cdcpipe");
+    lua_pop(L, 1);
+
+    /* Modules next to pipeline.lua can be required. */
+    const char *slash = strrchr(path, '/');
+    lua_getglobal(L, "package");
+    if (slash)
+        lua_pushlstring(L, path, (size_t)(slash - path));
+    else
+        lua_pushliteral(L, ".");
+    lua_pushliteral(L, "/?.lua;");
+    lua_getfield(L, -3, "path");
+    lua_concat(L, 3);
+    lua_setfield(L, -2, "path");
+    lua_pop(L, 1);
+
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_traceback);
+    int rc = luaL_loadfilex(L, path, "t");
+    if (rc == LUA_OK) rc = lua_pcall(L, 0, 0, -2);
+    if (rc != LUA_OK) {
+        const char *msg = lua_tostring(L, -1);
+        if (rc == LUA_ERRFILE)
+            snprintf(err, errlen, "%s (check the pipeline script path)", msg ? msg : path);
+        else
+            snprintf(err, errlen, "%s", msg ? msg : "unknown Lua error");
+        one_line(err);
+        script_close(s);
+        return NULL;
+    }
+    lua_pop(L, 1);
+
+    if (lua_getglobal(L, "transform") != LUA_TFUNCTION) {
+        snprintf(err, errlen,
+                 "%s does not define a global function transform(event, meta) (found a %s)", path,
+                 luaL_typename(L, -1));
+        script_close(s);
+        return NULL;
+    }
+    s->ref_transform = luaL_ref(L, LUA_REGISTRYINDEX);
+    int ddl_type = lua_getglobal(L, "ddl");
+    if (ddl_type == LUA_TFUNCTION) {
+        s->ref_ddl = luaL_ref(L, LUA_REGISTRYINDEX);
+    } else {
+        lua_pop(L, 1);
+        s->ref_ddl = LUA_NOREF;
+        if (ddl_type != LUA_TNIL) {
+            snprintf(err, errlen, "%s: ddl must be a function returning SQL, found a %s", path,
+                     lua_typename(L, ddl_type));
+            script_close(s);
+            return NULL;
+        }
+    }
+    return s;
+}
+
+void script_close(script *s)
+{
+    if (!s) return;
+    if (s->L) lua_close(s->L);
+    json_decoder_free(s->decoder);
+    free(s->path);
+    free(s);
+}
+
+lua_State *script_lua(script *s)
+{
+    return s->L;
+}
+
+const char *script_path(const script *s)
+{
+    return s->path;
+}
+
+static char *dup_or_die(const char *str)
+{
+    char *copy = strdup(str);
+    if (!copy) abort();
+    return copy;
+}
+
+int script_ddl(script *s, char ***stmts, char *err, size_t errlen)
+{
+    lua_State *L = s->L;
+    int base = lua_gettop(L);
+    *stmts = calloc(1, sizeof(char *));
+    if (!*stmts) abort();
+    if (s->ref_ddl == LUA_NOREF) return 0;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_traceback);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_ddl);
+    if (lua_pcall(L, 0, 1, base + 1) != LUA_OK) {
+        snprintf(err, errlen, "%s: ddl() failed: %s", s->path, lua_tostring(L, -1));
+        one_line(err);
+        lua_settop(L, base);
+        return -1;
+    }
+    /* stack: traceback result */
+    size_t n = 0;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        *stmts = realloc(*stmts, 2 * sizeof(char *));
+        (*stmts)[n++] = dup_or_die(lua_tostring(L, -1));
+    } else if (lua_type(L, -1) == LUA_TTABLE) {
+        lua_Integer count = (lua_Integer)lua_rawlen(L, -1);
+        *stmts = realloc(*stmts, ((size_t)count + 1) * sizeof(char *));
+        for (lua_Integer i = 1; i <= count; i++) {
+            if (lua_rawgeti(L, -1, i) != LUA_TSTRING) {
+                snprintf(err, errlen, "%s: ddl() returned a list whose item %lld is a %s, not SQL",
+                         s->path, (long long)i, luaL_typename(L, -1));
+                (*stmts)[n] = NULL;
+                lua_settop(L, base);
+                return -1;
+            }
+            (*stmts)[n++] = dup_or_die(lua_tostring(L, -1));
+            lua_pop(L, 1);
+        }
+    } else if (!lua_isnil(L, -1)) {
+        snprintf(err, errlen, "%s: ddl() must return a SQL string or a list of them, not a %s",
+                 s->path, luaL_typename(L, -1));
+        lua_settop(L, base);
+        return -1;
+    }
+    if (!*stmts) abort();
+    (*stmts)[n] = NULL;
+    lua_settop(L, base);
+    return 0;
+}
+
+void script_free_ddl(char **stmts)
+{
+    if (!stmts) return;
+    for (char **p = stmts; *p; p++)
+        free(*p);
+    free(stmts);
+}
+
+/* ---- per event ---- */
+
+typedef struct {
+    script *s;
+    const script_event *ev;
+    const char *default_table;
+    script_row_fn on_row;
+    void *ud;
+    size_t rows;
+    script_result result;
+    char *err;
+    size_t errlen;
+} event_call;
+
+/* Delivers the row at idx; on failure records the error. Returns 0 or -1. */
+static int deliver(event_call *c, lua_State *L, const char *table, int idx)
+{
+    if (lua_type(L, idx) != LUA_TTABLE) {
+        snprintf(c->err, c->errlen, "transform produced a row for %s that is a %s, not a table",
+                 table, luaL_typename(L, idx));
+        c->result = SCRIPT_LUA_ERROR;
+        return -1;
+    }
+    if (c->on_row(c->ud, table, L, idx, c->err, c->errlen) != 0) {
+        c->result = SCRIPT_LUA_ERROR;
+        return -1;
+    }
+    c->rows++;
+    return 0;
+}
+
+/* Pushes the key: decoded JSON when it parses, the raw bytes otherwise, nil when absent. */
+static void push_key(event_call *c, lua_State *L)
+{
+    char ignored[256];
+    if (!c->ev->key) {
+        lua_pushnil(L);
+        return;
+    }
+    if (json_decoder_push(c->s->decoder, L, c->ev->key, c->ev->key_len, JSON_UNWRAP_ENVELOPE,
+                          ignored, sizeof ignored) != 0)
+        lua_pushlstring(L, c->ev->key, c->ev->key_len);
+}
+
+/* Runs inside lua_pcall: decode, transform, deliver. Lua errors raised here reach the traceback
+ * handler; everything else is recorded in the event_call. */
+static int process_protected(lua_State *L)
+{
+    event_call *c = lua_touserdata(L, 1);
+    script *s = c->s;
+    const script_event *ev = c->ev;
+    lua_settop(L, 0);
+
+    /* 1: event */
+    if (json_decoder_push(s->decoder, L, ev->value, ev->value_len, JSON_UNWRAP_ENVELOPE, c->err,
+                          c->errlen) != 0) {
+        c->result = SCRIPT_DECODE_ERROR;
+        return 0;
+    }
+    if (lua_type(L, 1) != LUA_TTABLE) {
+        snprintf(c->err, c->errlen, "value is JSON but not an object (a %s)", luaL_typename(L, 1));
+        c->result = SCRIPT_DECODE_ERROR;
+        return 0;
+    }
+    /* 2: meta */
+    lua_createtable(L, 0, 5);
+    lua_pushstring(L, ev->topic);
+    lua_setfield(L, 2, "topic");
+    lua_pushinteger(L, ev->partition);
+    lua_setfield(L, 2, "partition");
+    lua_pushinteger(L, ev->offset);
+    lua_setfield(L, 2, "offset");
+    if (ev->timestamp_ms >= 0) {
+        lua_pushinteger(L, ev->timestamp_ms);
+        lua_setfield(L, 2, "timestamp");
+    }
+    push_key(c, L);
+    lua_setfield(L, 2, "key");
+
+    /* 3: result of transform(event, meta) */
+    c->result = SCRIPT_LUA_ERROR; /* if transform raises */
+    s->in_event = true;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_transform);
+    lua_insert(L, 1);
+    lua_call(L, 2, 1);
+    s->in_event = false;
+
+    int type = lua_type(L, 1);
+    if (type == LUA_TTABLE) {
+        lua_rawgeti(L, 1, 1);
+        bool list = lua_type(L, -1) == LUA_TTABLE;
+        lua_pop(L, 1);
+        if (!list) {
+            if (deliver(c, L, c->default_table, 1) != 0) return 0;
+        } else {
+            lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
+            for (lua_Integer i = 1; i <= n; i++) {
+                lua_rawgeti(L, 1, i);
+                if (deliver(c, L, c->default_table, lua_gettop(L)) != 0) return 0;
+                lua_pop(L, 1);
+            }
+        }
+    } else if (type != LUA_TNIL && !(type == LUA_TBOOLEAN && !lua_toboolean(L, 1))) {
+        snprintf(c->err, c->errlen,
+                 "transform must return a row table, a list of row tables, nil or false; it "
+                 "returned a %s",
+                 luaL_typename(L, 1));
+        return 0;
+    }
+
+    /* rows queued with cdc.emit */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_emits);
+    int emits = lua_gettop(L);
+    for (lua_Integer i = 1; i < s->nemits; i += 2) {
+        lua_rawgeti(L, emits, i);
+        lua_rawgeti(L, emits, i + 1);
+        if (deliver(c, L, lua_tostring(L, -2), lua_gettop(L)) != 0) return 0;
+        lua_pop(L, 2);
+    }
+    c->result = c->rows ? SCRIPT_ROWS : SCRIPT_FILTERED;
+    return 0;
+}
+
+/* Drops the rows queued by cdc.emit so they can be collected. */
+static void clear_emits(script *s)
+{
+    if (s->nemits == 0) return;
+    lua_State *L = s->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_emits);
+    for (lua_Integer i = 1; i <= s->nemits; i++) {
+        lua_pushnil(L);
+        lua_rawseti(L, -2, i);
+    }
+    lua_pop(L, 1);
+    s->nemits = 0;
+}
+
+script_result script_process(script *s, const script_event *ev, const char *default_table,
+                             script_row_fn on_row, void *ud, size_t *rows, char *err, size_t errlen)
+{
+    *rows = 0;
+    if (!ev->value) return SCRIPT_TOMBSTONE;
+    lua_State *L = s->L;
+    int base = lua_gettop(L);
+    event_call c = {s, ev, default_table, on_row, ud, 0, SCRIPT_LUA_ERROR, err, errlen};
+    err[0] = '\0';
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_traceback);
+    lua_pushcfunction(L, process_protected);
+    lua_pushlightuserdata(L, &c);
+    int rc = lua_pcall(L, 1, 0, base + 1);
+    s->in_event = false;
+    if (rc != LUA_OK) {
+        snprintf(err, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "Lua error");
+        one_line(err);
+        c.result = rc == LUA_ERRMEM ? SCRIPT_LUA_ERROR : c.result;
+    }
+    lua_settop(L, base);
+    clear_emits(s);
+    *rows = c.rows;
+    return c.result;
+}
