@@ -176,8 +176,15 @@ static void start_url(ch_client *c)
 {
     strbuf_reset(&c->url);
     strbuf_puts(&c->url, c->base_url);
-    if (!c->has_query) strbuf_putc(&c->url, '?');
-    append_param(c, "database", c->database);
+    /* append_param writes "&name=value"; a leading "&" right after "?" is harmless only to
+     * some servers, so start with a real first parameter. */
+    strbuf_puts(&c->url, c->has_query ? "&" : "?");
+    strbuf_puts(&c->url, "database=");
+    char *escaped = curl_easy_escape(c->curl, c->database, 0);
+    if (!escaped)
+        abort();
+    strbuf_puts(&c->url, escaped);
+    curl_free(escaped);
 }
 
 ch_status ch_exec(ch_client *c, const char *sql, strbuf *out, ch_failure *fail, char *err,

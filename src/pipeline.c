@@ -276,7 +276,7 @@ static void show_tables(pipeline *p)
             strbuf_reset(&out);
             strbuf_puts(&sql, "SELECT * FROM ");
             ch_quote_table(&sql, p->cfg->database, table);
-            strbuf_printf(&sql, " LIMIT %lld, %ld FORMAT PrettyCompactMonoBlock", skip,
+            strbuf_printf(&sql, " LIMIT %lld, %ld FORMAT PrettyCompactNoEscapes", skip,
                           p->cfg->show);
         }
         if (ch_exec(p->ch, sql.data, &out, NULL, err, sizeof err) == CH_OK) {
