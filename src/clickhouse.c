@@ -181,8 +181,7 @@ static void start_url(ch_client *c)
     strbuf_puts(&c->url, c->has_query ? "&" : "?");
     strbuf_puts(&c->url, "database=");
     char *escaped = curl_easy_escape(c->curl, c->database, 0);
-    if (!escaped)
-        abort();
+    if (!escaped) abort();
     strbuf_puts(&c->url, escaped);
     curl_free(escaped);
 }
