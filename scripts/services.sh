@@ -29,7 +29,7 @@
 #   DBZ_TIMEOUT [120] seconds until connector and task must be RUNNING.
 # Other knobs:
 #   CONNECT_SCHEMAS [true]  JsonConverter schemas.enable for keys and values
-#   KAFKA_HEAP [-Xms64m -Xmx512m]  CONNECT_HEAP [-Xms64m -Xmx512m]
+#   KAFKA_HEAP, CONNECT_HEAP  JVM memory/GC flags [-Xms64m -Xmx512m -XX:+UseSerialGC]
 #   SERVICES_TIMEOUT  overrides every readiness deadline (defaults: clickhouse 30 s,
 #                     postgres 30 s, kafka 90 s, connect 120 s)
 #   CDCPIPE_JVM_STACK  use this stack dir (lib/, plugins/) instead of fetch-jvm-stack.sh
@@ -369,7 +369,12 @@ EOF
 
 # ---------------------------------------------------------------- Kafka (KRaft, single node)
 
-kafka_check() { kcat -b "127.0.0.1:$KAFKA_PORT" -L -m 2 2>/dev/null | grep -q "broker 1 at"; }
+# An open port is not enough (the broker must list itself), but probing it first keeps the
+# poll fast: kcat waits its whole -m timeout when nothing listens yet.
+kafka_check() {
+  (: <>"/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null || return 1
+  kcat -b "127.0.0.1:$KAFKA_PORT" -L -m 5 2>/dev/null | grep -q "broker 1 at"
+}
 
 start_kafka() {
   jvm_prepare
@@ -411,7 +416,7 @@ EOF
       { log_tail kafka "$RUN_DIR/logs/kafka-format.log"; die "kafka storage format failed"; }
   fi
   # shellcheck disable=SC2086 # KAFKA_HEAP is a list of JVM flags
-  (cd "$d" && exec java ${KAFKA_HEAP:--Xms64m -Xmx512m} "${JOPTS[@]}" -cp "$CP" kafka.Kafka "$d/server.properties") \
+  (cd "$d" && exec java ${KAFKA_HEAP:--Xms64m -Xmx512m -XX:+UseSerialGC} "${JOPTS[@]}" -cp "$CP" kafka.Kafka "$d/server.properties") \
     </dev/null >>"$RUN_DIR/logs/kafka.log" 2>&1 9>&- &
   record kafka $!
   wait_ready kafka 90 kafka_check "$RUN_DIR/logs/kafka.log"
@@ -445,7 +450,7 @@ plugin.path=$STACK/plugins
 plugin.discovery=service_load
 EOF
   # shellcheck disable=SC2086 # CONNECT_HEAP is a list of JVM flags
-  (cd "$d" && exec java ${CONNECT_HEAP:--Xms64m -Xmx512m} "${JOPTS[@]}" -cp "$CP" \
+  (cd "$d" && exec java ${CONNECT_HEAP:--Xms64m -Xmx512m -XX:+UseSerialGC} "${JOPTS[@]}" -cp "$CP" \
     org.apache.kafka.connect.cli.ConnectStandalone "$d/worker.properties") \
     </dev/null >>"$RUN_DIR/logs/connect.log" 2>&1 9>&- &
   record connect $!
