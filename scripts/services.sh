@@ -410,7 +410,15 @@ group.initial.rebalance.delay.ms=0
 EOF
   if [[ ! -f $d/data/meta.properties ]]; then
     local cid
-    cid=$(python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("="))')
+    # 16 random bytes, base64url without padding (Kafka's Uuid); never starting with '-',
+    # which StorageTool's argument parser would take for an option.
+    cid=$(python3 -c '
+import base64, os
+while True:
+    c = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    if not c.startswith("-"):
+        print(c)
+        break')
     (cd "$d" && java "${JOPTS[@]}" -Xmx256m -cp "$CP" kafka.tools.StorageTool format -t "$cid" -c "$d/server.properties") \
       >"$RUN_DIR/logs/kafka-format.log" 2>&1 ||
       { log_tail kafka "$RUN_DIR/logs/kafka-format.log"; die "kafka storage format failed"; }
