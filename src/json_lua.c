@@ -95,10 +95,11 @@ struct json_decoder {
     arena arena;
     lua_State *L;
     int flags;
-    int depth;       /* open containers being built */
-    int skip_depth;  /* > 0 while skipping the envelope's schema */
-    bool skip_next;  /* the next value is the envelope's schema */
-    bool saw_schema; /* top level had "schema" */
+    int depth;            /* open containers being built */
+    int skip_depth;       /* > 0 while skipping the envelope's schema */
+    bool skip_next;       /* the next value is the envelope's schema */
+    bool saw_schema;      /* top level had "schema" */
+    const char *top_kind; /* what the document is: "object", "array", "string", ... */
     char problem[160];
     frame frames[JSON_MAX_DEPTH];
 };
@@ -167,10 +168,17 @@ static bool skipping_close(json_decoder *d)
     return false;
 }
 
+/* Records what the whole document is, when a value starts at the top level. */
+static void note_kind(json_decoder *d, const char *kind)
+{
+    if (d->depth == 0 && !d->top_kind) d->top_kind = kind;
+}
+
 static int on_null(void *ctx)
 {
     json_decoder *d = ctx;
     if (skipping_scalar(d)) return 1;
+    note_kind(d, "null");
     if (d->depth == 0) {
         lua_pushnil(d->L);
         return 1;
@@ -187,6 +195,7 @@ static int on_boolean(void *ctx, int value)
 {
     json_decoder *d = ctx;
     if (skipping_scalar(d)) return 1;
+    note_kind(d, "boolean");
     lua_pushboolean(d->L, value);
     attach_value(d);
     return 1;
@@ -197,6 +206,7 @@ static int on_number(void *ctx, const char *s, size_t len)
 {
     json_decoder *d = ctx;
     if (skipping_scalar(d)) return 1;
+    note_kind(d, "number");
     bool integral = true;
     for (size_t i = 0; i < len; i++) {
         if (s[i] == '.' || s[i] == 'e' || s[i] == 'E') {
@@ -243,6 +253,7 @@ static int on_string(void *ctx, const unsigned char *s, size_t len)
 {
     json_decoder *d = ctx;
     if (skipping_scalar(d)) return 1;
+    note_kind(d, "string");
     lua_pushlstring(d->L, (const char *)s, len);
     attach_value(d);
     return 1;
@@ -251,6 +262,7 @@ static int on_string(void *ctx, const unsigned char *s, size_t len)
 static int open_container(json_decoder *d, bool is_array)
 {
     if (skipping_open(d)) return 1;
+    note_kind(d, is_array ? "array" : "object");
     if (d->depth >= JSON_MAX_DEPTH) {
         snprintf(d->problem, sizeof d->problem, "nesting deeper than %d levels", JSON_MAX_DEPTH);
         return 0;
@@ -336,6 +348,7 @@ int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t le
     d->skip_depth = 0;
     d->skip_next = false;
     d->saw_schema = false;
+    d->top_kind = NULL;
     d->problem[0] = '\0';
 
     yajl_handle h = yajl_alloc(&callbacks, &afs, d);
@@ -368,7 +381,12 @@ int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t le
         lua_settop(L, base);
         return -1;
     }
-    if ((flags & JSON_UNWRAP_ENVELOPE) && lua_type(L, -1) == LUA_TTABLE &&
+    if ((flags & JSON_OBJECT_ONLY) && strcmp(d->top_kind, "object") != 0) {
+        snprintf(err, errlen, "value is JSON but not an object (a JSON %s)", d->top_kind);
+        lua_settop(L, base);
+        return -1;
+    }
+    if ((flags & JSON_UNWRAP_ENVELOPE) && strcmp(d->top_kind, "object") == 0 &&
         unwrap_envelope(d, err, errlen) != 0) {
         lua_settop(L, base);
         return -1;

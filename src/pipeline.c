@@ -361,6 +361,7 @@ int pipeline_run(const config *cfg, script *s, pipeline_counters *counters)
     if (p.failed) rc = 1;
     kafka_close(p.kafka);
 
+    fflush(stdout); /* dry-run rows before the summary */
     double seconds = (double)(clock_ms() - started) / 1000.0;
     char summary[512];
     pipeline_format_summary(counters, seconds, summary, sizeof summary);

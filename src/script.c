@@ -308,13 +308,13 @@ static int process_protected(lua_State *L)
     lua_settop(L, 0);
 
     /* 1: event */
-    if (json_decoder_push(s->decoder, L, ev->value, ev->value_len, JSON_UNWRAP_ENVELOPE, c->err,
-                          c->errlen) != 0) {
+    if (json_decoder_push(s->decoder, L, ev->value, ev->value_len,
+                          JSON_UNWRAP_ENVELOPE | JSON_OBJECT_ONLY, c->err, c->errlen) != 0) {
         c->result = SCRIPT_DECODE_ERROR;
         return 0;
     }
-    if (lua_type(L, 1) != LUA_TTABLE) {
-        snprintf(c->err, c->errlen, "value is JSON but not an object (a %s)", luaL_typename(L, 1));
+    if (lua_type(L, 1) != LUA_TTABLE) { /* an envelope whose payload is not an object */
+        snprintf(c->err, c->errlen, "payload is not a JSON object (a %s)", luaL_typename(L, 1));
         c->result = SCRIPT_DECODE_ERROR;
         return 0;
     }

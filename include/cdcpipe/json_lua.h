@@ -23,6 +23,8 @@ enum {
      * with schemas.enable=true) yields its payload; the schema is parsed but no Lua value is
      * built for it. A top-level "schema" without "payload" is an error. */
     JSON_UNWRAP_ENVELOPE = 1,
+    /* Anything but a JSON object at the top level (array, string, number, ...) is an error. */
+    JSON_OBJECT_ONLY = 2,
 };
 
 /* Returns a new decoder, or NULL when out of memory. */

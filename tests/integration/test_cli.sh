@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# test_cli.sh — what a user sees at the command line: --help/--version, exit status 2 with a
+# message naming the bad option, file and line, setting or value; `cdcpipe check`; `cdcpipe test`
+# output; --dry-run against a real Kafka topic (no ClickHouse needed, nothing committed); the
+# .env file and environment variables taking effect.
+. "$(dirname "$0")/lib.sh"
+
+# expect_exit CODE OUTFILE CMD...: runs CMD capturing stdout+stderr into OUTFILE.
+expect_exit() {
+  local code=$1 out=$2 rc=0
+  shift 2
+  "$@" >"$out" 2>&1 || rc=$?
+  [[ $rc == "$code" ]] || fail "expected exit $code, got $rc from: $* — output: $(cat "$out")"
+}
+
+expect_exit 0 "$RUN/out" "$BIN" --help
+assert_contains "--help prints usage" "Usage: cdcpipe [options] pipeline.lua" "$(cat "$RUN/out")"
+expect_exit 0 "$RUN/out" "$BIN" --version
+assert_contains "--version" "cdcpipe " "$(cat "$RUN/out")"
+
+expect_exit 2 "$RUN/out" "$BIN" --bogus "$SRC/pipeline.lua"
+assert_contains "unknown option is named" "unknown option --bogus" "$(cat "$RUN/out")"
+expect_exit 2 "$RUN/out" "$BIN"
+assert_contains "missing script" "expected a pipeline script" "$(cat "$RUN/out")"
+expect_exit 2 "$RUN/out" "$BIN" "$RUN/nope.lua"
+assert_contains "unreadable script is named" "nope.lua" "$(cat "$RUN/out")"
+
+printf 'local x = 1\n\nfunction transform(e, m)\n  return {id = }\nend\n' >"$RUN/syntax.lua"
+expect_exit 2 "$RUN/out" "$BIN" check "$RUN/syntax.lua"
+assert_contains "syntax error names file and line" "syntax.lua:4:" "$(cat "$RUN/out")"
+printf 'function transform() end\nerror("boom at load")\n' >"$RUN/raises.lua"
+expect_exit 2 "$RUN/out" "$BIN" -t x "$RUN/raises.lua"
+assert_contains "error while loading names file and line" "raises.lua:2: boom at load" "$(cat "$RUN/out")"
+printf 'config = {}\n' >"$RUN/notransform.lua"
+expect_exit 2 "$RUN/out" "$BIN" check "$RUN/notransform.lua"
+assert_contains "missing transform" "does not define a global function transform(event, meta)" "$(cat "$RUN/out")"
+printf 'config = { kafka = { brokres = "x" } }\nfunction transform() end\n' >"$RUN/typo.lua"
+expect_exit 2 "$RUN/out" "$BIN" check "$RUN/typo.lua"
+assert_contains "unknown config key is named" "config.kafka.brokres is not a known setting" "$(cat "$RUN/out")"
+
+expect_exit 2 "$RUN/out" "$BIN" --batch-rows 2000000 "$SRC/pipeline.lua"
+assert_contains "batch rows capped at 1,000,000" "--batch-rows: \"2000000\" is not a whole number from 1 to 1000000" "$(cat "$RUN/out")"
+expect_exit 2 "$RUN/out" env CDCPIPE_BATCH_MS=soon "$BIN" "$SRC/pipeline.lua"
+assert_contains "bad environment value is named" "CDCPIPE_BATCH_MS: \"soon\"" "$(cat "$RUN/out")"
+expect_exit 2 "$RUN/out" "$BIN" --from yesterday "$SRC/pipeline.lua"
+assert_contains "bad --from" "--from \"yesterday\" is not a start position" "$(cat "$RUN/out")"
+printf 'function transform() end\n' >"$RUN/notopic.lua"
+expect_exit 2 "$RUN/out" "$BIN" "$RUN/notopic.lua"
+assert_contains "no topic" "no Kafka topic to consume" "$(cat "$RUN/out")"
+printf '# settings\nCDCPIPE_GROUP=ok\nCDCPIPE_BATCH_ROWZ=5\n' >"$RUN/bad.env"
+expect_exit 2 "$RUN/out" "$BIN" --env-file "$RUN/bad.env" "$SRC/pipeline.lua"
+assert_contains "unknown .env name with file and line" "bad.env:3: CDCPIPE_BATCH_ROWZ is not a known setting" "$(cat "$RUN/out")"
+
+expect_exit 0 "$RUN/out" "$BIN" check "$SRC/pipeline.lua"
+assert_contains "check prints the DDL" "CREATE TABLE IF NOT EXISTS changes (" "$(cat "$RUN/out")"
+
+# cdcpipe test: one event per line, both layouts; rows as "table TAB json" with sorted keys.
+cat >"$RUN/events.jsonl" <<'JSON'
+{"op":"u","before":null,"after":{"id":7,"name":"Zoë \"z\"\tx","created_at":1700000000123456},"source":{"table":"my_table"}}
+{"op":"c","before":null,"after":{"id":8,"name":"new","created_at":1}}
+
+{"schema":{"type":"struct"},"payload":{"op":"u","after":{"id":4294967295,"name":"","created_at":951782400000000}}}
+JSON
+expect_exit 0 "$RUN/out" "$BIN" test "$SRC/pipeline.lua" "$RUN/events.jsonl"
+assert_eq "cdcpipe test prints the rows" \
+  "$(printf '%s\t%s\n' changes '{"created_at":"2023-11-14 22:13:20","id":7,"name":"Zoë \"z\"\tx","op":"u"}' changes '{"created_at":"2000-02-29 00:00:00","id":4294967295,"name":"","op":"u"}' | sed 's/\t\([^{]\)/\\t\1/')" \
+  "$(cat "$RUN/out")"
+printf '{"op":"u","after":{"id":1,"name":"a","created_at":1}}\n{"op":"u", broken\n[1,2]\n' | {
+  expect_exit 1 "$RUN/out" "$BIN" test "$SRC/pipeline.lua" -
+}
+assert_contains "cdcpipe test reports the bad line" "line 2: decode error: invalid JSON" "$(cat "$RUN/out")"
+assert_contains "cdcpipe test reports a non-object" "line 3: decode error: value is JSON but not an object" "$(cat "$RUN/out")"
+printf 'local cdc = require "cdcpipe"\nfunction transform(e)\n  return {x = cdc.datetime("not a date")}\nend\n' >"$RUN/luaerr.lua"
+echo '{"op":"u"}' | { expect_exit 1 "$RUN/out" "$BIN" test "$RUN/luaerr.lua" -; }
+assert_contains "Lua error with file, line and reason" "luaerr.lua:3: cdc.datetime: cannot parse \"not a date\"" "$(cat "$RUN/out")"
+
+# --dry-run against real Kafka: no ClickHouse (a closed port), nothing committed, .env honoured.
+TOPIC="cli_$ID"
+cut -f1 "$RUN/events.jsonl" | grep . | sed 's/^/{"id":1}\t/' >"$RUN/records.tsv"
+produce "$TOPIC" "$RUN/records.tsv"
+printf 'CDCPIPE_TABLE=from_dotenv\nCDCPIPE_GROUP="g_%s"\n' "$ID" >"$RUN/.env"
+for attempt in 1 2; do
+  expect_exit 0 "$RUN/out" env CDCPIPE_BROKERS="$KAFKA_BROKERS" "$BIN" --dry-run --once -q \
+    --clickhouse http://127.0.0.1:1 -t "$TOPIC" "$SRC/pipeline.lua"
+  assert_eq "dry run $attempt prints rows to the .env table and commits nothing" \
+    "$(printf '%s\t%s\n' from_dotenv '{"created_at":"2023-11-14 22:13:20","id":7,"name":"Zoë \"z\"\tx","op":"u"}' from_dotenv '{"created_at":"2000-02-29 00:00:00","id":4294967295,"name":"","op":"u"}' | sed 's/\t\([^{]\)/\\t\1/')
+cdcpipe: consumed=3 tombstones=0 filtered=1 dead_lettered=0 events_inserted=2 rows_inserted=2 retries=0" \
+    "$(sed 's/ seconds=.*//' "$RUN/out")"
+done
+finish
