@@ -14,7 +14,7 @@ PACKAGES=(
   librdkafka-dev libcurl4-openssl-dev liblua5.4-dev lua5.4 lua-cjson libyajl-dev libcmocka-dev
   kcat clickhouse-server clickhouse-client postgresql-15
   openjdk-17-jdk-headless maven
-  docker-compose clang-format curl python3
+  docker-compose clang-format curl python3 time
 )
 
 missing=()
