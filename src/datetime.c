@@ -267,7 +267,8 @@ static int in_range(iso_parser *p, const char *field, unsigned v, unsigned lo, u
 /* Parses the whole input into seconds since the epoch (UTC), or fills p->reason. */
 static int parse_iso(iso_parser *p, int64_t *secs)
 {
-    unsigned y, mo, d, h = 0, mi = 0, s = 0, oh = 0, om = 0;
+    unsigned y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0, oh = 0,
+             om = 0; /* gcc -O2 cannot see digits() sets them */
     int sign = 0;
 
     if (p->len == 0) return fail(p, "empty input");
@@ -341,7 +342,7 @@ static void quote_input(const char *s, size_t len, char q[ERR_QUOTE_MAX + 4])
 int dt_format_iso(const char *s, size_t len, char out[DT_DATETIME_LEN], char *err, size_t errlen)
 {
     iso_parser p = {.s = s, .len = s ? len : 0, .pos = 0, .reason = ""};
-    int64_t secs;
+    int64_t secs = 0;
     int rc = parse_iso(&p, &secs);
     if (rc == 0 && format_seconds(secs, out) != 0)
         rc = fail(&p, "the UTC time is outside years 0000..9999");
