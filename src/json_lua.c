@@ -249,10 +249,39 @@ static int on_number(void *ctx, const char *s, size_t len)
     return 1;
 }
 
+/* yajl's own check lets overlong forms, UTF-16 surrogates and code points above U+10FFFF
+ * through, and decodes a lone "\udc00" escape into a surrogate: check the decoded bytes
+ * strictly (RFC 3629). Returns true when valid; otherwise sets d->problem. */
+static bool check_utf8(json_decoder *d, const unsigned char *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
+        uint32_t cp = c & (0x3f >> n), min = n == 1 ? 0x80 : n == 2 ? 0x800 : 0x10000;
+        bool ok = c >= 0xc0 && c < 0xf8 && len - i > n;
+        for (size_t k = 1; ok && k <= n; k++) {
+            ok = (s[i + k] & 0xc0) == 0x80;
+            cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        if (!ok || cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            snprintf(d->problem, sizeof d->problem,
+                     "string is not valid UTF-8 (overlong, surrogate or beyond U+10FFFF)");
+            return false;
+        }
+        i += n + 1;
+    }
+    return true;
+}
+
 static int on_string(void *ctx, const unsigned char *s, size_t len)
 {
     json_decoder *d = ctx;
     if (skipping_scalar(d)) return 1;
+    if (!check_utf8(d, s, len)) return 0;
     note_kind(d, "string");
     lua_pushlstring(d->L, (const char *)s, len);
     attach_value(d);
@@ -307,6 +336,7 @@ static int on_map_key(void *ctx, const unsigned char *key, size_t len)
 {
     json_decoder *d = ctx;
     if (d->skip_depth > 0) return 1;
+    if (!check_utf8(d, key, len)) return 0;
     if (d->depth == 1 && (d->flags & JSON_UNWRAP_ENVELOPE) && len == 6 &&
         memcmp(key, "schema", 6) == 0) {
         d->saw_schema = true;
@@ -357,8 +387,12 @@ int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t le
         return -1;
     }
     yajl_status st = yajl_parse(h, (const unsigned char *)text, len);
-    if (st == yajl_status_ok) st = yajl_complete_parse(h);
     size_t at = yajl_get_bytes_consumed(h);
+    /* yajl_complete_parse counts its bytes from 0: its errors are at the end of the text */
+    if (st == yajl_status_ok) {
+        st = yajl_complete_parse(h);
+        at = len;
+    }
     if (st != yajl_status_ok) {
         if (d->problem[0]) {
             snprintf(err, errlen, "invalid JSON at byte %zu: %s", at, d->problem);
