@@ -33,6 +33,8 @@
 #   SERVICES_TIMEOUT  overrides every readiness deadline (defaults: clickhouse 30 s,
 #                     postgres 30 s, kafka 90 s, connect 120 s)
 #   CDCPIPE_JVM_STACK  use this stack dir (lib/, plugins/) instead of fetch-jvm-stack.sh
+#   SERVICES_KEEP_DATA=1  keep a service's data when it is started again in the same RUN_DIR
+#                     (default: every start begins with empty data dirs and logs)
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -118,6 +120,16 @@ load_env() {
   set +a
 }
 
+# fresh SERVICE DIR...: a service that is (re)started gets empty state and logs, so a reused
+# RUN_DIR (e.g. build/test-services) never sees tables, topics or slots of an earlier run.
+# SERVICES_KEEP_DATA=1 keeps the data instead.
+fresh() {
+  local svc=$1
+  shift
+  rm -f "$RUN_DIR/logs/$svc"*.log
+  [[ ${SERVICES_KEEP_DATA:-0} == 1 ]] || rm -rf "$@"
+}
+
 log_tail() { # SERVICE LOGFILE...
   local svc=$1 f shown=0
   shift
@@ -194,6 +206,7 @@ clickhouse_check() {
 
 start_clickhouse() {
   local d="$RUN_DIR/clickhouse"
+  fresh clickhouse "$d"
   mkdir -p "$d"/{data,tmp,user_files,format_schemas}
   CH_HTTP=$(free_port)
   local tcp
@@ -281,6 +294,7 @@ pg_check() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT_NEW" -U postgres 
 
 start_postgres() {
   local d="$RUN_DIR/pg" sock="$RUN_DIR/pg-socket"
+  fresh postgres "$d" "$sock"
   PG_PORT_NEW=$(free_port)
   mkdir -p "$d" "$sock"
   if ((EUID == 0)); then
@@ -326,11 +340,13 @@ psql_q() { # PORT SQL
 
 # ---------------------------------------------------------------- JVM stack (Kafka, Connect)
 
+# jvm_stack: the stack the running broker uses (`topic`), else CDCPIPE_JVM_STACK, else fetch
+# (instant when cached). `start` clears the recorded path first, so a version bump is seen.
 jvm_stack() {
-  if [[ -n ${CDCPIPE_JVM_STACK:-} ]]; then
-    echo "$CDCPIPE_JVM_STACK"
-  elif [[ -s $RUN_DIR/jvm-stack.path ]]; then
+  if [[ -s $RUN_DIR/jvm-stack.path ]]; then
     cat "$RUN_DIR/jvm-stack.path"
+  elif [[ -n ${CDCPIPE_JVM_STACK:-} ]]; then
+    echo "$CDCPIPE_JVM_STACK"
   else
     "$SCRIPT_DIR/fetch-jvm-stack.sh"
   fi
@@ -379,6 +395,7 @@ kafka_check() {
 start_kafka() {
   jvm_prepare
   local d="$RUN_DIR/kafka"
+  fresh kafka "$d"
   mkdir -p "$d/data"
   KAFKA_PORT=$(free_port)
   local ctl
@@ -440,6 +457,7 @@ start_connect() {
   load_env
   [[ -n ${KAFKA_BROKERS:-} ]] || die "connect needs kafka"
   local d="$RUN_DIR/connect" schemas=${CONNECT_SCHEMAS:-true}
+  fresh connect "$d"
   mkdir -p "$d"
   CONNECT_PORT=$(free_port)
   cat >"$d/worker.properties" <<EOF
@@ -560,6 +578,7 @@ cmd_start() {
     case $s in clickhouse | postgres | kafka | connect) ;; *) die "unknown service '$s'" ;; esac
   done
   [[ $want == *" connect "* ]] && want+=" postgres kafka "
+  alive kafka || alive connect || rm -f "$RUN_DIR/jvm-stack.path"
   for s in clickhouse postgres kafka connect; do
     [[ $want == *" $s "* ]] || continue
     if alive "$s"; then
