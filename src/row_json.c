@@ -88,6 +88,7 @@ static int append_number(strbuf *out, lua_State *L, int idx, const char *column,
     }
     char buf[32];
     snprintf(buf, sizeof buf, "%.15g", v);
+    if (strtod(buf, NULL) != v) snprintf(buf, sizeof buf, "%.16g", v);
     if (strtod(buf, NULL) != v) snprintf(buf, sizeof buf, "%.17g", v);
     strbuf_puts(out, buf);
     return 0;
@@ -131,10 +132,10 @@ static int append_object(strbuf *out, lua_State *L, int idx, const char *column,
         while (lua_next(L, idx) != 0) {
             lua_pop(L, 1);
             if (lua_type(L, -1) != LUA_TSTRING) {
-                lua_pop(L, 1);
                 snprintf(err, errlen, "%s%s%s has a key that is not a string (a %s)",
                          depth ? "column \"" : "row", depth ? column : "", depth ? "\"" : "",
                          luaL_typename(L, -1));
+                lua_pop(L, 1);
                 return -1;
             }
             if (n == MAX_SORTED_KEYS) {
