@@ -42,9 +42,12 @@ echo "fetch-jvm-stack.sh: resolving Kafka $KAFKA_VERSION + Debezium $DEBEZIUM_VE
 build=$(mktemp -d "$CACHE/jvm-stack/.build.XXXXXX")
 trap 'rm -rf "$build"' EXIT
 cp "$POM" "$build/pom.xml" # keep mvn's target/ out of the source tree
-mvn -B -q -Dstyle.color=never -f "$build/pom.xml" package \
+# Debian's Maven 3.8.7 prints bare ESC[0m resets even with -B -q: strip them (pipefail keeps
+# mvn's exit status).
+mvn -B -q -f "$build/pom.xml" package \
   -Dkafka.version="$KAFKA_VERSION" -Ddebezium.version="$DEBEZIUM_VERSION" \
-  -Dlog4j.version="$LOG4J_VERSION" -Dstack.dir="$build/stack" >&2
+  -Dlog4j.version="$LOG4J_VERSION" -Dstack.dir="$build/stack" 2>&1 |
+  sed -u $'s/\e\\[0m//g; /^$/d' >&2
 
 n=$(find "$build/stack/lib" -name 'slf4j-api-*.jar' | wc -l)
 [[ $n == 1 ]] || { echo "fetch-jvm-stack.sh: expected one slf4j-api jar, found $n" >&2; exit 1; }

@@ -33,6 +33,7 @@
 #   SERVICES_TIMEOUT  overrides every readiness deadline (defaults: clickhouse 30 s,
 #                     postgres 30 s, kafka 90 s, connect 120 s)
 #   CDCPIPE_JVM_STACK  use this stack dir (lib/, plugins/) instead of fetch-jvm-stack.sh
+#   STOP_TIMEOUT [30]  seconds `stop` waits per service after TERM (INT for postgres) before KILL
 #   SERVICES_KEEP_DATA=1  keep a service's data when it is started again in the same RUN_DIR
 #                     (default: every start begins with empty data dirs and logs)
 set -euo pipefail
