@@ -117,7 +117,12 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
     }
     int verbosity = 0;
     char origin[64];
-    optind = first;
+    /* The subcommand becomes getopt's argv[0]. optind = 0 makes glibc's getopt start afresh:
+     * with optind = 1 it kept a pointer into the previous argv (the rest of the last short
+     * option), so a second cli_parse in one process read that memory, freed or not. */
+    argc -= first - 1;
+    argv += first - 1;
+    optind = 0;
     opterr = 0;
     int c, index = -1;
     while ((c = getopt_long(argc, argv, ":b:t:g:X:vqhV", options, &index)) != -1) {
