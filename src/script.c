@@ -313,8 +313,12 @@ static int process_protected(lua_State *L)
         c->result = SCRIPT_DECODE_ERROR;
         return 0;
     }
-    if (lua_type(L, 1) != LUA_TTABLE) { /* an envelope whose payload is not an object */
-        snprintf(c->err, c->errlen, "payload is not a JSON object (a %s)", luaL_typename(L, 1));
+    /* an envelope whose payload is not an object; integer keys only come from a JSON array */
+    bool array = lua_type(L, 1) == LUA_TTABLE && lua_rawgeti(L, 1, 1) != LUA_TNIL;
+    lua_settop(L, 1);
+    if (lua_type(L, 1) != LUA_TTABLE || array) {
+        snprintf(c->err, c->errlen, "payload is not a JSON object (a %s)",
+                 array ? "JSON array" : luaL_typename(L, 1));
         c->result = SCRIPT_DECODE_ERROR;
         return 0;
     }
@@ -346,6 +350,11 @@ static int process_protected(lua_State *L)
         lua_rawgeti(L, 1, 1);
         bool list = lua_type(L, -1) == LUA_TTABLE;
         lua_pop(L, 1);
+        lua_pushnil(L);
+        if (lua_next(L, 1) != 0)
+            lua_pop(L, 2);
+        else
+            list = true; /* {} is an empty list of rows, not a row of defaults */
         if (!list) {
             if (deliver(c, L, c->default_table, 1) != 0) return 0;
         } else {

@@ -30,7 +30,7 @@ typedef struct {
 
 typedef enum {
     SCRIPT_ROWS,         /* transform produced >= 1 row, all delivered */
-    SCRIPT_FILTERED,     /* transform returned nil/false and emitted nothing */
+    SCRIPT_FILTERED,     /* transform returned nil/false or {} and emitted nothing */
     SCRIPT_TOMBSTONE,    /* null value: skipped */
     SCRIPT_DECODE_ERROR, /* the value is not a JSON object / not valid JSON */
     SCRIPT_LUA_ERROR,    /* transform raised, or returned something that is not rows */

@@ -1,0 +1,803 @@
+/*
+ * test_script — tests for src/script.c (include/cdcpipe/script.h): loading pipeline.lua,
+ * transform(event, meta) per event, cdc.emit, ddl(), errors and recovery.
+ *
+ * Scripts are written into a fresh directory under /tmp. Rows are collected through the
+ * script_row_fn callback as "table TAB row-json(sorted) NL", so every case compares exact text.
+ * The events of one script run table-driven in one Lua state, so each case also proves that the
+ * state is usable after the cases before it (errors included). The default pipeline.lua is read
+ * from $CDCPIPE_SOURCE_DIR (set by ctest).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <lua.h>
+
+#include "cdcpipe/row_json.h"
+#include "cdcpipe/script.h"
+#include "cdcpipe/strbuf.h"
+
+typedef struct {
+    char dir[64];
+    char path[128]; /* dir/pipeline.lua */
+    script *s;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    if (!f) return -1;
+    snprintf(f->dir, sizeof f->dir, "/tmp/cdcpipe-script-XXXXXX");
+    if (!mkdtemp(f->dir)) return -1;
+    snprintf(f->path, sizeof f->path, "%s/pipeline.lua", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    script_close(f->s);
+    char path[192];
+    static const char *const names[] = {"pipeline.lua", "helper.lua"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", f->dir, names[i]);
+        unlink(path);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    if (!fp) fail_msg("cannot write %s", path);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+/* Writes text as the fixture's pipeline.lua and opens it (must succeed). */
+static script *open_script(fixture *f, const char *text, size_t memory_limit)
+{
+    write_file(f->path, text);
+    char err[1024];
+    script_close(f->s);
+    f->s = script_open(f->path, memory_limit, err, sizeof err);
+    if (!f->s) fail_msg("script_open: %s", err);
+    assert_string_equal(script_path(f->s), f->path);
+    return f->s;
+}
+
+/* 1-based line of the first occurrence of needle in text. */
+static int line_of(const char *text, const char *needle)
+{
+    const char *at = strstr(text, needle);
+    if (!at) fail_msg("%s not in the script", needle);
+    int line = 1;
+    for (const char *p = text; p < at; p++)
+        line += *p == '\n';
+    return line;
+}
+
+/* ---- row collection ---- */
+
+static int collect_row(void *ud, const char *table, lua_State *L, int idx, char *err, size_t errlen)
+{
+    strbuf *rows = ud;
+    size_t len = rows->len;
+    strbuf_puts(rows, table);
+    strbuf_putc(rows, '\t');
+    if (row_json_append(rows, L, idx, true, NULL, NULL, err, errlen) != 0) {
+        strbuf_truncate(rows, len);
+        return -1;
+    }
+    strbuf_putc(rows, '\n');
+    return 0;
+}
+
+typedef struct {
+    script_result result;
+    size_t nrows;
+    char err[2048];
+    strbuf rows; /* "" when none */
+} outcome;
+
+static void process(script *s, const script_event *ev, outcome *o)
+{
+    lua_State *L = script_lua(s);
+    int top = lua_gettop(L);
+    strbuf_reset(&o->rows);
+    strbuf_puts(&o->rows, ""); /* data is never NULL */
+    memset(o->err, 'x', sizeof o->err);
+    o->err[sizeof o->err - 1] = '\0';
+    o->nrows = 999;
+    o->result =
+        script_process(s, ev, "events", collect_row, &o->rows, &o->nrows, o->err, sizeof o->err);
+    assert_int_equal(lua_gettop(L), top); /* the stack is as it was */
+}
+
+static script_event event_of(const char *value)
+{
+    script_event ev = {"topic.a", 2, 17,    1700000000123LL,
+                       NULL,      0, value, value ? strlen(value) : 0};
+    return ev;
+}
+
+static const char *result_name(script_result r)
+{
+    static const char *const names[] = {"ROWS", "FILTERED", "TOMBSTONE", "DECODE_ERROR",
+                                        "LUA_ERROR"};
+    return r <= SCRIPT_LUA_ERROR ? names[r] : "?";
+}
+
+/* ---- one script, many events ---- */
+
+static const char dispatch_script[] =
+    "local cdc = require 'cdcpipe'\n"
+    "function transform(event, meta)\n"
+    "  local k = event.kind\n"
+    "  if k == 'row' then return { id = event.id, v = event.v } end\n"
+    "  if k == 'list' then return { { id = 1 }, { id = 2, s = 'two' }, { id = 3 } } end\n"
+    "  if k == 'emit' then\n"
+    "    cdc.emit('audit', { what = 'emitted', id = event.id })\n"
+    "    cdc.emit('db2.other', { n = 1 })\n"
+    "    return { id = event.id }\n"
+    "  end\n"
+    "  if k == 'emit_only' then cdc.emit('audit', { id = event.id }) return nil end\n"
+    "  if k == 'nil' then return nil end\n"
+    "  if k == 'false' then return false end\n"
+    "  if k == 'nothing' then return end\n"
+    "  if k == 'empty' then return {} end\n"
+    "  if k == 'error' then error('bad event ' .. tostring(event.id)) end\n"
+    "  if k == 'index' then return { v = event.missing.field } end\n"
+    "  if k == 'string' then return 'not a row' end\n"
+    "  if k == 'true' then return true end\n"
+    "  if k == 'list_bad' then return { { id = 1 }, 5 } end\n"
+    "  if k == 'nan' then return { x = 0/0 } end\n"
+    "  if k == 'fn' then return { f = print } end\n"
+    "  if k == 'emit_bad' then cdc.emit('t', 5) end\n"
+    "  if k == 'emit_then_error' then cdc.emit('audit', { id = 1 }) error('after emit') end\n"
+    "  if k == 'emit_bad_row' then cdc.emit('audit', { x = 1/0 }) return { id = 1 } end\n"
+    "  if k == 'types' then\n"
+    "    return { big = event.big, mt = math.type(event.big), f = event.f,\n"
+    "             before_is_nil = event.before == nil, n = #event.list }\n"
+    "  end\n"
+    "  if k == 'null' then return { a = cdc.null, b = event.absent } end\n"
+    "  if k == 'loop' then local t = {} for i = 1, event.n do t[i] = { i = i } end return t end\n"
+    "  if k == 'alloc' then local t = {} for i = 1, 1e8 do t[i] = i end return nil end\n"
+    "  return { unknown = k }\n"
+    "end\n";
+
+typedef struct {
+    const char *value;
+    script_result result;
+    const char *rows; /* exact collected text */
+    size_t nrows;
+    const char *err; /* exact error, or a prefix when it ends in '*'; "%P" is the script path,
+                        "%L" the line of `marker` in the script */
+    const char *marker;
+} event_case;
+
+static const event_case dispatch_cases[] = {
+    {"{\"kind\":\"row\",\"id\":1,\"v\":\"x\"}", SCRIPT_ROWS, "events\t{\"id\":1,\"v\":\"x\"}\n", 1,
+     "", NULL},
+    {"{\"kind\":\"list\"}", SCRIPT_ROWS,
+     "events\t{\"id\":1}\nevents\t{\"id\":2,\"s\":\"two\"}\nevents\t{\"id\":3}\n", 3, "", NULL},
+    /* emitted rows follow the returned ones, in emit order */
+    {"{\"kind\":\"emit\",\"id\":5}", SCRIPT_ROWS,
+     "events\t{\"id\":5}\naudit\t{\"id\":5,\"what\":\"emitted\"}\ndb2.other\t{\"n\":1}\n", 3, "",
+     NULL},
+    {"{\"kind\":\"emit_only\",\"id\":6}", SCRIPT_ROWS, "audit\t{\"id\":6}\n", 1, "", NULL},
+    /* nothing returned */
+    {"{\"kind\":\"nil\"}", SCRIPT_FILTERED, "", 0, "", NULL},
+    {"{\"kind\":\"false\"}", SCRIPT_FILTERED, "", 0, "", NULL},
+    {"{\"kind\":\"nothing\"}", SCRIPT_FILTERED, "", 0, "", NULL},
+    {"{\"kind\":\"empty\"}", SCRIPT_FILTERED, "", 0, "", NULL}, /* an empty list, not a row */
+    /* emits of a failed event are dropped: the next event does not see them */
+    {"{\"kind\":\"emit_then_error\"}", SCRIPT_LUA_ERROR, "", 0,
+     "%P:%L: after emit|stack traceback:*", "error('after emit')"},
+    {"{\"kind\":\"nil\"}", SCRIPT_FILTERED, "", 0, "", NULL},
+    /* Lua errors: file and line, traceback on one line */
+    {"{\"kind\":\"error\",\"id\":7}", SCRIPT_LUA_ERROR, "", 0,
+     "%P:%L: bad event 7|stack traceback:*", "error('bad event"},
+    {"{\"kind\":\"index\"}", SCRIPT_LUA_ERROR, "", 0,
+     "%P:%L: attempt to index a nil value (field 'missing')|stack traceback:*", "event.missing"},
+    {"{\"kind\":\"string\"}", SCRIPT_LUA_ERROR, "", 0,
+     "transform must return a row table, a list of row tables, nil or false; it returned a string",
+     NULL},
+    {"{\"kind\":\"true\"}", SCRIPT_LUA_ERROR, "", 0,
+     "transform must return a row table, a list of row tables, nil or false; it returned a "
+     "boolean",
+     NULL},
+    {"{\"kind\":\"list_bad\"}", SCRIPT_LUA_ERROR, "events\t{\"id\":1}\n", 1,
+     "transform produced a row for events that is a number, not a table", NULL},
+    {"{\"kind\":\"nan\"}", SCRIPT_LUA_ERROR, "", 0,
+     "column \"x\": NaN cannot be written to ClickHouse", NULL},
+    {"{\"kind\":\"fn\"}", SCRIPT_LUA_ERROR, "", 0,
+     "column \"f\": a function cannot be written to ClickHouse", NULL},
+    {"{\"kind\":\"emit_bad\"}", SCRIPT_LUA_ERROR, "", 0,
+     "%P:%L: bad argument #2 to 'emit' (table expected, got number)|stack traceback:*",
+     "cdc.emit('t', 5)"},
+    {"{\"kind\":\"emit_bad_row\"}", SCRIPT_LUA_ERROR, "events\t{\"id\":1}\n", 1,
+     "column \"x\": an infinite number cannot be written to ClickHouse", NULL},
+    /* values as decoded */
+    {"{\"kind\":\"types\",\"big\":9223372036854775807,\"f\":0.5,\"before\":null,\"list\":[1,2,3]}",
+     SCRIPT_ROWS,
+     "events\t{\"before_is_nil\":true,\"big\":9223372036854775807,\"f\":0.5,\"mt\":\"integer\","
+     "\"n\":3}\n",
+     1, "", NULL},
+    {"{\"kind\":\"null\"}", SCRIPT_ROWS, "events\t{\"a\":null}\n", 1, "", NULL},
+    /* the {schema, payload} envelope is unwrapped */
+    {"{\"schema\":{\"type\":\"struct\",\"fields\":[]},\"payload\":{\"kind\":\"row\",\"id\":9}}",
+     SCRIPT_ROWS, "events\t{\"id\":9}\n", 1, "", NULL},
+    {"{\"payload\":{\"kind\":\"row\",\"id\":10},\"schema\":null}", SCRIPT_ROWS,
+     "events\t{\"id\":10}\n", 1, "", NULL},
+    /* decode errors */
+    {"{\"kind\":\"row\"", SCRIPT_DECODE_ERROR, "", 0,
+     "invalid JSON at byte 13: parse error: premature EOF*", NULL},
+    {"{\"kind\":row}", SCRIPT_DECODE_ERROR, "", 0, "invalid JSON at byte *", NULL},
+    {"{\"kind\":\"row\"} trailing", SCRIPT_DECODE_ERROR, "", 0,
+     "invalid JSON at byte 17: parse error: trailing garbage*", NULL},
+    {"", SCRIPT_DECODE_ERROR, "", 0, "invalid JSON at byte 0: parse error: premature EOF*", NULL},
+    {"[{\"kind\":\"row\"}]", SCRIPT_DECODE_ERROR, "", 0,
+     "value is JSON but not an object (a JSON array)", NULL},
+    {"\"text\"", SCRIPT_DECODE_ERROR, "", 0, "value is JSON but not an object (a JSON string)",
+     NULL},
+    {"null", SCRIPT_DECODE_ERROR, "", 0, "value is JSON but not an object (a JSON null)", NULL},
+    {"{\"schema\":{\"type\":\"struct\"}}", SCRIPT_DECODE_ERROR, "", 0,
+     "JSON object has a \"schema\" member but no \"payload\"", NULL},
+    {"{\"schema\":{},\"payload\":\"str\"}", SCRIPT_DECODE_ERROR, "", 0,
+     "payload is not a JSON object (a string)", NULL},
+    {"{\"schema\":{},\"payload\":[{\"kind\":\"row\"}]}", SCRIPT_DECODE_ERROR, "", 0,
+     "payload is not a JSON object (a JSON array)", NULL},
+    {"{\"schema\":{},\"payload\":12}", SCRIPT_DECODE_ERROR, "", 0,
+     "payload is not a JSON object (a number)", NULL},
+    /* a transform that fails for some events keeps working for the next ones */
+    {"{\"kind\":\"loop\",\"n\":2}", SCRIPT_ROWS, "events\t{\"i\":1}\nevents\t{\"i\":2}\n", 2, "",
+     NULL},
+    {"{\"kind\":\"other\"}", SCRIPT_ROWS, "events\t{\"unknown\":\"other\"}\n", 1, "", NULL},
+};
+
+static void expand(char *out, size_t len, const char *pattern, const char *path, int line)
+{
+    size_t n = 0;
+    for (const char *p = pattern; *p && n + 1 < len; p++) {
+        if (p[0] == '%' && p[1] == 'P') {
+            n += (size_t)snprintf(out + n, len - n, "%s", path);
+            p++;
+        } else if (p[0] == '%' && p[1] == 'L') {
+            n += (size_t)snprintf(out + n, len - n, "%d", line);
+            p++;
+        } else {
+            out[n++] = *p;
+        }
+    }
+    out[n < len ? n : len - 1] = '\0';
+}
+
+static int check_case(const event_case *c, const outcome *o, const char *path,
+                      const char *script_text, size_t i)
+{
+    char want[1024];
+    expand(want, sizeof want, c->err, path, c->marker ? line_of(script_text, c->marker) : 0);
+    size_t wlen = strlen(want);
+    int prefix = wlen > 0 && want[wlen - 1] == '*';
+    int err_ok = prefix ? strncmp(o->err, want, wlen - 1) == 0 : strcmp(o->err, want) == 0;
+    if (c->result != SCRIPT_ROWS && c->result != SCRIPT_FILTERED && !err_ok) {
+        print_error("case %zu %s:\n got  %s\n want %s\n", i, c->value, o->err, want);
+        return 1;
+    }
+    if (o->result != c->result || strcmp(o->rows.data, c->rows) != 0 || o->nrows != c->nrows) {
+        print_error("case %zu %s:\n got  %s %zu rows [%s] %s\n want %s %zu rows [%s]\n", i,
+                    c->value, result_name(o->result), o->nrows, o->rows.data, o->err,
+                    result_name(c->result), c->nrows, c->rows);
+        return 1;
+    }
+    if (strstr(want, "|stack traceback:") && !strstr(o->err, "|stack traceback:|")) {
+        print_error("case %zu: no traceback in %s\n", i, o->err);
+        return 1;
+    }
+    if (strchr(o->err, '\n')) { /* one line */
+        print_error("case %zu: error has a newline: %s\n", i, o->err);
+        return 1;
+    }
+    return 0;
+}
+
+static void test_dispatch(void **state)
+{
+    fixture *f = *state;
+    script *s = open_script(f, dispatch_script, 0);
+    outcome o = {0};
+    int failures = 0;
+    for (int round = 0; round < 2; round++) { /* twice: nothing carries over between events */
+        for (size_t i = 0; i < sizeof dispatch_cases / sizeof dispatch_cases[0]; i++) {
+            script_event ev = event_of(dispatch_cases[i].value);
+            process(s, &ev, &o);
+            failures += check_case(&dispatch_cases[i], &o, f->path, dispatch_script, i);
+        }
+    }
+    /* the traceback names transform at the failing line */
+    script_event ev = event_of("{\"kind\":\"error\",\"id\":8}");
+    process(s, &ev, &o);
+    char where[256];
+    snprintf(where, sizeof where, "%s:%d: in function 'transform'", f->path,
+             line_of(dispatch_script, "error('bad event"));
+    if (!strstr(o.err, where)) fail_msg("no \"%s\" in %s", where, o.err);
+    strbuf_free(&o.rows);
+    assert_int_equal(failures, 0);
+}
+
+/* A tombstone never reaches transform. */
+static void test_tombstone(void **state)
+{
+    fixture *f = *state;
+    script *s = open_script(f,
+                            "calls = 0\n"
+                            "function transform(e) calls = calls + 1 return { n = calls } end\n",
+                            0);
+    outcome o = {0};
+    script_event ev = event_of(NULL);
+    ev.key = "{\"id\":1}";
+    ev.key_len = strlen(ev.key);
+    process(s, &ev, &o);
+    assert_int_equal(o.result, SCRIPT_TOMBSTONE);
+    assert_int_equal(o.nrows, 0);
+    assert_string_equal(o.rows.data, "");
+    ev = event_of("{}");
+    process(s, &ev, &o);
+    assert_int_equal(o.result, SCRIPT_ROWS);
+    assert_string_equal(o.rows.data, "events\t{\"n\":1}\n"); /* the first call */
+    strbuf_free(&o.rows);
+}
+
+/* ---- meta ---- */
+
+typedef struct {
+    const char *key; /* NULL: no key */
+    size_t key_len;  /* 0: strlen */
+    int64_t timestamp_ms;
+    const char *rows;
+} meta_case;
+
+static const meta_case meta_cases[] = {
+    {"{\"id\":1005}", 0, 1700000000123LL,
+     "events\t{\"key\":{\"id\":1005},\"keytype\":\"table\",\"offset\":9007199254740993,"
+     "\"partition\":3,\"timestamp\":1700000000123,\"topic\":\"dbserver1.inventory.customers\"}\n"},
+    /* a key with the {schema, payload} envelope is unwrapped */
+    {"{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"int32\",\"optional\":false,"
+     "\"field\":\"id\"}],\"optional\":false,\"name\":\"dbserver1.inventory.customers.Key\"},"
+     "\"payload\":{\"id\":1005}}",
+     0, 0,
+     "events\t{\"key\":{\"id\":1005},\"keytype\":\"table\",\"offset\":9007199254740993,"
+     "\"partition\":3,\"timestamp\":0,\"topic\":\"dbserver1.inventory.customers\"}\n"},
+    /* not JSON: the raw bytes as a string */
+    {"plain-key", 0, -1,
+     "events\t{\"key\":\"plain-key\",\"keytype\":\"string\",\"offset\":9007199254740993,"
+     "\"partition\":3,\"timestamp\":\"none\",\"topic\":\"dbserver1.inventory.customers\"}\n"},
+    {"{\"id\":", 0, -1,
+     "events\t{\"key\":\"{\\\"id\\\":\",\"keytype\":\"string\",\"offset\":9007199254740993,"
+     "\"partition\":3,\"timestamp\":\"none\",\"topic\":\"dbserver1.inventory.customers\"}\n"},
+    {"a\0b", 3, -1,
+     "events\t{\"key\":\"a\\u0000b\",\"keytype\":\"string\",\"offset\":9007199254740993,"
+     "\"partition\":3,\"timestamp\":\"none\",\"topic\":\"dbserver1.inventory.customers\"}\n"},
+    /* JSON scalars are decoded too */
+    {"42", 0, -1,
+     "events\t{\"key\":42,\"keytype\":\"number\",\"offset\":9007199254740993,\"partition\":3,"
+     "\"timestamp\":\"none\",\"topic\":\"dbserver1.inventory.customers\"}\n"},
+    {"\"quoted\"", 0, -1,
+     "events\t{\"key\":\"quoted\",\"keytype\":\"string\",\"offset\":9007199254740993,"
+     "\"partition\":3,\"timestamp\":\"none\",\"topic\":\"dbserver1.inventory.customers\"}\n"},
+    /* no key */
+    {NULL, 0, -1,
+     "events\t{\"keytype\":\"nil\",\"offset\":9007199254740993,\"partition\":3,"
+     "\"timestamp\":\"none\",\"topic\":\"dbserver1.inventory.customers\"}\n"},
+};
+
+static void test_meta(void **state)
+{
+    fixture *f = *state;
+    script *s =
+        open_script(f,
+                    "function transform(event, meta)\n"
+                    "  return { topic = meta.topic, partition = meta.partition,\n"
+                    "           offset = meta.offset, timestamp = meta.timestamp or 'none',\n"
+                    "           key = meta.key, keytype = type(meta.key) }\n"
+                    "end\n",
+                    0);
+    outcome o = {0};
+    int failures = 0;
+    for (size_t i = 0; i < sizeof meta_cases / sizeof meta_cases[0]; i++) {
+        const meta_case *c = &meta_cases[i];
+        script_event ev = {"dbserver1.inventory.customers",
+                           3,
+                           9007199254740993LL,
+                           c->timestamp_ms,
+                           c->key,
+                           c->key ? (c->key_len ? c->key_len : strlen(c->key)) : 0,
+                           "{\"op\":\"c\"}",
+                           10};
+        process(s, &ev, &o);
+        if (o.result != SCRIPT_ROWS || strcmp(o.rows.data, c->rows) != 0) {
+            print_error("case %zu: %s %s\n got  %s want %s", i, result_name(o.result), o.err,
+                        o.rows.data, c->rows);
+            failures++;
+        }
+    }
+    strbuf_free(&o.rows);
+    assert_int_equal(failures, 0);
+}
+
+/* The value is bounded by value_len, not by a NUL. */
+static void test_value_length(void **state)
+{
+    fixture *f = *state;
+    script *s = open_script(f, "function transform(e) return { id = e.id } end\n", 0);
+    static const char buf[] = "{\"id\":12}{\"id\":13}";
+    script_event ev = {"t", 0, 0, -1, NULL, 0, buf, 9};
+    outcome o = {0};
+    process(s, &ev, &o);
+    assert_int_equal(o.result, SCRIPT_ROWS);
+    assert_string_equal(o.rows.data, "events\t{\"id\":12}\n");
+    strbuf_free(&o.rows);
+}
+
+/* ---- the default pipeline.lua ---- */
+
+static void test_default_pipeline(void **state)
+{
+    fixture *f = *state;
+    const char *root = getenv("CDCPIPE_SOURCE_DIR");
+    if (!root) fail_msg("CDCPIPE_SOURCE_DIR is not set (run through ctest)");
+    char path[1024], err[1024];
+    snprintf(path, sizeof path, "%s/pipeline.lua", root);
+    f->s = script_open(path, 0, err, sizeof err);
+    if (!f->s) fail_msg("%s", err);
+    outcome o = {0};
+
+    static const struct {
+        const char *value;
+        script_result result;
+        const char *rows;
+    } cases[] = {
+        {"{\"op\":\"u\",\"after\":{\"id\":7,\"name\":\"x\",\"created_at\":1700000000123456}}",
+         SCRIPT_ROWS,
+         "events\t{\"created_at\":\"2023-11-14 22:13:20\",\"id\":7,\"name\":\"x\",\"op\":\"u\"}\n"},
+        {"{\"schema\":{\"type\":\"struct\"},\"payload\":{\"op\":\"u\",\"before\":null,\"after\":{"
+         "\"id\":4294967295,\"name\":\"caf\xc3\xa9 \\\"q\\\"\",\"created_at\":-1}}}",
+         SCRIPT_ROWS,
+         "events\t{\"created_at\":\"1969-12-31 23:59:59\",\"id\":4294967295,\"name\":\"caf\xc3\xa9 "
+         "\\\"q\\\"\",\"op\":\"u\"}\n"},
+        {"{\"op\":\"u\",\"after\":{\"id\":8,\"name\":\"y\",\"created_at\":null}}", SCRIPT_ROWS,
+         "events\t{\"id\":8,\"name\":\"y\",\"op\":\"u\"}\n"},
+        {"{\"op\":\"c\",\"after\":{\"id\":7,\"name\":\"x\",\"created_at\":1700000000123456}}",
+         SCRIPT_FILTERED, ""},
+        {"{\"op\":\"d\",\"before\":{\"id\":7},\"after\":null}", SCRIPT_FILTERED, ""},
+        {"{\"op\":\"r\",\"after\":{\"id\":7}}", SCRIPT_FILTERED, ""},
+        /* an update without `after` is a Lua error with the script's line */
+        {"{\"op\":\"u\"}", SCRIPT_LUA_ERROR, ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        script_event ev = event_of(cases[i].value);
+        process(f->s, &ev, &o);
+        if (o.result != cases[i].result || strcmp(o.rows.data, cases[i].rows) != 0)
+            fail_msg("case %zu: %s %s [%s]", i, result_name(o.result), o.err, o.rows.data);
+    }
+    char want[1100];
+    snprintf(want, sizeof want, "%s:", path);
+    assert_int_equal(strncmp(o.err, want, strlen(want)), 0);
+    assert_non_null(strstr(o.err, "attempt to index a nil value (local 'a')"));
+
+    /* ddl() is the changes table */
+    char **stmts;
+    assert_int_equal(script_ddl(f->s, &stmts, err, sizeof err), 0);
+    assert_non_null(stmts[0]);
+    assert_null(stmts[1]);
+    assert_int_equal(strncmp(stmts[0], "CREATE TABLE IF NOT EXISTS changes (", 36), 0);
+    script_free_ddl(stmts);
+    strbuf_free(&o.rows);
+}
+
+/* The synthesized Debezium update, with and without its envelope, through the default script. */
+static void test_default_pipeline_fixture(void **state)
+{
+    fixture *f = *state;
+    const char *root = getenv("CDCPIPE_SOURCE_DIR");
+    if (!root) fail_msg("CDCPIPE_SOURCE_DIR is not set (run through ctest)");
+    char path[1024], err[1024];
+    snprintf(path, sizeof path, "%s/pipeline.lua", root);
+    f->s = script_open(path, 0, err, sizeof err);
+    if (!f->s) fail_msg("%s", err);
+    static const struct {
+        const char *file;
+        script_result result;
+        const char *rows;
+    } cases[] = {
+        {"S27-03-update-full-no-schema.json", SCRIPT_ROWS, "events\t{\"id\":1005,\"op\":\"u\"}\n"},
+        {"S27-02-create-with-schema.json", SCRIPT_FILTERED, ""},
+        {"S27-02-create-no-schema.json", SCRIPT_FILTERED, ""},
+        {"S27-04-delete-full-no-schema.json", SCRIPT_FILTERED, ""},
+    };
+    outcome o = {0};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char file[1200];
+        snprintf(file, sizeof file, "%s/../shared/debezium-fixtures/synthesized/%s", root,
+                 cases[i].file);
+        FILE *fp = fopen(file, "rb");
+        if (!fp) fail_msg("cannot open %s", file);
+        char text[16384];
+        size_t n = fread(text, 1, sizeof text - 1, fp);
+        fclose(fp);
+        text[n] = '\0';
+        script_event ev = {"dbserver1.inventory.customers", 0, 0, -1, NULL, 0, text, n};
+        process(f->s, &ev, &o);
+        if (o.result != cases[i].result || strcmp(o.rows.data, cases[i].rows) != 0)
+            fail_msg("%s: %s %s [%s]", cases[i].file, result_name(o.result), o.err, o.rows.data);
+    }
+    strbuf_free(&o.rows);
+}
+
+/* ---- ddl() ---- */
+
+typedef struct {
+    const char *script;
+    int rc;
+    const char *stmts[3]; /* expected, NULL-terminated */
+    const char *err;      /* exact or prefix ending in '*'; "%P" the path, "%L" the marker line */
+    const char *marker;
+} ddl_case;
+
+#define TRANSFORM "function transform(e) return nil end\n"
+
+static const ddl_case ddl_cases[] = {
+    {TRANSFORM "function ddl() return 'CREATE TABLE a (x Int8)' end\n",
+     0,
+     {"CREATE TABLE a (x Int8)", NULL},
+     NULL,
+     NULL},
+    {TRANSFORM "function ddl() return { 'CREATE TABLE a (x Int8)', 'CREATE TABLE b (y String)' } "
+               "end\n",
+     0,
+     {"CREATE TABLE a (x Int8)", "CREATE TABLE b (y String)", NULL},
+     NULL,
+     NULL},
+    {TRANSFORM "function ddl() end\n", 0, {NULL}, NULL, NULL},
+    {TRANSFORM "function ddl() return {} end\n", 0, {NULL}, NULL, NULL},
+    {TRANSFORM, 0, {NULL}, NULL, NULL}, /* no ddl at all */
+    {TRANSFORM "function ddl() return 42 end\n",
+     -1,
+     {NULL},
+     "%P: ddl() must return a SQL string or a list of them, not a number",
+     NULL},
+    {TRANSFORM "function ddl() return { 'CREATE TABLE a (x Int8)', 2 } end\n",
+     -1,
+     {NULL},
+     "%P: ddl() returned a list whose item 2 is a number, not SQL",
+     NULL},
+    {TRANSFORM "\nfunction ddl()\n  error('no ddl today')\nend\n",
+     -1,
+     {NULL},
+     "%P: ddl() failed: %P:%L: no ddl today|stack traceback:*",
+     "error('no ddl"},
+};
+
+static void test_ddl(void **state)
+{
+    fixture *f = *state;
+    int failures = 0;
+    for (size_t i = 0; i < sizeof ddl_cases / sizeof ddl_cases[0]; i++) {
+        const ddl_case *c = &ddl_cases[i];
+        script *s = open_script(f, c->script, 0);
+        for (int twice = 0; twice < 2; twice++) { /* ddl can run again */
+            char **stmts = NULL, err[1024] = "";
+            int top = lua_gettop(script_lua(s));
+            int rc = script_ddl(s, &stmts, err, sizeof err);
+            assert_int_equal(lua_gettop(script_lua(s)), top);
+            if (rc != c->rc) {
+                print_error("case %zu: rc %d (%s)\n", i, rc, err);
+                failures++;
+            } else if (rc == 0) {
+                size_t n = 0;
+                for (; c->stmts[n]; n++)
+                    if (!stmts[n] || strcmp(stmts[n], c->stmts[n]) != 0) break;
+                if (c->stmts[n] || stmts[n]) {
+                    print_error("case %zu: statement %zu differs\n", i, n);
+                    failures++;
+                }
+            } else {
+                char want[1024];
+                expand(want, sizeof want, c->err, f->path,
+                       c->marker ? line_of(c->script, c->marker) : 0);
+                size_t wlen = strlen(want);
+                int ok = want[wlen - 1] == '*' ? strncmp(err, want, wlen - 1) == 0
+                                               : strcmp(err, want) == 0;
+                if (!ok) {
+                    print_error("case %zu:\n got  %s\n want %s\n", i, err, want);
+                    failures++;
+                }
+            }
+            script_free_ddl(stmts);
+        }
+        /* and transform still works after ddl, failed or not */
+        outcome o = {0};
+        script_event ev = event_of("{}");
+        process(s, &ev, &o);
+        assert_int_equal(o.result, SCRIPT_FILTERED);
+        strbuf_free(&o.rows);
+    }
+    assert_int_equal(failures, 0);
+}
+
+/* ---- script_open errors ---- */
+
+typedef struct {
+    const char *script;
+    const char *err; /* exact or prefix ending in '*'; "%P" the path, "%L" the marker line */
+    const char *marker;
+} open_case;
+
+static const open_case open_cases[] = {
+    {"function transform(e)\n  return {\nend\n", "%P:3: unexpected symbol near 'end'", NULL},
+    {"local x = = 1\n", "%P:1: unexpected symbol near '='", NULL},
+    {"-- nothing\n", "%P does not define a global function transform(event, meta) (found a nil)",
+     NULL},
+    {"transform = {}\n",
+     "%P does not define a global function transform(event, meta) (found a table)", NULL},
+    {"local function transform(e) return e end\n",
+     "%P does not define a global function transform(event, meta) (found a nil)", NULL},
+    {TRANSFORM "ddl = 'CREATE TABLE x'\n",
+     "%P: ddl must be a function returning SQL, found a string", NULL},
+    {TRANSFORM "\nerror('load failed')\n", "%P:%L: load failed|stack traceback:*", "error("},
+    {TRANSFORM "local cdc = require 'cdcpipe'\ncdc.emit('t', {})\n",
+     "%P:%L: cdc.emit can only be called while transform runs|stack traceback:*", "cdc.emit("},
+    {"require 'no_such_module'\n" TRANSFORM, "%P:1: module 'no_such_module' not found:*", NULL},
+};
+
+static void test_open_errors(void **state)
+{
+    fixture *f = *state;
+    int failures = 0;
+    for (size_t i = 0; i < sizeof open_cases / sizeof open_cases[0]; i++) {
+        const open_case *c = &open_cases[i];
+        write_file(f->path, c->script);
+        char err[2048], want[1024];
+        script *s = script_open(f->path, 0, err, sizeof err);
+        if (s) {
+            print_error("case %zu: opened\n", i);
+            script_close(s);
+            failures++;
+            continue;
+        }
+        expand(want, sizeof want, c->err, f->path, c->marker ? line_of(c->script, c->marker) : 0);
+        size_t wlen = strlen(want);
+        int ok = want[wlen - 1] == '*' ? strncmp(err, want, wlen - 1) == 0 : strcmp(err, want) == 0;
+        if (!ok || strchr(err, '\n')) {
+            print_error("case %zu:\n got  %s\n want %s\n", i, err, want);
+            failures++;
+        }
+    }
+    char missing[160], err[1024], want[512];
+    snprintf(missing, sizeof missing, "%s/missing.lua", f->dir);
+    assert_null(script_open(missing, 0, err, sizeof err));
+    snprintf(want, sizeof want,
+             "cannot open %s: No such file or directory (check the pipeline script path)", missing);
+    assert_string_equal(err, want);
+    assert_int_equal(failures, 0);
+}
+
+/* Modules beside pipeline.lua can be required; cdcpipe's own module is there too. */
+static void test_require_beside(void **state)
+{
+    fixture *f = *state;
+    char helper[192];
+    snprintf(helper, sizeof helper, "%s/helper.lua", f->dir);
+    write_file(helper, "return { double = function(x) return 2 * x end }\n");
+    script *s = open_script(f,
+                            "local h = require 'helper'\n"
+                            "local cdc = require 'cdcpipe'\n"
+                            "function transform(e)\n"
+                            "  return { d = h.double(e.n), day = cdc.date(e.days),\n"
+                            "           at = cdc.datetime(e.ms), v = type(cdc.version) }\n"
+                            "end\n",
+                            0);
+    outcome o = {0};
+    script_event ev = event_of("{\"n\":21,\"days\":19675,\"ms\":1700000000123}");
+    process(s, &ev, &o);
+    assert_int_equal(o.result, SCRIPT_ROWS);
+    assert_string_equal(o.rows.data, "events\t{\"at\":\"2023-11-14 22:13:20\",\"d\":42,"
+                                     "\"day\":\"2023-11-14\",\"v\":\"string\"}\n");
+    strbuf_free(&o.rows);
+}
+
+/* The memory cap turns a runaway allocation into an event error; the state goes on. */
+static void test_memory_limit(void **state)
+{
+    fixture *f = *state;
+    script *s = open_script(f, dispatch_script, 8u << 20);
+    outcome o = {0};
+    script_event ev = event_of("{\"kind\":\"alloc\"}");
+    process(s, &ev, &o);
+    assert_int_equal(o.result, SCRIPT_LUA_ERROR);
+    assert_string_equal(o.err, "not enough memory");
+    assert_int_equal(o.nrows, 0);
+    ev = event_of("{\"kind\":\"loop\",\"n\":3}");
+    process(s, &ev, &o);
+    assert_int_equal(o.result, SCRIPT_ROWS);
+    assert_string_equal(o.rows.data, "events\t{\"i\":1}\nevents\t{\"i\":2}\nevents\t{\"i\":3}\n");
+    /* a value too big to decode under the cap */
+    strbuf big = {0};
+    strbuf_puts(&big, "{\"kind\":\"row\",\"v\":[");
+    for (int i = 0; i < 400000; i++)
+        strbuf_puts(&big, i ? ",\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"" : "\"x\"");
+    strbuf_puts(&big, "]}");
+    ev = (script_event){"t", 0, 0, -1, NULL, 0, big.data, big.len};
+    process(s, &ev, &o);
+    assert_int_equal(o.result, SCRIPT_LUA_ERROR);
+    assert_string_equal(o.err, "not enough memory");
+    ev = event_of("{\"kind\":\"row\",\"id\":1}");
+    process(s, &ev, &o);
+    assert_int_equal(o.result, SCRIPT_ROWS);
+    assert_string_equal(o.rows.data, "events\t{\"id\":1}\n");
+    strbuf_free(&big);
+    strbuf_free(&o.rows);
+}
+
+/* An on_row failure fails the event with the callback's message. */
+static int refuse_audit(void *ud, const char *table, lua_State *L, int idx, char *err,
+                        size_t errlen)
+{
+    if (strcmp(table, "audit") == 0) {
+        snprintf(err, errlen, "table %s is not allowed", table);
+        return -1;
+    }
+    return collect_row(ud, table, L, idx, err, errlen);
+}
+
+static void test_row_callback_error(void **state)
+{
+    fixture *f = *state;
+    script *s = open_script(f, dispatch_script, 0);
+    strbuf rows = {0};
+    strbuf_puts(&rows, "");
+    char err[256];
+    size_t n = 0;
+    script_event ev = event_of("{\"kind\":\"emit\",\"id\":5}");
+    assert_int_equal(script_process(s, &ev, "events", refuse_audit, &rows, &n, err, sizeof err),
+                     SCRIPT_LUA_ERROR);
+    assert_string_equal(err, "table audit is not allowed");
+    assert_int_equal(n, 1); /* delivered before the failure: the caller discards them */
+    assert_string_equal(rows.data, "events\t{\"id\":5}\n");
+    strbuf_reset(&rows);
+    ev = event_of("{\"kind\":\"row\",\"id\":6}");
+    assert_int_equal(script_process(s, &ev, "other", refuse_audit, &rows, &n, err, sizeof err),
+                     SCRIPT_ROWS);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows.data, "other\t{\"id\":6}\n");
+    strbuf_free(&rows);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_dispatch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tombstone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_value_length, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_default_pipeline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_default_pipeline_fixture, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ddl, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_require_beside, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_row_callback_error, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
