@@ -25,20 +25,6 @@ int command_check(const config *cfg, script *s, FILE *out)
     return 0;
 }
 
-static int print_row(void *ud, const char *table, lua_State *L, int idx, char *err, size_t errlen)
-{
-    strbuf *rows = ud;
-    size_t len = rows->len;
-    strbuf_puts(rows, table);
-    strbuf_putc(rows, '\t');
-    if (row_json_append(rows, L, idx, true, NULL, NULL, err, errlen) != 0) {
-        strbuf_truncate(rows, len);
-        return -1;
-    }
-    strbuf_putc(rows, '\n');
-    return 0;
-}
-
 int command_test(const config *cfg, script *s, FILE *input, FILE *out)
 {
     strbuf rows = {0};
@@ -54,8 +40,8 @@ int command_test(const config *cfg, script *s, FILE *input, FILE *out)
         script_event ev = {"test", 0, lineno - 1, -1, NULL, 0, line, (size_t)len};
         size_t nrows;
         strbuf_reset(&rows);
-        script_result r =
-            script_process(s, &ev, cfg->table, print_row, &rows, &nrows, err, sizeof err);
+        script_result r = script_process(s, &ev, cfg->table, row_json_append_line, &rows, &nrows,
+                                         err, sizeof err);
         if (r == SCRIPT_DECODE_ERROR || r == SCRIPT_LUA_ERROR) {
             fprintf(stderr, "line %ld: %s error: %s\n", lineno,
                     r == SCRIPT_DECODE_ERROR ? "decode" : "lua", err);

@@ -31,16 +31,8 @@ static void prepare_assignment(kafka_consumer *k, rd_kafka_topic_partition_list_
         p->next = -1;
         p->committed = -1;
         p->reached_end = false;
-        if (k->track_end) {
-            int64_t low = 0, high = -1;
-            rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
-                k->rk, tp->topic, tp->partition, &low, &high, 10000);
-            if (e)
-                log_warn("cannot read the end offset of %s [%d]: %s", tp->topic, (int)tp->partition,
-                         rd_kafka_err2str(e));
-            p->end_at_assign = e ? -1 : high;
-        }
-        if (known) continue; /* after a rebalance, continue from the committed offset */
+        p->end_at_assign = -1; /* learnt from the first fetch: learn_end_offsets */
+        if (known) continue;   /* after a rebalance, continue from the committed offset */
         switch (k->from.kind) {
         case START_COMMITTED:
             break; /* auto.offset.reset=earliest covers "no committed offset" */
@@ -203,10 +195,27 @@ fail:
     return NULL;
 }
 
+/* --once: records each assigned partition's end offset the first time librdkafka knows it (from a
+ * fetch response; no request of our own). A blocking watermark query here would stall every
+ * partition while one leader is unreachable (librdkafka 2.0.2 ignores its timeout then). */
+static void learn_end_offsets(kafka_consumer *k)
+{
+    for (size_t i = 0; i < k->parts->count; i++) {
+        partition_state *p = &k->parts->items[i];
+        int64_t low, high;
+        if (!p->assigned || p->end_at_assign >= 0) continue;
+        if (rd_kafka_get_watermark_offsets(k->rk, p->topic, p->partition, &low, &high) ==
+                RD_KAFKA_RESP_ERR_NO_ERROR &&
+            high >= 0)
+            p->end_at_assign = high;
+    }
+}
+
 rd_kafka_message_t *kafka_poll(kafka_consumer *k, int timeout_ms, bool *fatal, char *err,
                                size_t errlen)
 {
     *fatal = false;
+    if (k->track_end) learn_end_offsets(k);
     rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, timeout_ms);
     if (!m || !m->err) return m;
     const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "";

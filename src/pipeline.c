@@ -60,8 +60,9 @@ typedef struct {
     uint64_t pending_rows;
     bool offsets_moved; /* events handled since the last commit */
     int64_t last_flush_ms;
-    bool failed;     /* a flush failed: nothing more may be committed */
-    strbuf dry_rows; /* dry run: the current event's rows, printed when it succeeds */
+    bool failed;        /* a flush failed: nothing more may be committed */
+    bool commit_failed; /* the last commit failed (the next flush commits again) */
+    strbuf dry_rows;    /* dry run: the current event's rows, printed when it succeeds */
 } pipeline;
 
 /* Sleeps up to ms, waking early when a stop is requested. */
@@ -145,7 +146,7 @@ static int flush(pipeline *p)
         p->n->rows_inserted += p->pending_rows;
         p->pending_events = p->pending_rows = 0;
     }
-    kafka_commit(p->kafka);
+    p->commit_failed = kafka_commit(p->kafka) != 0;
     p->offsets_moved = false;
     p->last_flush_ms = clock_ms();
     return 0;
@@ -173,20 +174,6 @@ static int batch_row(void *ud, const char *table, lua_State *L, int idx, char *e
     return batch_set_add_row(&p->batches, table, L, idx, err, errlen);
 }
 
-static int dry_run_row(void *ud, const char *table, lua_State *L, int idx, char *err, size_t errlen)
-{
-    strbuf *out = ud;
-    size_t len = out->len;
-    strbuf_puts(out, table);
-    strbuf_putc(out, '\t');
-    if (row_json_append(out, L, idx, true, NULL, NULL, err, errlen) != 0) {
-        strbuf_truncate(out, len);
-        return -1;
-    }
-    strbuf_putc(out, '\n');
-    return 0;
-}
-
 static void handle_message(pipeline *p, const rd_kafka_message_t *m)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
@@ -199,7 +186,7 @@ static void handle_message(pipeline *p, const rd_kafka_message_t *m)
     batch_set_mark(&p->batches);
     strbuf_reset(&p->dry_rows);
     script_result r =
-        script_process(p->script, &ev, p->cfg->table, p->ch ? batch_row : dry_run_row,
+        script_process(p->script, &ev, p->cfg->table, p->ch ? batch_row : row_json_append_line,
                        p->ch ? (void *)p : (void *)&p->dry_rows, &rows, err, sizeof err);
     switch (r) {
     case SCRIPT_ROWS:
@@ -359,7 +346,12 @@ int pipeline_run(const config *cfg, script *s, pipeline_counters *counters)
     }
     if (rc == 0 && flush(&p) != 0) rc = 1;
     if (p.failed) rc = 1;
-    kafka_close(p.kafka);
+    kafka_close(p.kafka); /* the revoke on leaving flushes and commits once more */
+    if (rc == 0 && p.commit_failed) {
+        log_error("the last offsets could not be committed; everything was inserted, but the "
+                  "events since the previous commit will be consumed (and inserted) again");
+        rc = 1;
+    }
 
     fflush(stdout); /* dry-run rows before the summary */
     double seconds = (double)(clock_ms() - started) / 1000.0;

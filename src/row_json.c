@@ -248,3 +248,18 @@ int row_json_append(strbuf *out, lua_State *L, int idx, bool sorted, row_json_ke
     lua_settop(L, base);
     return rc;
 }
+
+int row_json_append_line(void *ud, const char *table, lua_State *L, int idx, char *err,
+                         size_t errlen)
+{
+    strbuf *out = ud;
+    size_t len = out->len;
+    strbuf_puts(out, table);
+    strbuf_putc(out, '\t');
+    if (row_json_append(out, L, idx, true, NULL, NULL, err, errlen) != 0) {
+        strbuf_truncate(out, len);
+        return -1;
+    }
+    strbuf_putc(out, '\n');
+    return 0;
+}

@@ -25,8 +25,9 @@ typedef void (*kafka_flush_fn)(void *ud);
 
 /* Creates the consumer and subscribes to cfg->topics. parts is the pipeline's partition table,
  * updated on assignment and revocation. With track_end the high watermark of each partition is
- * recorded at assignment (for --once). With no_commit (dry run) nothing is ever committed.
- * Returns NULL with err on a configuration error (bad -X property names the property). */
+ * recorded when first known after assignment (for --once). With no_commit (dry run) nothing is ever
+ * committed. Returns NULL with err on a configuration error (bad -X property names the property).
+ */
 kafka_consumer *kafka_open(const config *cfg, const start_position *from, bool track_end,
                            partition_table *parts, kafka_flush_fn flush, void *flush_ud, char *err,
                            size_t errlen);

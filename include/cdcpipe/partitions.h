@@ -20,7 +20,7 @@ typedef struct {
     bool assigned;         /* owned by this member now; never commit otherwise */
     int64_t next;          /* offset after the last handled event, -1 if none yet */
     int64_t committed;     /* last offset committed by us, -1 if none */
-    int64_t end_at_assign; /* high watermark when assigned (--once), -1 unknown */
+    int64_t end_at_assign; /* high watermark first seen after assignment (--once), -1 unknown */
     bool reached_end;      /* a partition-EOF was seen */
 } partition_state;
 

@@ -29,6 +29,12 @@ typedef void (*row_json_key_fn)(void *ud, const char *key, size_t len);
 int row_json_append(strbuf *out, lua_State *L, int idx, bool sorted, row_json_key_fn on_key,
                     void *ud, char *err, size_t errlen);
 
+/* Appends "table<TAB>row<NL>" to the strbuf `out` with sorted keys: the line --dry-run and
+ * `cdcpipe test` print. Its signature is a script_row_fn's, so it serves as one directly.
+ * Returns 0, or -1 with err (out unchanged). */
+int row_json_append_line(void *out, const char *table, lua_State *L, int idx, char *err,
+                         size_t errlen);
+
 /* Appends s as a JSON string literal, quotes included. */
 void row_json_string(strbuf *out, const char *s, size_t len);
 
