@@ -553,6 +553,18 @@ int main(void)
     table_counts(&uniq, &count);
     check_u64("C: count() unchanged", count_before, count);
 
+    /* D (last: a broker's error stack cannot be cleared): every commit fails with a
+     * non-retriable error, more of them than the run makes commits. The rows are inserted, but
+     * the run must not report success: the events will be consumed again. */
+    produce_updates(&mk, topic, 2 * EVENTS + 1, 100);
+    for (int i = 0; i < 64; i++)
+        INJECT(&mk, COORDINATOR, API_OFFSET_COMMIT,
+               {RD_KAFKA_RESP_ERR_OFFSET_METADATA_TOO_LARGE, 0});
+    rc = run_pipeline(&cfg, s, &c, &seconds);
+    check_u64("D: exit status when no commit succeeds", 1, (unsigned long long)rc);
+    table_counts(&uniq, &count);
+    check_u64("D: the rows were inserted all the same", 2 * EVENTS + 100, uniq);
+
     {
         char sql[128];
         snprintf(sql, sizeof sql, "DROP DATABASE %s", database);
