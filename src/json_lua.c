@@ -8,6 +8,7 @@
  * an envelope's "schema" member only nesting is counted and nothing is pushed.
  */
 #include "cdcpipe/json_lua.h"
+#include "cdcpipe/utf8.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -251,30 +252,13 @@ static int on_number(void *ctx, const char *s, size_t len)
 
 /* yajl's own check lets overlong forms, UTF-16 surrogates and code points above U+10FFFF
  * through, and decodes a lone "\udc00" escape into a surrogate: check the decoded bytes
- * strictly (RFC 3629). Returns true when valid; otherwise sets d->problem. */
+ * strictly. Returns true when valid; otherwise sets d->problem. */
 static bool check_utf8(json_decoder *d, const unsigned char *s, size_t len)
 {
-    for (size_t i = 0; i < len;) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
-        uint32_t cp = c & (0x3f >> n), min = n == 1 ? 0x80 : n == 2 ? 0x800 : 0x10000;
-        bool ok = c >= 0xc0 && c < 0xf8 && len - i > n;
-        for (size_t k = 1; ok && k <= n; k++) {
-            ok = (s[i + k] & 0xc0) == 0x80;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        if (!ok || cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-            snprintf(d->problem, sizeof d->problem,
-                     "string is not valid UTF-8 (overlong, surrogate or beyond U+10FFFF)");
-            return false;
-        }
-        i += n + 1;
-    }
-    return true;
+    if (utf8_valid(s, len)) return true;
+    snprintf(d->problem, sizeof d->problem,
+             "string is not valid UTF-8 (overlong, surrogate or beyond U+10FFFF)");
+    return false;
 }
 
 static int on_string(void *ctx, const unsigned char *s, size_t len)
