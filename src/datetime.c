@@ -264,8 +264,9 @@ static int in_range(iso_parser *p, const char *field, unsigned v, unsigned lo, u
     return 0;
 }
 
-/* Parses the whole input into seconds since the epoch (UTC), or fills p->reason. */
-static int parse_iso(iso_parser *p, int64_t *secs)
+/* Parses the whole input into seconds since the epoch (UTC) plus the first nine fraction digits
+ * as nanoseconds (further digits are dropped: floored), or fills p->reason. */
+static int parse_iso(iso_parser *p, int64_t *secs, uint32_t *nanos)
 {
     unsigned y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0, oh = 0,
              om = 0; /* gcc -O2 cannot see digits() sets them */
@@ -292,8 +293,11 @@ static int parse_iso(iso_parser *p, int64_t *secs)
             if (at(p, '.') || at(p, ',')) {
                 p->pos++;
                 if (!at_digit(p)) return fail_unexpected(p, "a fraction digit");
-                while (at_digit(p))
-                    p->pos++; /* floored: sub-second digits never carry */
+                uint32_t scale = 100000000;
+                for (; at_digit(p); p->pos++) { /* floored: sub-second digits never carry */
+                    *nanos += (uint32_t)(p->s[p->pos] - '0') * scale;
+                    scale /= 10;
+                }
             }
         }
         if (in_range(p, "hour", h, 0, 23) || in_range(p, "minute", mi, 0, 59) ||
@@ -339,12 +343,16 @@ static void quote_input(const char *s, size_t len, char q[ERR_QUOTE_MAX + 4])
     q[n] = '\0';
 }
 
-int dt_format_iso(const char *s, size_t len, char out[DT_DATETIME_LEN], char *err, size_t errlen)
+/* Parses s into *secs and *nanos, range-checked to years 0000..9999 in UTC, or sets err. */
+static int parse_iso_checked(const char *s, size_t len, int64_t *secs, uint32_t *nanos, char *err,
+                             size_t errlen)
 {
     iso_parser p = {.s = s, .len = s ? len : 0, .pos = 0, .reason = ""};
-    int64_t secs = 0;
-    int rc = parse_iso(&p, &secs);
-    if (rc == 0 && format_seconds(secs, out) != 0)
+    char probe[DT_DATETIME_LEN];
+    *secs = 0;
+    *nanos = 0;
+    int rc = parse_iso(&p, secs, nanos);
+    if (rc == 0 && format_seconds(*secs, probe) != 0)
         rc = fail(&p, "the UTC time is outside years 0000..9999");
     if (rc != 0) {
         char q[ERR_QUOTE_MAX + 4];
@@ -352,4 +360,18 @@ int dt_format_iso(const char *s, size_t len, char out[DT_DATETIME_LEN], char *er
         set_err(err, errlen, "cannot parse \"%s\" as an ISO-8601 date-time: %s", q, p.reason);
     }
     return rc;
+}
+
+int dt_format_iso(const char *s, size_t len, char out[DT_DATETIME_LEN], char *err, size_t errlen)
+{
+    int64_t secs;
+    uint32_t nanos;
+    if (parse_iso_checked(s, len, &secs, &nanos, err, errlen) != 0) return -1;
+    return format_seconds(secs, out);
+}
+
+int dt_parse_iso(const char *s, size_t len, int64_t *secs, uint32_t *nanos, char *err,
+                 size_t errlen)
+{
+    return parse_iso_checked(s, len, secs, nanos, err, errlen);
 }

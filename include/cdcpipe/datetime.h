@@ -33,6 +33,12 @@ int dt_format_epoch(int64_t value, dt_unit unit, char out[DT_DATETIME_LEN], char
  * field is out of range (month 13, Feb 30, hour 24, ...). */
 int dt_format_iso(const char *s, size_t len, char out[DT_DATETIME_LEN], char *err, size_t errlen);
 
+/* Parses an ISO-8601 date-time as dt_format_iso does, into seconds since the epoch (UTC, floored)
+ * and the sub-second part in nanoseconds (0..999999999; fraction digits after the ninth are
+ * dropped). Returns 0, or -1 with the same messages as dt_format_iso. */
+int dt_parse_iso(const char *s, size_t len, int64_t *secs, uint32_t *nanos, char *err,
+                 size_t errlen);
+
 /* Formats days since 1970-01-01 (Debezium io.debezium.time.Date; may be negative) as
  * "YYYY-MM-DD". Returns 0, or -1 with err when outside 0000..9999. */
 int dt_format_date(int64_t days, char out[DT_DATE_LEN], char *err, size_t errlen);

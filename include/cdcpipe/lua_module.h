@@ -3,6 +3,11 @@
  *   cdc.datetime(v [, unit])  epoch number in "s"|"ms"|"us"|"ns" (default "ms") or an ISO-8601
  *                             string → "YYYY-MM-DD hh:mm:ss" UTC; nil → nil
  *   cdc.date(days)            days since 1970-01-01 → "YYYY-MM-DD"; nil → nil
+ *   cdc.decimal, cdc.time, cdc.datetime64, cdc.epoch, cdc.interval, cdc.uuid, cdc.bytes,
+ *   cdc.bits, cdc.is_unavailable
+ *                             Debezium type encodings → ClickHouse text (debezium_types.h;
+ *                             docs/types.md); nil and cdc.null pass through
+ *   cdc.json(v)               exact JSON text of a Lua value (sorted keys, int64 exact)
  *   cdc.log([level,] ...)     a log line on stderr ("error"|"warn"|"info"|"debug"; default info)
  *   cdc.env(name [, default]) an environment variable
  *   cdc.null                  a value that is written as JSON null
