@@ -17,22 +17,31 @@
 #include "cdcpipe/row_json.h"
 #include "cdcpipe/strbuf.h"
 
-/* The type helpers build their text in one strbuf owned by a userdata (upvalue 1 of every module
- * function), so a Lua error raised while pushing a result (out of memory) leaks nothing. */
+/* The type helpers build their text in two strbufs owned by a userdata (upvalue 1 of every module
+ * function), so a Lua error raised while pushing a result (out of memory) leaks nothing. Two, so a
+ * helper can decode into one and format from it into the other (a strbuf may move as it grows). */
 #define SCRATCH_META "cdcpipe.scratch"
+#define SCRATCH_BUFS 2
 
 static int scratch_gc(lua_State *L)
 {
-    strbuf_free(luaL_checkudata(L, 1, SCRATCH_META));
+    strbuf *bufs = luaL_checkudata(L, 1, SCRATCH_META);
+    for (int i = 0; i < SCRATCH_BUFS; i++)
+        strbuf_free(&bufs[i]);
     return 0;
 }
 
-/* The module's scratch buffer, emptied. */
-static strbuf *scratch(lua_State *L)
+/* The module's scratch buffer i (0 or 1), emptied. */
+static strbuf *scratch_n(lua_State *L, int i)
 {
-    strbuf *b = lua_touserdata(L, lua_upvalueindex(1));
+    strbuf *b = (strbuf *)lua_touserdata(L, lua_upvalueindex(1)) + i;
     strbuf_reset(b);
     return b;
+}
+
+static strbuf *scratch(lua_State *L)
+{
+    return scratch_n(L, 0);
 }
 
 /* Pushes the scratch buffer's text. */
@@ -303,11 +312,9 @@ static int l_bytes(lua_State *L)
     if (dbz_binary_decode(s, len, mode, b, err, sizeof err) != 0)
         return luaL_error(L, "cdc.bytes: %s", err);
     if (!hex) return push_scratch(L, b);
-    /* hex text of the decoded bytes: encode behind them, push that part */
-    const size_t n = b->len;
-    dbz_hex_encode((const unsigned char *)b->data, n, b);
-    lua_pushlstring(L, b->data + n, b->len - n);
-    return 1;
+    strbuf *text = scratch_n(L, 1);
+    dbz_hex_encode((const unsigned char *)b->data, b->len, text);
+    return push_scratch(L, text);
 }
 
 /* cdc.bits(v [, length]) */
@@ -323,12 +330,12 @@ static int l_bits(lua_State *L)
     strbuf *b = scratch(L);
     if (dbz_binary_decode(s, len, DBZ_BIN_BASE64, b, err, sizeof err) != 0)
         return luaL_error(L, "cdc.bits: %s", err);
-    const size_t n = b->len;
-    if (length == 0 && n == 0) return luaL_error(L, "cdc.bits: no bytes and no length");
-    if (dbz_bits_from_bytes((const unsigned char *)b->data, n, length, b, err, sizeof err) != 0)
+    if (length == 0 && b->len == 0) return luaL_error(L, "cdc.bits: no bytes and no length");
+    strbuf *text = scratch_n(L, 1);
+    if (dbz_bits_from_bytes((const unsigned char *)b->data, b->len, length, text, err,
+                            sizeof err) != 0)
         return luaL_error(L, "cdc.bits: \"%s\": %s", s, err);
-    lua_pushlstring(L, b->data + n, b->len - n);
-    return 1;
+    return push_scratch(L, text);
 }
 
 /* cdc.is_unavailable(v [, placeholder]) */
@@ -498,14 +505,14 @@ void lua_module_push(lua_State *L)
         {NULL, NULL},
     };
     luaL_newlibtable(L, functions);
-    strbuf *b = lua_newuserdatauv(L, sizeof *b, 0);
-    memset(b, 0, sizeof *b);
+    strbuf *bufs = lua_newuserdatauv(L, SCRATCH_BUFS * sizeof *bufs, 0);
+    memset(bufs, 0, SCRATCH_BUFS * sizeof *bufs);
     if (luaL_newmetatable(L, SCRATCH_META)) {
         lua_pushcfunction(L, scratch_gc);
         lua_setfield(L, -2, "__gc");
     }
     lua_setmetatable(L, -2);
-    luaL_setfuncs(L, functions, 1); /* every function gets the scratch buffer as upvalue 1 */
+    luaL_setfuncs(L, functions, 1); /* every function gets the scratch buffers as upvalue 1 */
     lua_pushlightuserdata(L, row_json_null());
     lua_setfield(L, -2, "null");
     lua_pushstring(L, CDCPIPE_VERSION);

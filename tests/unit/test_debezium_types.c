@@ -852,6 +852,9 @@ static const lua_case lua_cases[] = {
     {"return cdc.bytes('DEADBEEF', 'hex', 'hex')", "deadbeef", NULL},
     {"return cdc.bytes('', 'bytes', 'hex')", "", NULL},
     {"return cdc.bytes('00ff', 'hex') == '\\0\\255'", "true", NULL},
+    /* large enough that the scratch buffers grow (and move) while formatting */
+    {"return #cdc.bytes(string.rep('AAAA', 3000), 'bytes', 'hex')", "18000", NULL},
+    {"return #cdc.bits(string.rep('AAAA', 3000))", "72000", NULL},
     {"return cdc.bytes('AQID', 'base32')", NULL,
      "cdc.bytes: mode \"base32\" is not one of \"bytes\", \"base64\", \"base64-url-safe\", "
      "\"hex\" (binary.handling.mode)"},
