@@ -53,8 +53,11 @@ config = {
 }
 
 function ddl()
-  local stmts = {}
-  for _, route in pairs(ROUTES) do
+  local stmts, names_sorted = {}, {}
+  for tbl in pairs(ROUTES) do names_sorted[#names_sorted + 1] = tbl end
+  table.sort(names_sorted) -- a stable order for `cdcpipe check`
+  for _, tbl in ipairs(names_sorted) do
+    local route = ROUTES[tbl]
     local defs, names = {}, {}
     for _, c in ipairs(route.columns) do
       defs[#defs + 1] = c[1] .. " " .. c[2] .. (c.default and " DEFAULT " .. c.default or "")
