@@ -32,12 +32,29 @@ static batch *find_or_create(batch_set *set, const char *table)
     return b;
 }
 
-/* row_json key callback: adds a key to the batch's column list unless already there. */
+typedef struct {
+    batch *b;
+    uint64_t mask; /* the row's columns */
+} row_columns;
+
+static uint64_t column_bit(size_t i)
+{
+    return i < 64 ? (uint64_t)1 << i : 0;
+}
+
+/* row_json key callback: adds a key to the batch's column list unless already there, and marks
+ * it used by the row. */
 static void note_column(void *ud, const char *key, size_t len)
 {
-    batch *b = ud;
-    for (size_t i = 0; i < b->ncolumns; i++)
-        if (strncmp(b->columns[i], key, len) == 0 && b->columns[i][len] == '\0') return;
+    row_columns *rc = ud;
+    batch *b = rc->b;
+    for (size_t i = 0; i < b->ncolumns; i++) {
+        if (strncmp(b->columns[i], key, len) == 0 && b->columns[i][len] == '\0') {
+            rc->mask |= column_bit(i);
+            return;
+        }
+    }
+    rc->mask |= column_bit(b->ncolumns);
     if (b->ncolumns == b->columns_cap) {
         b->columns_cap = b->columns_cap ? b->columns_cap * 2 : 16;
         b->columns = xrealloc(b->columns, b->columns_cap * sizeof *b->columns);
@@ -55,19 +72,45 @@ static void drop_columns_from(batch *b, size_t keep)
         free(b->columns[--b->ncolumns]);
 }
 
-int batch_set_add_row(batch_set *set, const char *table, lua_State *L, int idx, char *err,
-                      size_t errlen)
+int batch_set_add_row(batch_set *set, const char *table, lua_State *L, int idx, uint32_t event,
+                      char *err, size_t errlen)
 {
     batch *b = find_or_create(set, table);
     size_t len = b->rows.len, ncolumns = b->ncolumns;
-    if (row_json_append(&b->rows, L, idx, false, note_column, b, err, errlen) != 0) {
+    row_columns rc = {b, 0};
+    if (row_json_append(&b->rows, L, idx, false, note_column, &rc, err, errlen) != 0) {
         strbuf_truncate(&b->rows, len);
         drop_columns_from(b, ncolumns);
         return -1;
     }
     strbuf_putc(&b->rows, '\n');
+    if (b->nrows == b->rows_cap) {
+        b->rows_cap = b->rows_cap ? b->rows_cap * 2 : 1024;
+        b->row_end = xrealloc(b->row_end, b->rows_cap * sizeof *b->row_end);
+        b->row_event = xrealloc(b->row_event, b->rows_cap * sizeof *b->row_event);
+        b->row_columns = xrealloc(b->row_columns, b->rows_cap * sizeof *b->row_columns);
+    }
+    b->row_end[b->nrows] = b->rows.len;
+    b->row_event[b->nrows] = event;
+    b->row_columns[b->nrows] = rc.mask;
     if (b->nrows++ == 0) b->opened_ms = clock_ms();
     return 0;
+}
+
+size_t batch_row_start(const batch *b, size_t row)
+{
+    return row == 0 ? 0 : b->row_end[row - 1];
+}
+
+size_t batch_columns_of(const batch *b, size_t first, size_t end, char **names)
+{
+    uint64_t used = 0;
+    for (size_t r = first; r < end; r++)
+        used |= b->row_columns[r];
+    size_t n = 0;
+    for (size_t i = 0; i < b->ncolumns; i++)
+        if (i >= 64 || (used & column_bit(i))) names[n++] = b->columns[i];
+    return n;
 }
 
 void batch_set_mark(batch_set *set)
@@ -132,6 +175,9 @@ void batch_set_free(batch_set *set)
         batch *b = &set->items[i];
         drop_columns_from(b, 0);
         free(b->columns);
+        free(b->row_end);
+        free(b->row_event);
+        free(b->row_columns);
         strbuf_free(&b->rows);
         free(b->table);
     }

@@ -41,6 +41,12 @@ const char cli_usage[] =
     "  -X NAME=VALUE              librdkafka property (as in kcat); repeatable\n"
     "      --env-file PATH        read settings from PATH instead of ./.env\n"
     "      --lua-memory-mb N      cap the Lua state's memory           (CDCPIPE_LUA_MEMORY_MB)\n"
+    "      --lua-instructions N   per-event budget of Lua instructions (CDCPIPE_LUA_INSTRUCTIONS)\n"
+    "      --dlq-topic NAME       dead letters to NAME; default <topic>.dlq; none: no topic\n"
+    "      --dlq-file PATH        also append dead letters to PATH (JSON lines)\n"
+    "      --dlq-max-bytes N      cut dead-letter values at N bytes (default 900 KiB)\n"
+    "      --max-event-bytes N    dead-letter events bigger than N bytes (default 8 MiB)\n"
+    "      --shutdown-timeout S   after SIGINT/SIGTERM keep retrying inserts S seconds (10)\n"
     "  -v, --verbose              more log lines (debug)\n"
     "  -q, --quiet                fewer log lines (warnings and errors only; -qq: errors)\n"
     "  -h, --help                 this text\n"
@@ -99,6 +105,12 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
         {"show", required_argument, NULL, OPT_SETTING},
         {"log-level", required_argument, NULL, OPT_SETTING},
         {"lua-memory-mb", required_argument, NULL, OPT_SETTING},
+        {"lua-instructions", required_argument, NULL, OPT_SETTING},
+        {"dlq-topic", required_argument, NULL, OPT_SETTING},
+        {"dlq-file", required_argument, NULL, OPT_SETTING},
+        {"dlq-max-bytes", required_argument, NULL, OPT_SETTING},
+        {"max-event-bytes", required_argument, NULL, OPT_SETTING},
+        {"shutdown-timeout", required_argument, NULL, OPT_SETTING},
         {"env-file", required_argument, NULL, OPT_ENV_FILE},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
@@ -255,6 +267,7 @@ int cli_configure(const cli_args *a, config *cfg, script **out, char *err, size_
         config_free(cfg);
         return -1;
     }
+    script_set_instruction_limit(s, cfg->lua_instructions);
     *out = s;
     return 0;
 }

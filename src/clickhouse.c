@@ -129,6 +129,25 @@ static bool code_is_transient(int code)
     }
 }
 
+/* Codes that no change to the rows can fix: credentials, rights, missing table or database. */
+static bool code_is_deployment(int code)
+{
+    switch (code) {
+    case 60:  /* UNKNOWN_TABLE */
+    case 81:  /* UNKNOWN_DATABASE */
+    case 192: /* UNKNOWN_USER */
+    case 193: /* WRONG_PASSWORD */
+    case 194: /* REQUIRED_PASSWORD */
+    case 195: /* IP_ADDRESS_NOT_ALLOWED */
+    case 291: /* DATABASE_ACCESS_DENIED */
+    case 497: /* ACCESS_DENIED */
+    case 516: /* AUTHENTICATION_FAILED */
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* Sends the prepared URL with body; classifies the outcome. what names the request in errors. */
 static ch_status perform(ch_client *c, const char *what, const char *body, size_t len, strbuf *out,
                          ch_failure *fail, char *err, size_t errlen)
@@ -169,7 +188,10 @@ static ch_status perform(ch_client *c, const char *what, const char *body, size_
         snprintf(err + strlen(err), errlen - strlen(err),
                  " (check the ClickHouse user and password: CDCPIPE_CLICKHOUSE_USER/_PASSWORD or "
                  "the URL)");
-    return CH_PERMANENT;
+    return code_is_deployment(fail->code) || fail->http_status == 401 || fail->http_status == 403 ||
+                   !fail->code
+               ? CH_PERMANENT
+               : CH_REJECTED;
 }
 
 static void start_url(ch_client *c)

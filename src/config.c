@@ -56,6 +56,18 @@ static const setting settings[] = {
      "info"},
     {"lua_memory_mb", "lua-memory-mb", "CDCPIPE_LUA_MEMORY_MB", "lua", "memory_mb", T_LONG,
      S(lua_memory_mb), 1, 1 << 20, "256"},
+    {"lua_instructions", "lua-instructions", "CDCPIPE_LUA_INSTRUCTIONS", "lua", "instructions",
+     T_LONG, S(lua_instructions), 1000, 2000000000L, "10000000"},
+    {"dlq_topic", "dlq-topic", "CDCPIPE_DLQ_TOPIC", "dead_letters", "topic", T_STRING, S(dlq_topic),
+     0, 0, ""},
+    {"dlq_file", "dlq-file", "CDCPIPE_DLQ_FILE", "dead_letters", "file", T_STRING, S(dlq_file), 0,
+     0, ""},
+    {"dlq_max_bytes", "dlq-max-bytes", "CDCPIPE_DLQ_MAX_BYTES", "dead_letters", "max_bytes", T_LONG,
+     S(dlq_max_bytes), 1024, 100L << 20, "921600"},
+    {"max_event_bytes", "max-event-bytes", "CDCPIPE_MAX_EVENT_BYTES", "kafka", "max_event_bytes",
+     T_LONG, S(max_event_bytes), 1024, 1L << 30, "8388608"},
+    {"shutdown_timeout", "shutdown-timeout", "CDCPIPE_SHUTDOWN_TIMEOUT", NULL, NULL, T_LONG,
+     S(shutdown_timeout), 0, 3600, "10"},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
@@ -269,7 +281,7 @@ static int apply_lua_section(config *cfg, lua_State *L, const char *section, con
 
 int config_apply_lua(config *cfg, lua_State *L, const char *path, char *err, size_t errlen)
 {
-    static const char *const sections[] = {"kafka", "clickhouse", "batch", "lua"};
+    static const char *const sections[] = {"kafka", "clickhouse", "batch", "lua", "dead_letters"};
     int base = lua_gettop(L);
     int rc = 0;
     int type = lua_getglobal(L, "config");
@@ -290,7 +302,7 @@ int config_apply_lua(config *cfg, lua_State *L, const char *path, char *err, siz
         if (i == sizeof sections / sizeof sections[0]) {
             snprintf(err, errlen,
                      "%s: config.%s is not a known section (expected kafka, clickhouse, batch, "
-                     "lua)",
+                     "lua, dead_letters)",
                      path, name);
             rc = -1;
             break;
@@ -384,6 +396,11 @@ int config_validate(const config *cfg, char *err, size_t errlen)
     }
     if (cfg->brokers[0] == '\0') {
         snprintf(err, errlen, "no Kafka brokers: give -b HOST:PORT or CDCPIPE_BROKERS");
+        return -1;
+    }
+    if (strcmp(cfg->dlq_topic, "none") == 0 && cfg->dlq_file[0] == '\0') {
+        snprintf(err, errlen,
+                 "--dlq-topic none leaves bad events nowhere to go: also give --dlq-file PATH");
         return -1;
     }
     start_position pos;

@@ -17,6 +17,7 @@
 #include "cdcpipe/batch.h"
 #include "cdcpipe/clickhouse.h"
 #include "cdcpipe/clock.h"
+#include "cdcpipe/dead_letter.h"
 #include "cdcpipe/kafka.h"
 #include "cdcpipe/log.h"
 #include "cdcpipe/partitions.h"
@@ -48,27 +49,37 @@ void pipeline_install_signal_handlers(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* An event whose rows wait in the batches: kept until they are inserted, so that an event
+ * whose row ClickHouse rejects can be dead-lettered with its original key, value and headers. */
+typedef struct {
+    rd_kafka_message_t *msg;
+    bool dead_lettered;
+} held_event;
+
 typedef struct {
     const config *cfg;
     script *script;
     ch_client *ch; /* NULL in a dry run */
     kafka_consumer *kafka;
+    dl_sink *dead_letters;
     partition_table parts;
     batch_set batches;
     pipeline_counters *n;
-    uint64_t pending_events; /* events with rows in the batches */
-    uint64_t pending_rows;
+    held_event *held; /* events with rows in the batches, numbered as the rows record */
+    size_t nheld, held_cap;
     bool offsets_moved; /* events handled since the last commit */
     int64_t last_flush_ms;
-    bool failed;        /* a flush failed: nothing more may be committed */
-    bool commit_failed; /* the last commit failed (the next flush commits again) */
-    strbuf dry_rows;    /* dry run: the current event's rows, printed when it succeeds */
+    int64_t stop_deadline_ms; /* after SIGINT/SIGTERM: when to give up retrying; -1 before */
+    bool failed;              /* a flush failed: nothing more may be committed */
+    bool commit_failed;       /* the last commit failed (the next flush commits again) */
+    strbuf dry_rows;          /* dry run: the current event's rows, printed when it succeeds */
 } pipeline;
 
-/* Sleeps up to ms, waking early when a stop is requested. */
+/* Sleeps up to ms. Wakes early when a stop is requested during the sleep. */
 static void pause_ms(int ms)
 {
-    while (ms > 0 && !pipeline_stop_requested) {
+    sig_atomic_t stopped = pipeline_stop_requested;
+    while (ms > 0 && pipeline_stop_requested == stopped) {
         int step = ms < 100 ? ms : 100;
         struct timespec ts = {0, (long)step * 1000000L};
         nanosleep(&ts, NULL);
@@ -82,27 +93,48 @@ static int next_backoff(int backoff)
     return doubled / 2 + rand() % (doubled / 2 + 1); /* jitter: [half, full] */
 }
 
-/* Inserts rows[0..len) into table, retrying transient failures until they succeed or a stop is
- * requested. Returns 0, or -1 after logging the reason. */
-static int insert_with_retry(pipeline *p, batch *b, const char *rows, size_t len)
+/* After a stop request, transient failures are retried for --shutdown-timeout seconds more. */
+static bool shutdown_expired(pipeline *p)
+{
+    if (!pipeline_stop_requested) return false;
+    if (p->stop_deadline_ms < 0) p->stop_deadline_ms = clock_ms() + p->cfg->shutdown_timeout * 1000;
+    return clock_ms() >= p->stop_deadline_ms;
+}
+
+/* Dead-letters an event; a sink failure fails the flush (nothing may be committed). */
+static void dead_letter_event(pipeline *p, const rd_kafka_message_t *m, dl_stage stage,
+                              const char *reason, int clickhouse_code)
+{
+    char err[512];
+    dead_letter d = {m, stage, reason, clickhouse_code};
+    p->n->dead_lettered++;
+    if (dl_send(p->dead_letters, &d, err, sizeof err) != 0) {
+        log_error("%s; stopping without committing", err);
+        p->failed = true;
+    }
+}
+
+/* Inserts rows [first, end) of b: transient failures are retried until they succeed or the
+ * shutdown timeout passes; rejected data is split in halves until the bad rows are alone, and
+ * their events are dead-lettered. Returns 0, or -1 (logged) when the deployment is wrong or
+ * ClickHouse stayed unreachable. */
+static int insert_rows(pipeline *p, batch *b, size_t first, size_t end)
 {
     char err[1024];
+    char **columns = malloc((b->ncolumns ? b->ncolumns : 1) * sizeof *columns);
+    if (!columns) abort();
+    size_t ncolumns = batch_columns_of(b, first, end, columns);
+    size_t from = batch_row_start(b, first), to = batch_row_start(b, end);
     int backoff = RETRY_FIRST_MS;
-    for (;;) {
-        ch_failure fail;
-        ch_status st =
-            ch_insert(p->ch, b->table, b->columns, b->ncolumns, rows, len, &fail, err, sizeof err);
-        if (st == CH_OK) return 0;
-        if (st == CH_PERMANENT) {
-            log_error("%s", err);
-            log_error("stopping without committing: fix the target table or pipeline.lua and "
-                      "restart; the events will be consumed again");
-            return -1;
-        }
-        if (pipeline_stop_requested) {
+    ch_failure fail;
+    ch_status st;
+    while ((st = ch_insert(p->ch, b->table, columns, ncolumns, b->rows.data + from, to - from,
+                           &fail, err, sizeof err)) == CH_TRANSIENT) {
+        if (shutdown_expired(p)) {
             log_error("%s; giving up at shutdown, offsets not committed (the events will be "
                       "consumed again)",
                       err);
+            free(columns);
             return -1;
         }
         p->n->retries++;
@@ -110,41 +142,63 @@ static int insert_with_retry(pipeline *p, batch *b, const char *rows, size_t len
         pause_ms(backoff);
         backoff = next_backoff(backoff);
     }
-}
-
-/* Inserts one batch in pieces of at most batch_rows rows. */
-static int insert_batch(pipeline *p, batch *b)
-{
-    const char *start = b->rows.data, *end = b->rows.data + b->rows.len;
-    while (start < end) {
-        const char *cut = start;
-        for (long rows = 0; cut < end && rows < p->cfg->batch_rows; rows++)
-            cut = (const char *)memchr(cut, '\n', (size_t)(end - cut)) + 1;
-        if (insert_with_retry(p, b, start, (size_t)(cut - start)) != 0) return -1;
-        start = cut;
+    free(columns);
+    if (st == CH_OK) {
+        p->n->rows_inserted += end - first;
+        return 0;
     }
-    log_debug("inserted %zu rows into %s", b->nrows, b->table);
-    return 0;
+    if (st == CH_PERMANENT) {
+        log_error("%s", err);
+        log_error("stopping without committing: fix the ClickHouse deployment or pipeline.lua and "
+                  "restart; the events will be consumed again");
+        return -1;
+    }
+    if (end - first > 1) { /* CH_REJECTED: find the bad rows */
+        size_t mid = first + (end - first) / 2;
+        log_debug("%s; splitting rows %zu..%zu", err, first, end);
+        return insert_rows(p, b, first, mid) == 0 && insert_rows(p, b, mid, end) == 0 ? 0 : -1;
+    }
+    held_event *h = &p->held[b->row_event[first]];
+    if (!h->dead_lettered) {
+        h->dead_lettered = true;
+        dead_letter_event(p, h->msg, DL_CLICKHOUSE, err, fail.code);
+    }
+    return p->failed ? -1 : 0;
 }
 
-/* Inserts every batch, then commits. The one place offsets become committable. */
+/* Destroys the held Kafka messages (librdkafka's handle cannot be destroyed before them). */
+static void release_held(pipeline *p)
+{
+    for (size_t i = 0; i < p->nheld; i++)
+        rd_kafka_message_destroy(p->held[i].msg);
+    p->nheld = 0;
+}
+
+/* Inserts every batch, dead letters are acknowledged, then offsets are committed: the one place
+ * offsets become committable. */
 static int flush(pipeline *p)
 {
+    char err[1024];
     if (p->failed) return -1;
-    if (p->ch) {
-        for (size_t i = 0; i < p->batches.count; i++) {
-            batch *b = &p->batches.items[i];
-            if (b->nrows == 0) continue;
-            if (insert_batch(p, b) != 0) {
+    for (size_t i = 0; i < p->batches.count && p->ch; i++) {
+        batch *b = &p->batches.items[i];
+        for (size_t first = 0; first < b->nrows; first += (size_t)p->cfg->batch_rows) {
+            size_t end = first + (size_t)p->cfg->batch_rows;
+            if (insert_rows(p, b, first, end < b->nrows ? end : b->nrows) != 0) {
                 p->failed = true;
                 return -1;
             }
         }
-        for (size_t i = 0; i < p->batches.count; i++)
-            batch_clear(&p->batches.items[i]);
-        p->n->events_inserted += p->pending_events;
-        p->n->rows_inserted += p->pending_rows;
-        p->pending_events = p->pending_rows = 0;
+        log_debug("inserted %zu rows into %s", b->nrows, b->table);
+        batch_clear(b);
+    }
+    for (size_t i = 0; i < p->nheld; i++)
+        if (!p->held[i].dead_lettered) p->n->events_inserted++;
+    release_held(p);
+    if (dl_flush(p->dead_letters, err, sizeof err) != 0) {
+        log_error("%s; stopping without committing", err);
+        p->failed = true;
+        return -1;
     }
     p->commit_failed = kafka_commit(p->kafka) != 0;
     p->offsets_moved = false;
@@ -167,32 +221,47 @@ static bool flush_due(const pipeline *p)
     return p->offsets_moved && now - p->last_flush_ms >= p->cfg->batch_ms;
 }
 
-/* script row callbacks */
+/* script row callback: rows go to the batches, tagged with the event's future held index. */
 static int batch_row(void *ud, const char *table, lua_State *L, int idx, char *err, size_t errlen)
 {
     pipeline *p = ud;
-    return batch_set_add_row(&p->batches, table, L, idx, err, errlen);
+    return batch_set_add_row(&p->batches, table, L, idx, (uint32_t)p->nheld, err, errlen);
 }
 
-static void handle_message(pipeline *p, const rd_kafka_message_t *m)
+/* Runs one Kafka record through decode → transform → batch. Takes ownership of m. */
+static void handle_message(pipeline *p, rd_kafka_message_t *m)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
     rd_kafka_timestamp_type_t ts_type;
     int64_t ts = rd_kafka_message_timestamp(m, &ts_type);
     script_event ev = {topic, m->partition, m->offset, ts, m->key, m->key_len, m->payload, m->len};
     char err[2048];
-    size_t rows;
+    size_t rows = 0;
+    script_result r;
     p->n->consumed++;
     batch_set_mark(&p->batches);
     strbuf_reset(&p->dry_rows);
-    script_result r =
-        script_process(p->script, &ev, p->cfg->table, p->ch ? batch_row : row_json_append_line,
-                       p->ch ? (void *)p : (void *)&p->dry_rows, &rows, err, sizeof err);
+    if (m->payload && m->len > (size_t)p->cfg->max_event_bytes) {
+        snprintf(err, sizeof err, "event of %zu bytes is larger than --max-event-bytes %ld", m->len,
+                 p->cfg->max_event_bytes);
+        r = SCRIPT_DECODE_ERROR;
+    } else if (m->payload && m->len == 0) {
+        snprintf(err, sizeof err, "empty value (zero bytes, not a tombstone)");
+        r = SCRIPT_DECODE_ERROR;
+    } else {
+        r = script_process(p->script, &ev, p->cfg->table, p->ch ? batch_row : row_json_append_line,
+                           p->ch ? (void *)p : (void *)&p->dry_rows, &rows, err, sizeof err);
+    }
     switch (r) {
     case SCRIPT_ROWS:
         if (p->ch) {
-            p->pending_events++;
-            p->pending_rows += rows;
+            if (p->nheld == p->held_cap) {
+                p->held_cap = p->held_cap ? p->held_cap * 2 : 1024;
+                p->held = realloc(p->held, p->held_cap * sizeof *p->held);
+                if (!p->held) abort();
+            }
+            p->held[p->nheld++] = (held_event){m, false};
+            m = NULL; /* released by flush */
         } else {
             fwrite(p->dry_rows.data, 1, p->dry_rows.len, stdout);
             p->n->events_inserted++;
@@ -208,14 +277,13 @@ static void handle_message(pipeline *p, const rd_kafka_message_t *m)
     case SCRIPT_DECODE_ERROR:
     case SCRIPT_LUA_ERROR:
         batch_set_rollback(&p->batches);
-        p->n->dead_lettered++;
-        log_error("%s [%d] offset %lld: %s error: %s (event skipped)", topic, (int)m->partition,
-                  (long long)m->offset, r == SCRIPT_DECODE_ERROR ? "decode" : "lua", err);
+        dead_letter_event(p, m, r == SCRIPT_DECODE_ERROR ? DL_DECODE : DL_LUA, err, 0);
         break;
     }
-    partition_state *ps = partitions_find(&p->parts, topic, m->partition, false);
-    if (ps && ps->assigned) ps->next = m->offset + 1;
+    partition_state *ps = partitions_find(&p->parts, topic, ev.partition, false);
+    if (ps && ps->assigned) ps->next = ev.offset + 1;
     p->offsets_moved = true;
+    if (m) rd_kafka_message_destroy(m);
 }
 
 /* Runs ddl() statements, retrying while ClickHouse is not reachable yet (up to 30 s). */
@@ -298,6 +366,7 @@ int pipeline_run(const config *cfg, script *s, pipeline_counters *counters)
     p.script = s;
     p.n = counters;
     p.last_flush_ms = clock_ms();
+    p.stop_deadline_ms = -1;
     int64_t started = clock_ms();
     int rc = 0;
 
@@ -314,16 +383,21 @@ int pipeline_run(const config *cfg, script *s, pipeline_counters *counters)
             return 2;
         }
         if (run_ddl(&p) != 0) {
-            ch_close(p.ch);
-            return 1;
+            rc = 1;
+            goto done;
         }
+    }
+    p.dead_letters = dl_open(cfg, err, sizeof err);
+    if (!p.dead_letters) {
+        log_error("%s", err);
+        rc = 2;
+        goto done;
     }
     p.kafka = kafka_open(cfg, &from, cfg->once, &p.parts, flush_before_revoke, &p, err, sizeof err);
     if (!p.kafka) {
         log_error("%s", err);
-        ch_close(p.ch);
-        partitions_free(&p.parts);
-        return 2;
+        rc = 2;
+        goto done;
     }
     log_info("consuming %s from %s as group %s%s", cfg->topics, cfg->brokers, cfg->group,
              cfg->dry_run ? " (dry run: nothing is inserted or committed)" : "");
@@ -334,20 +408,18 @@ int pipeline_run(const config *cfg, script *s, pipeline_counters *counters)
         if (fatal) {
             log_error("%s", err);
             p.failed = true; /* commit nothing more */
-            rc = 1;
             break;
         }
-        if (m) {
-            handle_message(&p, m);
-            rd_kafka_message_destroy(m);
-        }
+        if (m) handle_message(&p, m);
         if (flush_due(&p)) flush(&p);
         if (cfg->once && partitions_caught_up(&p.parts)) break;
     }
-    if (rc == 0 && flush(&p) != 0) rc = 1;
-    if (p.failed) rc = 1;
+    flush(&p);
+    release_held(&p);     /* left over only when the flush failed; must go before the consumer */
     kafka_close(p.kafka); /* the revoke on leaving flushes and commits once more */
-    if (rc == 0 && p.commit_failed) {
+    if (p.failed) {
+        rc = 1;
+    } else if (p.commit_failed) {
         log_error("the last offsets could not be committed; everything was inserted, but the "
                   "events since the previous commit will be consumed (and inserted) again");
         rc = 1;
@@ -363,6 +435,9 @@ int pipeline_run(const config *cfg, script *s, pipeline_counters *counters)
         log_info("stopped: %s", summary);
     if (rc == 0 && p.ch && cfg->show > 0) show_tables(&p);
 
+done:
+    free(p.held);
+    dl_close(p.dead_letters);
     ch_close(p.ch);
     batch_set_free(&p.batches);
     partitions_free(&p.parts);

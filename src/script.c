@@ -26,10 +26,32 @@ struct script {
     int ref_transform;
     int ref_ddl; /* LUA_NOREF when the script has no ddl() */
     int ref_traceback;
-    int ref_emits;      /* array: table name, row, table name, row, ... */
-    lua_Integer nemits; /* entries in use in the emits array (2 per row) */
-    bool in_event;      /* cdc.emit is only valid inside transform */
+    int ref_emits;          /* array: table name, row, table name, row, ... */
+    lua_Integer nemits;     /* entries in use in the emits array (2 per row) */
+    bool in_event;          /* cdc.emit is only valid inside transform */
+    long instruction_limit; /* per event; 0: none */
+    long instructions_left;
 };
+
+/* Lua instructions between two budget checks: cheap enough to be free, fine enough to stop a
+ * runaway loop within a few milliseconds. */
+#define HOOK_STEP 10000
+
+/* Count hook: stops a transform that used up its instruction budget. */
+static void budget_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    script *s = *(script **)lua_getextraspace(L);
+    s->instructions_left -= HOOK_STEP;
+    if (s->instructions_left <= 0)
+        luaL_error(L, "transform used up its budget of %I Lua instructions (--lua-instructions)",
+                   (lua_Integer)s->instruction_limit);
+}
+
+void script_set_instruction_limit(script *s, long instructions)
+{
+    s->instruction_limit = instructions;
+}
 
 /* ---- allocator with a cap (the cap itself is enforced by returning NULL) ---- */
 
@@ -107,6 +129,7 @@ script *script_open(const char *path, size_t memory_limit, char *err, size_t err
         script_close(s);
         return NULL;
     }
+    *(script **)lua_getextraspace(s->L) = s; /* for budget_hook */
     lua_State *L = s->L;
     luaL_openlibs(L);
 
@@ -412,15 +435,26 @@ script_result script_process(script *s, const script_event *ev, const char *defa
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_traceback);
     lua_pushcfunction(L, process_protected);
     lua_pushlightuserdata(L, &c);
+    if (s->instruction_limit > 0) {
+        s->instructions_left = s->instruction_limit;
+        lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
+    }
     int rc = lua_pcall(L, 1, 0, base + 1);
+    if (s->instruction_limit > 0) lua_sethook(L, NULL, 0, 0);
     s->in_event = false;
-    if (rc != LUA_OK) {
+    if (rc == LUA_ERRMEM) {
+        snprintf(err, errlen,
+                 "out of memory while decoding or transforming the event: the Lua state may use "
+                 "%zu MiB (--lua-memory-mb)",
+                 s->memory_limit >> 20);
+        c.result = SCRIPT_LUA_ERROR;
+    } else if (rc != LUA_OK) {
         snprintf(err, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "Lua error");
         one_line(err);
-        c.result = rc == LUA_ERRMEM ? SCRIPT_LUA_ERROR : c.result;
     }
     lua_settop(L, base);
     clear_emits(s);
+    if (rc == LUA_ERRMEM) lua_gc(L, LUA_GCCOLLECT); /* give the next event the whole cap */
     *rows = c.rows;
     return c.result;
 }

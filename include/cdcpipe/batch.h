@@ -19,6 +19,12 @@ typedef struct {
     char *table; /* target table as the script named it ("t" or "db.t") */
     strbuf rows; /* JSONEachRow: one object per line */
     size_t nrows;
+    /* per row: where its line ends in `rows`, the pipeline's index of the event it came from,
+     * and which of `columns` it has (bit i = columns[i]; columns past 63 count as present) */
+    size_t *row_end;
+    uint32_t *row_event;
+    uint64_t *row_columns;
+    size_t rows_cap;
     char **columns; /* union of the rows' keys, in first-seen order */
     size_t ncolumns;
     size_t columns_cap;
@@ -33,10 +39,18 @@ typedef struct {
     size_t cap;
 } batch_set;
 
-/* Serializes the row table at idx into the batch for `table` (created on first use).
- * Returns 0, or -1 with err; the batch is then unchanged. */
-int batch_set_add_row(batch_set *set, const char *table, lua_State *L, int idx, char *err,
-                      size_t errlen);
+/* Serializes the row table at idx into the batch for `table` (created on first use), noting
+ * that it came from event number `event` (the caller's numbering). Returns 0, or -1 with err;
+ * the batch is then unchanged. */
+int batch_set_add_row(batch_set *set, const char *table, lua_State *L, int idx, uint32_t event,
+                      char *err, size_t errlen);
+
+/* Byte range of rows [first, end) in b->rows. */
+size_t batch_row_start(const batch *b, size_t row);
+
+/* The columns that rows [first, end) use, in batch order, into names (room for b->ncolumns);
+ * returns how many. An INSERT of just those rows names exactly these columns. */
+size_t batch_columns_of(const batch *b, size_t first, size_t end, char **names);
 
 /* Remembers the current end of every batch; batch_set_rollback returns to it. */
 void batch_set_mark(batch_set *set);

@@ -2,8 +2,10 @@
  * clickhouse — the ClickHouse HTTP interface over one keep-alive libcurl handle.
  *
  * Statements go as POST bodies (DDL, SELECT) or in the `query` parameter with the rows as body
- * (INSERT ... FORMAT JSONEachRow). A failure is classified so the caller can decide: retry later
- * (transient: no connection, timeouts, overload) or stop (everything else).
+ * (INSERT ... FORMAT JSONEachRow). A failure is classified by ClickHouse's `Code: N` (not the
+ * HTTP status: 18.16 answers a data error with HTTP 500) so the caller can decide: retry later
+ * (transient: no connection, timeouts, overload), isolate bad rows (rejected data), or stop
+ * (the deployment is wrong).
  * Credentials come from the URL's user info or from user/password; they never appear in a log
  * line or an error message (ch_redact_url).
  */
@@ -19,7 +21,9 @@ typedef struct ch_client ch_client;
 typedef enum {
     CH_OK = 0,
     CH_TRANSIENT = 1, /* worth retrying: server unreachable, timeout, overload */
-    CH_PERMANENT = 2, /* retrying the same request will fail again */
+    CH_PERMANENT = 2, /* the deployment is wrong (credentials, rights, missing table): stop */
+    CH_REJECTED = 3,  /* ClickHouse refused the data itself (parse, type, overflow): some rows
+                       * are bad; smaller inserts can tell which */
 } ch_status;
 
 typedef struct {

@@ -35,6 +35,12 @@ typedef struct {
     long show;
     char *log_level;
     long lua_memory_mb;
+    long lua_instructions; /* per event; a transform running longer is stopped */
+    char *dlq_topic;       /* "" = "<source topic>.dlq", "none" = no Kafka dead letters */
+    char *dlq_file;        /* "" = no file */
+    long dlq_max_bytes;
+    long max_event_bytes;
+    long shutdown_timeout; /* seconds to keep retrying inserts after SIGINT/SIGTERM */
     /* librdkafka properties, applied after cdcpipe's own: names[i] = values[i] */
     char **kafka_names;
     char **kafka_values;

@@ -47,6 +47,10 @@ typedef int (*script_row_fn)(void *ud, const char *table, lua_State *L, int idx,
 script *script_open(const char *path, size_t memory_limit, char *err, size_t errlen);
 void script_close(script *s);
 
+/* Caps the Lua instructions one event's transform may run (0: no cap); past it the event fails
+ * with SCRIPT_LUA_ERROR and the state stays usable. */
+void script_set_instruction_limit(script *s, long instructions);
+
 lua_State *script_lua(script *s);
 const char *script_path(const script *s);
 

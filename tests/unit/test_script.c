@@ -173,6 +173,7 @@ static const char dispatch_script[] =
     "  if k == 'null' then return { a = cdc.null, b = event.absent } end\n"
     "  if k == 'loop' then local t = {} for i = 1, event.n do t[i] = { i = i } end return t end\n"
     "  if k == 'alloc' then local t = {} for i = 1, 1e8 do t[i] = i end return nil end\n"
+    "  if k == 'spin' then while true do end end\n"
     "  return { unknown = k }\n"
     "end\n";
 
@@ -726,7 +727,8 @@ static void test_memory_limit(void **state)
     script_event ev = event_of("{\"kind\":\"alloc\"}");
     process(s, &ev, &o);
     assert_int_equal(o.result, SCRIPT_LUA_ERROR);
-    assert_string_equal(o.err, "not enough memory");
+    assert_string_equal(o.err, "out of memory while decoding or transforming the event: the Lua "
+                               "state may use 8 MiB (--lua-memory-mb)");
     assert_int_equal(o.nrows, 0);
     ev = event_of("{\"kind\":\"loop\",\"n\":3}");
     process(s, &ev, &o);
@@ -741,12 +743,32 @@ static void test_memory_limit(void **state)
     ev = (script_event){"t", 0, 0, -1, NULL, 0, big.data, big.len};
     process(s, &ev, &o);
     assert_int_equal(o.result, SCRIPT_LUA_ERROR);
-    assert_string_equal(o.err, "not enough memory");
+    assert_string_equal(o.err, "out of memory while decoding or transforming the event: the Lua "
+                               "state may use 8 MiB (--lua-memory-mb)");
     ev = event_of("{\"kind\":\"row\",\"id\":1}");
     process(s, &ev, &o);
     assert_int_equal(o.result, SCRIPT_ROWS);
     assert_string_equal(o.rows.data, "events\t{\"id\":1}\n");
     strbuf_free(&big);
+    strbuf_free(&o.rows);
+}
+
+/* The instruction budget stops a runaway transform; the state goes on. */
+static void test_instruction_limit(void **state)
+{
+    fixture *f = *state;
+    script *s = open_script(f, dispatch_script, 0);
+    script_set_instruction_limit(s, 1000000);
+    outcome o = {0};
+    script_event ev = event_of("{\"kind\":\"spin\"}");
+    process(s, &ev, &o);
+    assert_int_equal(o.result, SCRIPT_LUA_ERROR);
+    assert_non_null(strstr(o.err, "transform used up its budget of 1000000 Lua instructions "
+                                  "(--lua-instructions)"));
+    ev = event_of("{\"kind\":\"loop\",\"n\":2}");
+    process(s, &ev, &o);
+    assert_int_equal(o.result, SCRIPT_ROWS);
+    assert_string_equal(o.rows.data, "events\t{\"i\":1}\nevents\t{\"i\":2}\n");
     strbuf_free(&o.rows);
 }
 
@@ -797,6 +819,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_require_beside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_instruction_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_row_callback_error, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,51 @@
+/*
+ * dead_letter — where events go that cdcpipe cannot turn into rows: bad JSON, a Lua error, a
+ * row ClickHouse rejects. Nothing is dropped silently: each dead letter is logged and written to
+ * a Kafka topic (default "<source topic>.dlq") and/or a JSONL file.
+ *
+ * A Kafka dead letter keeps the original key, value (cut at --dlq-max-bytes, marked) and headers
+ * and adds headers cdcpipe.source.topic/.partition/.offset, cdcpipe.stage (decode | lua |
+ * clickhouse), cdcpipe.reason and cdcpipe.clickhouse.code. A file dead letter is one JSON object
+ * per line with the same facts (key and value as text when valid UTF-8, base64 otherwise).
+ * dl_flush waits until every dead letter is acknowledged by Kafka and on disk: the pipeline calls
+ * it before committing offsets.
+ */
+#ifndef CDCPIPE_DEAD_LETTER_H
+#define CDCPIPE_DEAD_LETTER_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+
+#include "cdcpipe/config.h"
+
+typedef struct dl_sink dl_sink;
+
+typedef enum { DL_DECODE, DL_LUA, DL_CLICKHOUSE } dl_stage;
+
+typedef struct {
+    const rd_kafka_message_t *msg; /* the original record */
+    dl_stage stage;
+    const char *reason;
+    int clickhouse_code; /* 0: none */
+} dead_letter;
+
+/* Opens the sinks cfg asks for (cfg->dlq_topic: "" = "<source>.dlq", "none" = no topic;
+ * cfg->dlq_file: "" = no file). In a dry run nothing is written, only logged. Returns NULL with
+ * err when the file cannot be opened or the producer cannot be created. */
+dl_sink *dl_open(const config *cfg, char *err, size_t errlen);
+
+/* Logs and queues one dead letter. Returns 0, or -1 with err when it cannot even be queued. */
+int dl_send(dl_sink *s, const dead_letter *d, char *err, size_t errlen);
+
+/* Waits until everything sent is acknowledged (Kafka) and written (file). Returns 0, or -1 with
+ * err: then offsets must not be committed. */
+int dl_flush(dl_sink *s, char *err, size_t errlen);
+
+/* Dead letters sent since the sink was opened. */
+unsigned long long dl_count(const dl_sink *s);
+
+void dl_close(dl_sink *s);
+
+const char *dl_stage_name(dl_stage stage);
+
+#endif
