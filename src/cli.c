@@ -27,6 +27,8 @@ const char cli_usage[] =
     "      --clickhouse-user U    ClickHouse user                     (CDCPIPE_CLICKHOUSE_USER)\n"
     "      --clickhouse-password P                                    "
     "(CDCPIPE_CLICKHOUSE_PASSWORD)\n"
+    "      --clickhouse-ca FILE   CA certificates for an https:// URL (CDCPIPE_CLICKHOUSE_CA)\n"
+    "      --clickhouse-insecure  https:// without verifying the certificate (tests only)\n"
     "      --database DB          database for inserts and ddl()      (CDCPIPE_DATABASE)\n"
     "      --table NAME           target of rows transform returns    (CDCPIPE_TABLE)\n"
     "      --batch-rows N         insert when a batch has N rows      (CDCPIPE_BATCH_ROWS, max "
@@ -94,6 +96,8 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
         {"clickhouse", required_argument, NULL, OPT_SETTING},
         {"clickhouse-user", required_argument, NULL, OPT_SETTING},
         {"clickhouse-password", required_argument, NULL, OPT_SETTING},
+        {"clickhouse-ca", required_argument, NULL, OPT_SETTING},
+        {"clickhouse-insecure", no_argument, NULL, OPT_SETTING},
         {"database", required_argument, NULL, OPT_SETTING},
         {"table", required_argument, NULL, OPT_SETTING},
         {"batch-rows", required_argument, NULL, OPT_SETTING},

@@ -86,6 +86,13 @@ ch_client *ch_open(const char *url, const char *user, const char *password, cons
     return c;
 }
 
+void ch_set_tls(ch_client *c, const char *ca_file, bool insecure)
+{
+    if (ca_file && *ca_file) curl_easy_setopt(c->curl, CURLOPT_CAINFO, ca_file);
+    curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, insecure ? 0L : 1L);
+    curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, insecure ? 0L : 2L);
+}
+
 void ch_close(ch_client *c)
 {
     if (!c) return;

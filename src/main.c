@@ -58,7 +58,7 @@ int main(int argc, char **argv)
         curl_global_init(CURL_GLOBAL_DEFAULT);
         pipeline_install_signal_handlers();
         pipeline_counters counters;
-        rc = pipeline_run(&cfg, s, &counters);
+        rc = pipeline_run(&cfg, &s, &counters);
         curl_global_cleanup();
     }
     script_close(s);

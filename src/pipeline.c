@@ -30,6 +30,13 @@
 #define POLL_MS        100
 
 volatile sig_atomic_t pipeline_stop_requested = 0;
+volatile sig_atomic_t pipeline_reload_requested = 0;
+
+static void on_hangup(int sig)
+{
+    (void)sig;
+    pipeline_reload_requested = 1;
+}
 
 static void on_signal(int sig)
 {
@@ -46,6 +53,8 @@ void pipeline_install_signal_handlers(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_hangup;
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
 
@@ -58,8 +67,8 @@ typedef struct {
 
 typedef struct {
     const config *cfg;
-    script *script;
-    ch_client *ch; /* NULL in a dry run */
+    script *script; /* the running pipeline.lua; replaced by a reload */
+    ch_client *ch;  /* NULL in a dry run */
     kafka_consumer *kafka;
     dl_sink *dead_letters;
     partition_table parts;
@@ -287,10 +296,10 @@ static void handle_message(pipeline *p, rd_kafka_message_t *m)
 }
 
 /* Runs ddl() statements, retrying while ClickHouse is not reachable yet (up to 30 s). */
-static int run_ddl(pipeline *p)
+static int run_ddl(pipeline *p, script *s)
 {
     char **stmts, err[1024];
-    if (script_ddl(p->script, &stmts, err, sizeof err) != 0) {
+    if (script_ddl(s, &stmts, err, sizeof err) != 0) {
         log_error("%s", err);
         script_free_ddl(stmts);
         return -1;
@@ -307,7 +316,7 @@ static int run_ddl(pipeline *p)
             backoff = next_backoff(backoff);
         }
         if (st != CH_OK) {
-            log_error("ddl() in %s: %s", script_path(p->script), err);
+            log_error("ddl() in %s: %s", script_path(s), err);
             rc = -1;
         }
     }
@@ -356,14 +365,38 @@ void pipeline_format_summary(const pipeline_counters *c, double seconds, char *o
              (unsigned long long)c->retries, seconds);
 }
 
-int pipeline_run(const config *cfg, script *s, pipeline_counters *counters)
+/* SIGHUP: at a batch boundary, load pipeline.lua again, check it (it loads, defines transform,
+ * its ddl() runs) and swap it in; if anything fails the running version stays. Settings from the
+ * new script's `config` need a restart. */
+static void reload(pipeline *p)
+{
+    char err[1024];
+    if (flush(p) != 0) return; /* rows of the old version first */
+    const char *path = script_path(p->script);
+    script *fresh = script_open(path, (size_t)p->cfg->lua_memory_mb << 20, err, sizeof err);
+    if (!fresh) {
+        log_error("reload: %s; still running the previous version", err);
+        return;
+    }
+    script_set_instruction_limit(fresh, p->cfg->lua_instructions);
+    if (p->ch && run_ddl(p, fresh) != 0) {
+        log_error("reload: ddl() of the new %s failed; still running the previous version", path);
+        script_close(fresh);
+        return;
+    }
+    script_close(p->script);
+    p->script = fresh;
+    log_info("reloaded %s", script_path(fresh));
+}
+
+int pipeline_run(const config *cfg, script **s, pipeline_counters *counters)
 {
     char err[1024];
     pipeline p;
     memset(&p, 0, sizeof p);
     memset(counters, 0, sizeof *counters);
     p.cfg = cfg;
-    p.script = s;
+    p.script = *s;
     p.n = counters;
     p.last_flush_ms = clock_ms();
     p.stop_deadline_ms = -1;
@@ -382,7 +415,10 @@ int pipeline_run(const config *cfg, script *s, pipeline_counters *counters)
             log_error("%s", err);
             return 2;
         }
-        if (run_ddl(&p) != 0) {
+        ch_set_tls(p.ch, cfg->clickhouse_ca, cfg->clickhouse_insecure);
+        if (cfg->clickhouse_insecure)
+            log_warn("--clickhouse-insecure: the ClickHouse server's certificate is not verified");
+        if (run_ddl(&p, p.script) != 0) {
             rc = 1;
             goto done;
         }
@@ -412,6 +448,10 @@ int pipeline_run(const config *cfg, script *s, pipeline_counters *counters)
         }
         if (m) handle_message(&p, m);
         if (flush_due(&p)) flush(&p);
+        if (pipeline_reload_requested) {
+            pipeline_reload_requested = 0;
+            reload(&p);
+        }
         if (cfg->once && partitions_caught_up(&p.parts)) break;
     }
     flush(&p);
@@ -436,6 +476,7 @@ int pipeline_run(const config *cfg, script *s, pipeline_counters *counters)
     if (rc == 0 && p.ch && cfg->show > 0) show_tables(&p);
 
 done:
+    *s = p.script; /* a reload may have replaced it */
     free(p.held);
     dl_close(p.dead_letters);
     ch_close(p.ch);

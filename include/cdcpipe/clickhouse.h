@@ -12,6 +12,7 @@
 #ifndef CDCPIPE_CLICKHOUSE_H
 #define CDCPIPE_CLICKHOUSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "cdcpipe/strbuf.h"
@@ -37,6 +38,11 @@ typedef struct {
 ch_client *ch_open(const char *url, const char *user, const char *password, const char *database,
                    char *err, size_t errlen);
 void ch_close(ch_client *c);
+
+/* https:// only: verify the server against the CA certificates in ca_file (PEM; NULL or "": the
+ * system's), or not at all when insecure (for tests; logged as a warning by the caller).
+ * Certificate verification is on by default. */
+void ch_set_tls(ch_client *c, const char *ca_file, bool insecure);
 
 /* Runs one statement given as the POST body; the answer body (if any) is appended to out (may
  * be NULL). On failure err holds the server's message snippet with its code. */

@@ -25,17 +25,21 @@ typedef struct {
     uint64_t retries; /* insert attempts repeated after a transient failure */
 } pipeline_counters;
 
-/* Set by the signal handler; the loop stops at the next iteration. */
+/* Set by the signal handlers; the loop acts at the next iteration. */
 extern volatile sig_atomic_t pipeline_stop_requested;
+extern volatile sig_atomic_t pipeline_reload_requested;
 
 /* Installs SIGINT/SIGTERM handlers: the first asks the loop to stop (flush, commit, exit 0);
- * a second one exits at once with status 130 and commits nothing more. */
+ * a second one exits at once with status 130 and commits nothing more. SIGHUP reloads the
+ * script at the next batch boundary. */
 void pipeline_install_signal_handlers(void);
 
 /* Runs the pipeline until stopped (or caught up, with cfg->once). Returns the process exit
- * status: 0 when everything consumed was inserted (or deliberately skipped) and committed, 1 on
- * a runtime failure (logged). counters receives the totals. */
-int pipeline_run(const config *cfg, script *s, pipeline_counters *counters);
+ * status: 0 when everything consumed was inserted, dead-lettered or deliberately skipped and
+ * committed, 1 on a runtime failure (logged), 2 on a configuration error found late. counters
+ * receives the totals. *s is the script to run; after a reload (SIGHUP) it is the new one: the
+ * caller closes *s either way. */
+int pipeline_run(const config *cfg, script **s, pipeline_counters *counters);
 
 /* One-line summary of counters and elapsed seconds, as printed at the end of a run. */
 void pipeline_format_summary(const pipeline_counters *c, double seconds, char *out, size_t outlen);

@@ -395,7 +395,7 @@ static int run_pipeline(const config *cfg, script *s, pipeline_counters *c, doub
 {
     double t0 = now_s();
     alarm(WATCHDOG_S);
-    int rc = pipeline_run(cfg, s, c);
+    int rc = pipeline_run(cfg, &s, c);
     alarm(0);
     *seconds = now_s() - t0;
     return rc;
