@@ -530,10 +530,11 @@ static void test_depth_limit(void **state)
     lua_pop(L, 1);
     free(ok_obj);
 
-    /* inside an envelope the envelope object is the first level */
+    /* inside an envelope the payload's own nesting counts (the envelope is skipped, not a
+     * level) */
     strbuf b = {0};
     strbuf_puts(&b, "{\"schema\":{},\"payload\":");
-    char *payload = nested(JSON_MAX_DEPTH, "[", "1", "]");
+    char *payload = nested(JSON_MAX_DEPTH + 1, "[", "1", "]");
     strbuf_puts(&b, payload);
     strbuf_putc(&b, '}');
     assert_int_equal(
@@ -800,6 +801,62 @@ static void test_fixture_envelope_kept(void **state)
     lua_pop(f->L, 2);
 }
 
+/* The envelope fast path skips the schema by scanning strings and nesting: schemas with
+ * braces and quotes inside strings, escapes and whitespace give the same payload as parsing
+ * the payload alone; layouts it does not know fall back to the general parser. */
+static void test_envelope_fast_path(void **state)
+{
+    fixture *f = *state;
+    static const char payload[] =
+        "{\"op\":\"u\",\"after\":{\"id\":9007199254740993,\"s\":\"}{\\\"\"}}";
+    static const char *const schemas[] = {
+        "{}",
+        "{\"doc\":\"a } brace and a { brace\",\"fields\":[{\"f\":\"x\"}]}",
+        "{\"doc\":\"quote \\\" inside\",\"n\":[1,2,{\"k\":null}]}",
+        "{\"doc\":\"ends in a backslash \\\\\",\"x\":true}",
+        " { \"a\" : [ ] } ",
+    };
+    char *want = decode_dump(f, payload, strlen(payload), 0);
+    for (size_t i = 0; i < sizeof schemas / sizeof schemas[0]; i++) {
+        strbuf b = {0};
+        strbuf_printf(&b, " {\"schema\": %s , \"payload\" : %s }\n", schemas[i], payload);
+        char *got = decode_dump(f, b.data, b.len, JSON_UNWRAP_ENVELOPE);
+        assert_string_equal(got, want);
+        free(got);
+        strbuf_reset(&b);
+        /* payload first: the general parser */
+        strbuf_printf(&b, "{\"payload\":%s,\"schema\":%s}", payload, schemas[i]);
+        got = decode_dump(f, b.data, b.len, JSON_UNWRAP_ENVELOPE);
+        assert_string_equal(got, want);
+        free(got);
+        strbuf_free(&b);
+    }
+    free(want);
+    /* the fast path was taken: a payload of JSON_MAX_DEPTH levels fits (the general parser
+     * would count the envelope as one level more) */
+    strbuf deep = {0};
+    char *levels = nested(JSON_MAX_DEPTH, "[", "1", "]");
+    strbuf_printf(&deep, "{\"schema\":{\"x\":\"}\"},\"payload\":%s}", levels);
+    char *got = decode_dump(f, deep.data, deep.len, JSON_UNWRAP_ENVELOPE);
+    free(got);
+    free(levels);
+    strbuf_free(&deep);
+    /* trailing garbage and a truncated payload are still errors */
+    char err[256];
+    static const char *const bad[] = {
+        "{\"schema\":{},\"payload\":{\"a\":1}} x",
+        "{\"schema\":{},\"payload\":{\"a\":1}",
+        "{\"schema\":{},\"payload\":{\"a\":}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(json_decoder_push(f->d, f->L, bad[i], strlen(bad[i]), JSON_UNWRAP_ENVELOPE,
+                                           err, sizeof err),
+                         -1);
+        assert_non_null(strstr(err, "invalid JSON at byte "));
+        assert_int_equal(lua_gettop(f->L), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -813,6 +870,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fixture_typed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fixture_envelope_variants, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fixture_envelope_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_envelope_fast_path, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
