@@ -152,6 +152,10 @@ kafka_consumer *kafka_open(const config *cfg, const start_position *from, bool t
         {"enable.partition.eof", "true"},
         {"client.id", "cdcpipe"},
         {"log_level", log_get_level() >= LOG_DEBUG ? "7" : "4"},
+        /* While ClickHouse is down the loop retries instead of polling; heartbeats (a
+         * background thread) keep the membership, and this keeps an outage of hours from
+         * costing the assignment. Pass -X max.poll.interval.ms=... to change it. */
+        {"max.poll.interval.ms", "86400000"},
     };
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
         if (set_property(conf, defaults[i].name, defaults[i].value, "cdcpipe default", err,
