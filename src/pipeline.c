@@ -21,6 +21,7 @@
 #include "cdcpipe/kafka.h"
 #include "cdcpipe/log.h"
 #include "cdcpipe/partitions.h"
+#include "cdcpipe/record_fetch.h"
 #include "cdcpipe/row_json.h"
 #include "cdcpipe/start_position.h"
 
@@ -58,10 +59,12 @@ void pipeline_install_signal_handlers(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-/* An event whose rows wait in the batches: kept until they are inserted, so that an event
- * whose row ClickHouse rejects can be dead-lettered with its original key, value and headers. */
+/* An event whose rows wait in the batches: where it came from, so that an event whose row
+ * ClickHouse rejects can be read again and dead-lettered with its original key, value and
+ * headers (the record itself is not kept: see record_fetch.h). */
 typedef struct {
-    rd_kafka_message_t *msg;
+    uint32_t partition_index; /* into parts.items */
+    int64_t offset;
     bool dead_lettered;
 } held_event;
 
@@ -71,6 +74,7 @@ typedef struct {
     ch_client *ch;  /* NULL in a dry run */
     kafka_consumer *kafka;
     dl_sink *dead_letters;
+    record_fetcher *fetcher;
     partition_table parts;
     batch_set batches;
     pipeline_counters *n;
@@ -169,18 +173,20 @@ static int insert_rows(pipeline *p, batch *b, size_t first, size_t end)
     }
     held_event *h = &p->held[b->row_event[first]];
     if (!h->dead_lettered) {
+        const partition_state *ps = &p->parts.items[h->partition_index];
+        char fetch_err[512];
+        rd_kafka_message_t *m = record_fetch(p->fetcher, ps->topic, ps->partition, h->offset,
+                                             fetch_err, sizeof fetch_err);
+        if (!m) {
+            log_error("a row was rejected (%s) but its event cannot be dead-lettered: %s", err,
+                      fetch_err);
+            return -1;
+        }
         h->dead_lettered = true;
-        dead_letter_event(p, h->msg, DL_CLICKHOUSE, err, fail.code);
+        dead_letter_event(p, m, DL_CLICKHOUSE, err, fail.code);
+        rd_kafka_message_destroy(m);
     }
     return p->failed ? -1 : 0;
-}
-
-/* Destroys the held Kafka messages (librdkafka's handle cannot be destroyed before them). */
-static void release_held(pipeline *p)
-{
-    for (size_t i = 0; i < p->nheld; i++)
-        rd_kafka_message_destroy(p->held[i].msg);
-    p->nheld = 0;
 }
 
 /* Inserts every batch, dead letters are acknowledged, then offsets are committed: the one place
@@ -203,7 +209,7 @@ static int flush(pipeline *p)
     }
     for (size_t i = 0; i < p->nheld; i++)
         if (!p->held[i].dead_lettered) p->n->events_inserted++;
-    release_held(p);
+    p->nheld = 0;
     if (dl_flush(p->dead_letters, err, sizeof err) != 0) {
         log_error("%s; stopping without committing", err);
         p->failed = true;
@@ -237,13 +243,14 @@ static int batch_row(void *ud, const char *table, lua_State *L, int idx, char *e
     return batch_set_add_row(&p->batches, table, L, idx, (uint32_t)p->nheld, err, errlen);
 }
 
-/* Runs one Kafka record through decode → transform → batch. Takes ownership of m. */
+/* Runs one Kafka record through decode → transform → batch. Destroys m. */
 static void handle_message(pipeline *p, rd_kafka_message_t *m)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
     rd_kafka_timestamp_type_t ts_type;
     int64_t ts = rd_kafka_message_timestamp(m, &ts_type);
     script_event ev = {topic, m->partition, m->offset, ts, m->key, m->key_len, m->payload, m->len};
+    partition_state *ps = partitions_find(&p->parts, topic, m->partition, true);
     char err[2048];
     size_t rows = 0;
     script_result r;
@@ -269,8 +276,7 @@ static void handle_message(pipeline *p, rd_kafka_message_t *m)
                 p->held = realloc(p->held, p->held_cap * sizeof *p->held);
                 if (!p->held) abort();
             }
-            p->held[p->nheld++] = (held_event){m, false};
-            m = NULL; /* released by flush */
+            p->held[p->nheld++] = (held_event){(uint32_t)(ps - p->parts.items), ev.offset, false};
         } else {
             fwrite(p->dry_rows.data, 1, p->dry_rows.len, stdout);
             p->n->events_inserted++;
@@ -289,10 +295,9 @@ static void handle_message(pipeline *p, rd_kafka_message_t *m)
         dead_letter_event(p, m, r == SCRIPT_DECODE_ERROR ? DL_DECODE : DL_LUA, err, 0);
         break;
     }
-    partition_state *ps = partitions_find(&p->parts, topic, ev.partition, false);
-    if (ps && ps->assigned) ps->next = ev.offset + 1;
+    if (ps->assigned) ps->next = ev.offset + 1;
     p->offsets_moved = true;
-    if (m) rd_kafka_message_destroy(m);
+    rd_kafka_message_destroy(m);
 }
 
 /* Runs ddl() statements, retrying while ClickHouse is not reachable yet (up to 30 s). */
@@ -423,6 +428,7 @@ int pipeline_run(const config *cfg, script **s, pipeline_counters *counters)
             goto done;
         }
     }
+    p.fetcher = record_fetcher_new(cfg);
     p.dead_letters = dl_open(cfg, err, sizeof err);
     if (!p.dead_letters) {
         log_error("%s", err);
@@ -455,7 +461,6 @@ int pipeline_run(const config *cfg, script **s, pipeline_counters *counters)
         if (cfg->once && partitions_caught_up(&p.parts)) break;
     }
     flush(&p);
-    release_held(&p);     /* left over only when the flush failed; must go before the consumer */
     kafka_close(p.kafka); /* the revoke on leaving flushes and commits once more */
     if (p.failed) {
         rc = 1;
@@ -479,6 +484,7 @@ done:
     *s = p.script; /* a reload may have replaced it */
     free(p.held);
     dl_close(p.dead_letters);
+    record_fetcher_free(p.fetcher);
     ch_close(p.ch);
     batch_set_free(&p.batches);
     partitions_free(&p.parts);

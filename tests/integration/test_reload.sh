@@ -25,7 +25,7 @@ script_version 1
 "$BIN" -b "$KAFKA_BROKERS" -t "$TOPIC" -g "g_$ID" --clickhouse "$CLICKHOUSE_URL" --database "$DB" \
   --table seen --batch-ms 100 "$RUN/pipeline.lua" 2>"$RUN/cdcpipe.log" &
 pid=$!
-trap 'kill -9 $pid 2>/dev/null; kill -9 $producer 2>/dev/null; true' EXIT
+trap 'kill -9 $pid 2>/dev/null || true; kill -9 "${producer:-}" 2>/dev/null || true' EXIT
 
 gen 1 50 >"$RUN/a.tsv"
 produce "$TOPIC" "$RUN/a.tsv"

@@ -1,0 +1,97 @@
+/*
+ * record_fetch — reads one Kafka record again (see include/cdcpipe/record_fetch.h).
+ */
+#include "cdcpipe/record_fetch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cdcpipe/clock.h"
+#include "cdcpipe/log.h"
+
+#define FETCH_TIMEOUT_MS 30000
+
+struct record_fetcher {
+    const config *cfg;
+    rd_kafka_t *rk; /* a consumer without a group: assign, read, unassign */
+};
+
+record_fetcher *record_fetcher_new(const config *cfg)
+{
+    record_fetcher *f = calloc(1, sizeof *f);
+    if (!f) abort();
+    f->cfg = cfg;
+    return f;
+}
+
+void record_fetcher_free(record_fetcher *f)
+{
+    if (!f) return;
+    if (f->rk) {
+        rd_kafka_consumer_close(f->rk);
+        rd_kafka_destroy(f->rk);
+    }
+    free(f);
+}
+
+static int open_consumer(record_fetcher *f, char *err, size_t errlen)
+{
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    /* -X settings (security, SASL, ...) first; ours must not be overridden */
+    for (size_t i = 0; i < f->cfg->kafka_count; i++)
+        rd_kafka_conf_set(conf, f->cfg->kafka_names[i], f->cfg->kafka_values[i], errstr,
+                          sizeof errstr);
+    const char *names[] = {"bootstrap.servers", "enable.auto.commit", "enable.partition.eof",
+                           "client.id", "group.id"};
+    const char *values[] = {f->cfg->brokers, "false", "false", "cdcpipe-refetch",
+                            "cdcpipe-refetch-unused"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (rd_kafka_conf_set(conf, names[i], values[i], errstr, sizeof errstr)) {
+            snprintf(err, errlen, "record fetcher %s: %s", names[i], errstr);
+            rd_kafka_conf_destroy(conf);
+            return -1;
+        }
+    }
+    f->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!f->rk) {
+        snprintf(err, errlen, "cannot create the record fetcher: %s", errstr);
+        return -1;
+    }
+    rd_kafka_poll_set_consumer(f->rk);
+    return 0;
+}
+
+rd_kafka_message_t *record_fetch(record_fetcher *f, const char *topic, int32_t partition,
+                                 int64_t offset, char *err, size_t errlen)
+{
+    if (!f->rk && open_consumer(f, err, errlen) != 0) return NULL;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, topic, partition)->offset = offset;
+    rd_kafka_resp_err_t e = rd_kafka_assign(f->rk, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (e) {
+        snprintf(err, errlen, "cannot read %s [%d] offset %lld again: %s", topic, (int)partition,
+                 (long long)offset, rd_kafka_err2str(e));
+        return NULL;
+    }
+    rd_kafka_message_t *found = NULL;
+    int64_t deadline = clock_ms() + FETCH_TIMEOUT_MS;
+    while (!found && clock_ms() < deadline) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(f->rk, 100);
+        if (!m) continue;
+        if (!m->err && m->offset == offset && m->partition == partition &&
+            strcmp(rd_kafka_topic_name(m->rkt), topic) == 0) {
+            found = m;
+        } else {
+            if (m->err) log_debug("record fetcher: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+        }
+    }
+    rd_kafka_assign(f->rk, NULL);
+    if (!found)
+        snprintf(err, errlen, "cannot read %s [%d] offset %lld again within %d s", topic,
+                 (int)partition, (long long)offset, FETCH_TIMEOUT_MS / 1000);
+    return found;
+}
