@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# test_bad_input.sh — one topic mixing 15 kinds of bad input with good events, tombstones and
+# filtered events (faults_bad_input.py builds the stream, faults_bad.lua is the pipeline): one
+# `cdcpipe --once` run inserts exactly the good rows, dead-letters every bad event once — to the
+# JSONL file and to the Kafka topic <topic>.dlq — at the right stage with a reason that names
+# the problem and with the original source offset, key and value, and its summary reconciles:
+# consumed = tombstones + filtered + dead_lettered + events_inserted, each number exact.
+. "$(dirname "$0")/lib.sh"
+
+TOPIC="bad_$ID"
+HERE="$SRC/tests/integration"
+ch_db_create
+topic_create "$TOPIC" 1
+python3 "$HERE/faults_bad_input.py" produce "$TOPIC" "$KAFKA_BROKERS" "$RUN/manifest.json"
+
+# kind → stage and a fragment its reason must contain
+declare -A STAGE=(
+  [truncated]=decode [not_json]=decode [bad_utf8]=decode [utf8_surrogate]=decode [array]=decode [string]=decode
+  [empty]=decode [oversized]=decode [deep]=decode
+  [lua_error]=lua [return_string]=lua [endless]=lua [memory]=lua [nan]=lua
+  [ch_reject]=clickhouse
+)
+declare -A REASON=(
+  [truncated]="invalid JSON" [not_json]="invalid JSON" [bad_utf8]="invalid bytes in UTF8 string"
+  [utf8_surrogate]="not valid UTF-8"
+  [array]="not an object" [string]="not an object" [empty]="empty value"
+  [oversized]="larger than --max-event-bytes" [deep]="nesting deeper"
+  [lua_error]="deliberate failure for event 108" [return_string]="it returned a string"
+  [endless]="budget" [memory]="out of memory" [nan]="NaN" [ch_reject]="Code: "
+)
+KINDS=(truncated not_json bad_utf8 utf8_surrogate array string empty oversized deep lua_error return_string
+  endless memory nan ch_reject)
+GOOD=12 TOMBSTONES=3 FILTERED=2 BAD=${#KINDS[@]}
+CONSUMED=$((GOOD + TOMBSTONES + FILTERED + BAD))
+
+rc=0
+"$BIN" --once -b "$KAFKA_BROKERS" -t "$TOPIC" -g "g_$ID" --clickhouse "$CLICKHOUSE_URL" \
+  --database "$DB" --table good --dlq-file "$RUN/dlq.jsonl" --max-event-bytes 10000 \
+  --lua-instructions 100000 --lua-memory-mb 16 "$HERE/faults_bad.lua" 2>"$RUN/stderr" || rc=$?
+assert_eq "cdcpipe --once exits 0 over bad input" 0 "$rc"
+assert_contains "the summary reconciles, each number exact" \
+  "cdcpipe: consumed=$CONSUMED tombstones=$TOMBSTONES filtered=$FILTERED dead_lettered=$BAD events_inserted=$GOOD rows_inserted=$GOOD " \
+  "$(cat "$RUN/stderr")"
+
+expected_rows=$(for ((i = 1; i <= GOOD; i++)); do printf '%d\tgood-%d\t%d.5\n' "$i" "$i" "$i"; done)
+assert_eq "every good row inserted, exactly once" "$expected_rows" \
+  "$(ch "SELECT id, name, score FROM $DB.good ORDER BY id FORMAT TabSeparated")"
+
+# check_sink WHAT LISTING: LISTING has one line per dead letter "kind stage origin code reason"
+check_sink() {
+  local what=$1 listing=$2 kind stage origin code reason
+  assert_eq "$what: one dead letter per bad event" "$(printf '%s\n' "${KINDS[@]}" | sort)" \
+    "$(cut -f1 <<<"$listing" | sort)"
+  while IFS=$'\t' read -r kind stage origin code reason; do
+    assert_eq "$what: $kind at stage ${STAGE[$kind]}" "${STAGE[$kind]}" "$stage"
+    assert_contains "$what: $kind reason names the problem (${REASON[$kind]})" "${REASON[$kind]}" "$reason"
+    assert_eq "$what: $kind keeps its source topic/partition/offset, key and value" same "$origin"
+    [[ $kind != lua_error ]] ||
+      assert_contains "$what: the Lua error comes with its traceback" "stack traceback:" "$reason"
+    if [[ $kind == ch_reject ]]; then
+      [[ $code =~ ^[0-9]+$ && $code != 0 ]] || fail "$what: ch_reject carries no ClickHouse code ($code)"
+      pass "$what: ch_reject carries ClickHouse code $code"
+    else
+      assert_eq "$what: $kind carries no ClickHouse code" - "$code"
+    fi
+  done <<<"$listing"
+}
+
+check_sink "dead-letter file" "$(python3 "$HERE/faults_bad_input.py" file "$RUN/manifest.json" "$TOPIC" "$RUN/dlq.jsonl")"
+
+kcat -C -b "$KAFKA_BROKERS" -t "$TOPIC.dlq" -o beginning -e -q -J >"$RUN/dlq-topic.json"
+check_sink "dead-letter topic $TOPIC.dlq" "$(python3 "$HERE/faults_bad_input.py" topic "$RUN/manifest.json" "$TOPIC" "$RUN/dlq-topic.json")"
+
+# Nothing is left uncommitted: the group consumes nothing more.
+"$BIN" --once -b "$KAFKA_BROKERS" -t "$TOPIC" -g "g_$ID" --clickhouse "$CLICKHOUSE_URL" \
+  --database "$DB" --table good --dlq-file "$RUN/dlq.jsonl" --max-event-bytes 10000 \
+  --lua-instructions 100000 --lua-memory-mb 16 "$HERE/faults_bad.lua" 2>"$RUN/again.log" ||
+  fail "second cdcpipe --once exited $?: $(cat "$RUN/again.log")"
+assert_contains "everything was committed, dead letters included" "cdcpipe: consumed=0 " "$(cat "$RUN/again.log")"
+ch "DROP DATABASE $DB" >/dev/null
+finish

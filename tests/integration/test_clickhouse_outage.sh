@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# test_clickhouse_outage.sh — ClickHouse goes away for >= 10 s in the middle of a stream and comes
+# back. A private ClickHouse (this test stops and restarts it; the shared one stays untouched)
+# receives, through faults_outage.lua, every event in a MergeTree `log` and a ReplacingMergeTree
+# `latest`, while events are produced continuously and cdcpipe runs long with small batches.
+# The server process is really stopped (SIGTERM, process gone, port closed) and restarted with
+# the same command line, config and data. The producer's first third goes before the outage, the
+# second third while the server is down, the last third after it is back (it waits at those two
+# points: on SIGTERM, 18.16 keeps serving busy keep-alive connections for a while before it
+# exits, so a purely timed stream could end before the outage begins). cdcpipe retries (logged "retrying in"), does not exit,
+# does not dead-letter anything, and once the server is back every event is in `latest FINAL`
+# exactly once and in `log` at least once, with duplicates bounded by the batch in flight when
+# the server went down; SIGTERM then exits 0 with everything committed.
+. "$(dirname "$0")/lib.sh"
+
+N=3000
+CHUNK=100 # events per producer round; N / CHUNK rounds, PACE s apart
+PACE=0.5
+BATCH_ROWS=500
+OUTAGE_S=10
+TOPIC="outage_$ID"
+GROUP="g_$ID"
+PIPELINE="$SRC/tests/integration/faults_outage.lua"
+CHDIR="$RUN/ch"
+
+cdcpipe_pid='' producer_pid=''
+cleanup() {
+  [[ -n $cdcpipe_pid ]] && kill -9 "$cdcpipe_pid" 2>/dev/null
+  [[ -n $producer_pid ]] && kill "$producer_pid" 2>/dev/null
+  "$SRC/scripts/services.sh" stop "$CHDIR" >/dev/null 2>&1
+  true
+}
+trap cleanup EXIT
+
+# A ClickHouse of our own; `ch` and cdcpipe talk to it.
+"$SRC/scripts/services.sh" start "$CHDIR" clickhouse 2>"$RUN/ch-start.log" ||
+  fail "cannot start a private ClickHouse: $(cat "$RUN/ch-start.log")"
+CLICKHOUSE_URL=$(sed -n 's/^CLICKHOUSE_URL=//p' "$CHDIR/services.env")
+CH_PORT=$(sed -n 's/^CLICKHOUSE_HTTP_PORT=//p' "$CHDIR/services.env")
+[[ -n $CLICKHOUSE_URL && -n $CH_PORT ]] || fail "no ClickHouse address in $CHDIR/services.env"
+ch_db_create
+topic_create "$TOPIC" 3
+
+producer() {
+  local round i rounds=$((N / CHUNK))
+  for ((round = 0; round < rounds; round++)); do
+    ((round != rounds / 3)) || wait_for "the outage to begin" 120 test -e "$RUN/outage.began"
+    ((round != 2 * rounds / 3)) || wait_for "ClickHouse to be back" 120 test -e "$RUN/outage.ended"
+    for ((i = round * CHUNK + 1; i <= (round + 1) * CHUNK; i++)); do
+      printf '{"id":%d}\t{"op":"c","after":{"id":%d,"name":"n%d"},"source":{"lsn":%d}}\n' \
+        "$i" "$i" "$i" $((100000 + i))
+    done | kcat -P -b "$KAFKA_BROKERS" -t "$TOPIC" -K $'\t'
+    sleep "$PACE" # the pace of the stream, not a synchronisation
+  done
+}
+producer >"$RUN/producer.log" 2>&1 &
+producer_pid=$!
+
+"$BIN" -v -b "$KAFKA_BROKERS" -t "$TOPIC" -g "$GROUP" --clickhouse "$CLICKHOUSE_URL" --database "$DB" \
+  --batch-ms 200 --batch-rows "$BATCH_ROWS" "$PIPELINE" 2>"$RUN/cdcpipe.log" &
+cdcpipe_pid=$!
+
+log_rows() { ch "SELECT count() FROM $DB.log"; }
+rows_at_least() { # N: (the table may not exist yet)
+  local n
+  n=$(curl -sf "$CLICKHOUSE_URL/" --data-binary "SELECT count() FROM $DB.log" 2>/dev/null) && ((n >= $1))
+}
+wait_for "the first rows" 60 rows_at_least 500
+
+# Stop the server for real; remember how it was started.
+ch_pid=$(cat "$CHDIR/pids/clickhouse.pid")
+mapfile -d '' ch_cmd <"/proc/$ch_pid/cmdline"
+ch_cwd=$(readlink "/proc/$ch_pid/cwd")
+[[ ${ch_cmd[*]} == *"--config-file=$CHDIR/clickhouse/config.xml"* ]] ||
+  fail "unexpected ClickHouse command line: ${ch_cmd[*]}"
+before_outage=$(log_rows)
+kill -TERM "$ch_pid"
+gone() { [[ ! -e /proc/$ch_pid ]] || [[ $(awk '{print $3}' "/proc/$ch_pid/stat" 2>/dev/null) == Z ]]; }
+wait_for "ClickHouse to exit" 60 gone
+port_closed() { ! (: <>"/dev/tcp/127.0.0.1/$CH_PORT") 2>/dev/null; }
+wait_for "ClickHouse's port to close" 10 port_closed
+outage_start=$SECONDS
+touch "$RUN/outage.began"
+pass "ClickHouse stopped (pid $ch_pid exited) with $before_outage rows in log"
+
+retried() { grep -q 'retrying in' "$RUN/cdcpipe.log"; }
+wait_for "cdcpipe to retry the insert" 30 retried
+outage_long_enough() { ((SECONDS - outage_start >= OUTAGE_S)); }
+wait_for "$OUTAGE_S s of outage" $((OUTAGE_S + 5)) outage_long_enough
+kill -0 "$cdcpipe_pid" 2>/dev/null || fail "cdcpipe exited during the outage: $(tail -5 "$RUN/cdcpipe.log")"
+pass "cdcpipe kept running through $((SECONDS - outage_start)) s without ClickHouse"
+
+# Start the same server again: same binary, arguments, working directory, config and data.
+(cd "$ch_cwd" && exec "${ch_cmd[@]}") </dev/null >>"$CHDIR/logs/clickhouse.stdout.log" 2>&1 &
+echo $! >"$CHDIR/pids/clickhouse.pid" # so that services.sh stop stops it
+ch_up() { [[ $(curl -sf --max-time 2 "$CLICKHOUSE_URL/?query=SELECT%201" 2>/dev/null) == 1 ]]; }
+wait_for "ClickHouse to come back" 60 ch_up
+touch "$RUN/outage.ended"
+after_restart=$(log_rows)
+((after_restart >= before_outage)) || fail "ClickHouse lost rows over the restart: $before_outage before, $after_restart after"
+pass "ClickHouse back after $((SECONDS - outage_start)) s, its data kept ($after_restart rows in log, $before_outage before the stop)"
+
+rc=0
+wait "$producer_pid" || rc=$?
+producer_pid=
+assert_eq "the producer sent all $N events" 0 "$rc"
+
+all_present() {
+  [[ $(ch "SELECT uniqExact(id) FROM $DB.log") == "$N" &&
+    $(ch "SELECT uniqExact(id) FROM $DB.latest") == "$N" ]]
+}
+wait_for "all $N events in ClickHouse" 90 all_present
+pass "every event arrived $((SECONDS - outage_start)) s after the outage began"
+
+kill -TERM "$cdcpipe_pid"
+rc=0
+wait "$cdcpipe_pid" || rc=$?
+cdcpipe_pid=
+assert_eq "cdcpipe exits 0 after SIGTERM" 0 "$rc"
+log=$(cat "$RUN/cdcpipe.log")
+assert_contains "the outage was retried" "retrying in" "$log"
+stopped=$(grep -o 'stopped: consumed=.*' <<<"$log") || fail "no final summary in the log"
+assert_contains "nothing dead-lettered or filtered, every event inserted" \
+  "stopped: consumed=$N tombstones=0 filtered=0 dead_lettered=0 events_inserted=$N " "$stopped"
+retries=${stopped##* retries=}
+retries=${retries%% *}
+((retries > 0)) || fail "the summary counts no retries: $stopped"
+pass "the summary counts $retries retries"
+
+assert_eq "latest FINAL: every event exactly once, with its version" "$N	$N	0" \
+  "$(ch "SELECT count(), uniqExact(id), countIf(version != 100000 + id) FROM $DB.latest FINAL FORMAT TabSeparated")"
+assert_eq "log: every event at least once" "$N" "$(ch "SELECT uniqExact(id) FROM $DB.log")"
+total=$(log_rows)
+dups=$((total - N))
+# Only an insert in flight when the server went down can have been written but not
+# acknowledged; it holds at most BATCH_ROWS rows (allow a second one for the restart).
+((dups <= 2 * BATCH_ROWS)) || fail "log: $dups duplicate rows, more than two batches ($((2 * BATCH_ROWS)))"
+pass "log: $dups duplicate rows, within two batches of $BATCH_ROWS"
+
+rc=0
+"$BIN" --once -b "$KAFKA_BROKERS" -t "$TOPIC" -g "$GROUP" --clickhouse "$CLICKHOUSE_URL" \
+  --database "$DB" "$PIPELINE" 2>"$RUN/once.log" || rc=$?
+assert_eq "a restart in the group exits 0" 0 "$rc"
+assert_contains "everything was committed: a restart consumes nothing" "cdcpipe: consumed=0 " "$(cat "$RUN/once.log")"
+finish
