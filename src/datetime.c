@@ -43,14 +43,14 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* Floor division and matching non-negative remainder; d > 0. Never overflows (d != -1). */
-static int64_t floor_div(int64_t v, int64_t d)
+int64_t dt_floor_div(int64_t v, int64_t d)
 {
     int64_t q = v / d;
     if (v % d < 0) q--;
     return q;
 }
 
-static int64_t floor_mod(int64_t v, int64_t d)
+int64_t dt_floor_mod(int64_t v, int64_t d)
 {
     int64_t r = v % d;
     return r < 0 ? r + d : r;
@@ -118,9 +118,9 @@ static char *put_date(char *p, int64_t days)
 /* Formats seconds since the epoch, or returns -1 (err untouched) when outside 0000..9999. */
 static int format_seconds(int64_t secs, char out[DT_DATETIME_LEN])
 {
-    const int64_t days = floor_div(secs, SECS_PER_DAY);
+    const int64_t days = dt_floor_div(secs, SECS_PER_DAY);
     if (days < DAYS_MIN || days > DAYS_MAX) return -1;
-    const unsigned sod = (unsigned)floor_mod(secs, SECS_PER_DAY);
+    const unsigned sod = (unsigned)dt_floor_mod(secs, SECS_PER_DAY);
     char *p = put_date(out, days);
     *p++ = ' ';
     p = put_digits(p, sod / 3600, 2);
@@ -132,7 +132,22 @@ static int format_seconds(int64_t secs, char out[DT_DATETIME_LEN])
     return 0;
 }
 
-static const char *unit_name(dt_unit unit)
+int64_t dt_units_per_second(dt_unit unit)
+{
+    switch (unit) {
+    case DT_SECONDS:
+        return 1;
+    case DT_MILLIS:
+        return 1000;
+    case DT_MICROS:
+        return 1000000;
+    case DT_NANOS:
+        return 1000000000;
+    }
+    return 1;
+}
+
+const char *dt_unit_name(dt_unit unit)
 {
     switch (unit) {
     case DT_SECONDS:
@@ -152,7 +167,7 @@ int dt_parse_unit(const char *name, dt_unit *unit)
     static const dt_unit units[] = {DT_SECONDS, DT_MILLIS, DT_MICROS, DT_NANOS};
     if (!name) return -1;
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(name, unit_name(units[i])) == 0) {
+        if (strcmp(name, dt_unit_name(units[i])) == 0) {
             *unit = units[i];
             return 0;
         }
@@ -181,9 +196,9 @@ int dt_format_epoch(int64_t value, dt_unit unit, char out[DT_DATETIME_LEN], char
         set_err(err, errlen, "unknown epoch unit %d", (int)unit);
         return -1;
     }
-    if (format_seconds(floor_div(value, per_second), out) != 0) {
+    if (format_seconds(dt_floor_div(value, per_second), out) != 0) {
         set_err(err, errlen, "epoch value %" PRId64 " %s is outside years 0000..9999", value,
-                unit_name(unit));
+                dt_unit_name(unit));
         return -1;
     }
     return 0;

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cdcpipe/base64.h"
 #include "cdcpipe/log.h"
 #include "cdcpipe/row_json.h"
 #include "cdcpipe/strbuf.h"
@@ -107,19 +108,6 @@ dl_sink *dl_open(const config *cfg, char *err, size_t errlen)
     return s;
 }
 
-static void append_base64(strbuf *out, const unsigned char *p, size_t len)
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    strbuf_reserve(out, (len + 2) / 3 * 4);
-    for (size_t i = 0; i < len; i += 3) {
-        unsigned v = (unsigned)p[i] << 16 | (i + 1 < len ? (unsigned)p[i + 1] << 8 : 0) |
-                     (i + 2 < len ? p[i + 2] : 0);
-        char q[4] = {abc[v >> 18], abc[(v >> 12) & 63], i + 1 < len ? abc[(v >> 6) & 63] : '=',
-                     i + 2 < len ? abc[v & 63] : '='};
-        strbuf_append(out, q, 4);
-    }
-}
-
 /* "name":"text" or "name":"base64", "name_encoding":"base64"; null when absent. */
 static void append_payload(strbuf *out, const char *name, const void *p, size_t len)
 {
@@ -130,7 +118,7 @@ static void append_payload(strbuf *out, const char *name, const void *p, size_t 
         row_json_string(out, p, len);
     } else {
         strbuf_putc(out, '"');
-        append_base64(out, p, len);
+        base64_encode(p, len, false, out);
         strbuf_printf(out, "\",\"%s_encoding\":\"base64\"", name);
     }
 }

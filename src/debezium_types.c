@@ -9,6 +9,7 @@
  * point is dbz_decimal_from_double, whose input already is a double.
  */
 #include "cdcpipe/debezium_types.h"
+#include "cdcpipe/base64.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -64,49 +65,6 @@ static void *xmalloc(size_t n)
     void *p = malloc(n ? n : 1);
     if (!p) abort(); /* as strbuf: a value we cannot hold cannot be handled safely */
     return p;
-}
-
-static int64_t per_second(dt_unit unit)
-{
-    switch (unit) {
-    case DT_SECONDS:
-        return 1;
-    case DT_MILLIS:
-        return 1000;
-    case DT_MICROS:
-        return 1000000;
-    case DT_NANOS:
-        return NS_PER_S;
-    }
-    return 0;
-}
-
-static const char *unit_label(dt_unit unit)
-{
-    switch (unit) {
-    case DT_SECONDS:
-        return "s";
-    case DT_MILLIS:
-        return "ms";
-    case DT_MICROS:
-        return "us";
-    case DT_NANOS:
-        return "ns";
-    }
-    return "?";
-}
-
-static int64_t floor_div(int64_t v, int64_t d)
-{
-    int64_t q = v / d;
-    if (v % d < 0) q--;
-    return q;
-}
-
-static int64_t floor_mod(int64_t v, int64_t d)
-{
-    int64_t r = v % d;
-    return r < 0 ? r + d : r;
 }
 
 /* ---- bytes ---- */
@@ -467,7 +425,7 @@ static void format_time_of_day(int64_t ns_of_day, int precision, char out[DBZ_TI
 int dbz_format_time(int64_t v, dt_unit unit, int precision, char out[DBZ_TIME_LEN], char *err,
                     size_t errlen)
 {
-    const int64_t per = per_second(unit);
+    const int64_t per = dt_units_per_second(unit);
     if (per == 0) {
         set_err(err, errlen, "unknown time unit %d", (int)unit);
         return -1;
@@ -476,7 +434,7 @@ int dbz_format_time(int64_t v, dt_unit unit, int precision, char out[DBZ_TIME_LE
     if (v < 0 || v > SECS_DAY * per) {
         set_err(err, errlen,
                 "time of day %" PRId64 " %s is outside 00:00:00..24:00:00 (0..%" PRId64 ")", v,
-                unit_label(unit), SECS_DAY * per);
+                dt_unit_name(unit), SECS_DAY * per);
         return -1;
     }
     format_time_of_day(v / per * NS_PER_S + v % per * (NS_PER_S / per), precision, out);
@@ -554,7 +512,7 @@ int dbz_format_zoned_time(const char *s, size_t len, int precision, char out[DBZ
         const int64_t day = SECS_DAY * NS_PER_S;
         int64_t t = ((int64_t)h * 3600 + m * 60 + sec) * NS_PER_S + ns -
                     (int64_t)sign * (oh * 3600 + om * 60) * NS_PER_S;
-        if (t != day) t = floor_mod(t, day);
+        if (t != day) t = dt_floor_mod(t, day);
         format_time_of_day(t, precision, out);
         return 0;
     }
@@ -577,21 +535,21 @@ static int format_dt64(int64_t secs, uint32_t ns, int precision, char out[DBZ_DA
 int dbz_format_datetime64(int64_t v, dt_unit unit, int precision, char out[DBZ_DATETIME64_LEN],
                           char *err, size_t errlen)
 {
-    const int64_t per = per_second(unit);
+    const int64_t per = dt_units_per_second(unit);
     if (per == 0) {
         set_err(err, errlen, "unknown epoch unit %d", (int)unit);
         return -1;
     }
     if (check_precision(precision, false, err, errlen) != 0) return -1;
-    const int64_t secs = floor_div(v, per);
-    const uint32_t ns = (uint32_t)(floor_mod(v, per) * (NS_PER_S / per));
+    const int64_t secs = dt_floor_div(v, per);
+    const uint32_t ns = (uint32_t)(dt_floor_mod(v, per) * (NS_PER_S / per));
     if (format_dt64(secs, ns, precision, out) != 0) {
         const char *inf = unit != DT_MICROS          ? ""
                           : v == MICROS_POS_INFINITY ? " (PostgreSQL 'infinity')"
                           : v == MICROS_NEG_INFINITY ? " (PostgreSQL '-infinity')"
                                                      : "";
         set_err(err, errlen, "epoch value %" PRId64 " %s%s is outside years 0000..9999", v,
-                unit_label(unit), inf);
+                dt_unit_name(unit), inf);
         return -1;
     }
     return 0;
@@ -620,7 +578,7 @@ int dbz_format_datetime64_iso(const char *s, size_t len, int precision,
 
 int dbz_iso_to_epoch(const char *s, size_t len, dt_unit unit, int64_t *v, char *err, size_t errlen)
 {
-    const int64_t per = per_second(unit);
+    const int64_t per = dt_units_per_second(unit);
     if (per == 0) {
         set_err(err, errlen, "unknown epoch unit %d", (int)unit);
         return -1;
@@ -646,7 +604,7 @@ int dbz_iso_to_epoch(const char *s, size_t len, dt_unit unit, int64_t *v, char *
     }
     if (!fits) {
         set_err(err, errlen, "\"%s\" does not fit a 64-bit count of %s", quote(s, len).text,
-                unit_label(unit));
+                dt_unit_name(unit));
         return -1;
     }
     return 0;
@@ -807,20 +765,6 @@ int dbz_bits_from_bytes(const unsigned char *b, size_t n, int64_t length, strbuf
 }
 
 /* ---- placeholders ---- */
-
-static void base64_encode(const unsigned char *b, size_t n, bool url, strbuf *out)
-{
-    const char *alphabet = url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-                               : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (size_t i = 0; i < n; i += 3) {
-        const uint32_t v = (uint32_t)b[i] << 16 | (i + 1 < n ? (uint32_t)b[i + 1] << 8 : 0) |
-                           (i + 2 < n ? b[i + 2] : 0);
-        strbuf_putc(out, alphabet[v >> 18 & 63]);
-        strbuf_putc(out, alphabet[v >> 12 & 63]);
-        strbuf_putc(out, i + 1 < n ? alphabet[v >> 6 & 63] : '=');
-        strbuf_putc(out, i + 2 < n ? alphabet[v & 63] : '=');
-    }
-}
 
 bool dbz_is_unavailable_string(const char *s, size_t len, const char *placeholder)
 {

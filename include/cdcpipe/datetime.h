@@ -18,6 +18,13 @@
 typedef enum { DT_SECONDS, DT_MILLIS, DT_MICROS, DT_NANOS } dt_unit;
 
 /* Parses "s", "ms", "us", "ns" into *unit. Returns 0, or -1 for anything else. */
+const char *dt_unit_name(dt_unit unit); /* "s", "ms", "us", "ns" */
+int64_t dt_units_per_second(dt_unit unit);
+
+/* Floor division and the matching non-negative remainder; d > 0. */
+int64_t dt_floor_div(int64_t v, int64_t d);
+int64_t dt_floor_mod(int64_t v, int64_t d);
+
 int dt_parse_unit(const char *name, dt_unit *unit);
 
 /* Formats an epoch value (may be negative: before 1970) counted in `unit` as UTC
