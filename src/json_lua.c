@@ -5,7 +5,8 @@
  *   object: [... table]        member key pushed, then value, then lua_rawset
  *   array:  [... table]        value pushed, then lua_rawseti at the next index
  * A per-level frame records whether the level is an array and its next index. While skipping
- * an envelope's "schema" member only nesting is counted and nothing is pushed.
+ * an envelope's "schema" member only nesting is counted and nothing is pushed; only its byte
+ * span is kept, for scripts that ask for the schema (schema.c).
  */
 #include "cdcpipe/json_lua.h"
 #include "cdcpipe/utf8.h"
@@ -102,6 +103,12 @@ struct json_decoder {
     bool saw_schema;      /* top level had "schema" */
     const char *top_kind; /* what the document is: "object", "array", "string", ... */
     char problem[160];
+    /* The unwrapped envelope's schema value (json_decoder_schema_span); the general path finds
+     * it from the offset just after the last top-level "schema" key, read from the parser. */
+    const char *schema_text;
+    size_t schema_len;
+    size_t schema_key_end;
+    yajl_handle handle;
     frame frames[JSON_MAX_DEPTH];
 };
 
@@ -325,6 +332,7 @@ static int on_map_key(void *ctx, const unsigned char *key, size_t len)
         memcmp(key, "schema", 6) == 0) {
         d->saw_schema = true;
         d->skip_next = true;
+        d->schema_key_end = yajl_get_bytes_consumed(d->handle); /* right after the key's quote */
         return 1;
     }
     lua_pushlstring(d->L, (const char *)key, len);
@@ -420,12 +428,15 @@ static bool match_key(const char **pp, const char *end, const char *key)
     return true;
 }
 
-/* Finds the payload of {"schema": ..., "payload": ...}. */
-static bool find_payload(const char *text, size_t len, const char **start, size_t *plen)
+/* Finds the payload of {"schema": ..., "payload": ...}, and the schema's span on the way. */
+static bool find_payload(const char *text, size_t len, const char **start, size_t *plen,
+                         const char **schema, size_t *slen)
 {
     const char *end = text + len, *p = skip_ws(text, end);
     if (p >= end || *p++ != '{' || !match_key(&p, end, "schema")) return false;
+    *schema = p;
     if (!(p = skip_value(p, end))) return false;
+    *slen = (size_t)(p - *schema);
     p = skip_ws(p, end);
     if (p >= end || *p++ != ',' || !match_key(&p, end, "payload")) return false;
     *start = p;
@@ -436,14 +447,35 @@ static bool find_payload(const char *text, size_t len, const char **start, size_
     return skip_ws(p, end) == end;
 }
 
+/* General path: the span of the value after the top-level "schema" key that yajl skipped. */
+static void note_schema_span(json_decoder *d, const char *text, size_t len)
+{
+    const char *end = text + len, *p = skip_ws(text + d->schema_key_end, end), *q;
+    if (p >= end || *p != ':') return;
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == '{' && (q = skip_value(p, end))) {
+        d->schema_text = p;
+        d->schema_len = (size_t)(q - p);
+    }
+}
+
+void json_decoder_schema_span(const json_decoder *d, const char **text, size_t *len)
+{
+    *text = d->schema_text;
+    *len = d->schema_len;
+}
+
 int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t len, int flags,
                       char *err, size_t errlen)
 {
-    const char *payload;
-    size_t payload_len;
+    const char *payload, *schema = NULL;
+    size_t payload_len, schema_len = 0;
     size_t skipped = 0; /* bytes before the part parsed, for error positions */
     bool payload_only = false;
-    if ((flags & JSON_UNWRAP_ENVELOPE) && find_payload(text, len, &payload, &payload_len)) {
+    d->schema_text = NULL;
+    d->schema_len = 0;
+    if ((flags & JSON_UNWRAP_ENVELOPE) &&
+        find_payload(text, len, &payload, &payload_len, &schema, &schema_len)) {
         skipped = (size_t)(payload - text);
         text = payload;
         len = payload_len;
@@ -468,6 +500,7 @@ int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t le
         snprintf(err, errlen, "out of memory creating the JSON parser");
         return -1;
     }
+    d->handle = h;
     yajl_status st = yajl_parse(h, (const unsigned char *)text, len);
     size_t at = yajl_get_bytes_consumed(h);
     /* yajl_complete_parse counts its bytes from 0: its errors are at the end of the text */
@@ -507,10 +540,16 @@ int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t le
         lua_settop(L, base);
         return -1;
     }
-    if ((flags & JSON_UNWRAP_ENVELOPE) && strcmp(d->top_kind, "object") == 0 &&
-        unwrap_envelope(d, err, errlen) != 0) {
-        lua_settop(L, base);
-        return -1;
+    if ((flags & JSON_UNWRAP_ENVELOPE) && strcmp(d->top_kind, "object") == 0) {
+        if (unwrap_envelope(d, err, errlen) != 0) {
+            lua_settop(L, base);
+            return -1;
+        }
+        if (d->saw_schema) note_schema_span(d, text, len);
+    }
+    if (payload_only && *schema == '{') {
+        d->schema_text = schema;
+        d->schema_len = schema_len;
     }
     return 0;
 }

@@ -20,8 +20,9 @@ typedef struct json_decoder json_decoder;
 /* Flags for json_decoder_push. */
 enum {
     /* A top-level object with both "schema" and "payload" members (Kafka Connect's JsonConverter
-     * with schemas.enable=true) yields its payload; the schema is parsed but no Lua value is
-     * built for it. A top-level "schema" without "payload" is an error. */
+     * with schemas.enable=true) yields its payload; the schema is skipped (scanned, not parsed)
+     * and no Lua value is built for it, but its byte span is kept (json_decoder_schema_span). A
+     * top-level "schema" without "payload" is an error. */
     JSON_UNWRAP_ENVELOPE = 1,
     /* Anything but a JSON object at the top level (array, string, number, ...) is an error. */
     JSON_OBJECT_ONLY = 2,
@@ -37,5 +38,12 @@ void json_decoder_free(json_decoder *d);
 #define JSON_MAX_DEPTH 128
 int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t len, int flags,
                       char *err, size_t errlen);
+
+/* The span text[0..len) of the "schema" member's value of the envelope that the last successful
+ * json_decoder_push unwrapped (JSON_UNWRAP_ENVELOPE), when that value is a JSON object; NULL
+ * and 0 otherwise (no envelope, "schema": null, a failed push). It points into the text passed
+ * to that push, so it is valid as long as that text is, and is replaced by the next push.
+ * Costs nothing to record: the schema is skipped either way. */
+void json_decoder_schema_span(const json_decoder *d, const char **text, size_t *len);
 
 #endif

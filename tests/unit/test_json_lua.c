@@ -9,6 +9,7 @@
  * $CDCPIPE_SOURCE_DIR/../shared/debezium-fixtures/synthesized/.
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
@@ -857,6 +858,84 @@ static void test_envelope_fast_path(void **state)
     }
 }
 
+/* The schema's span: exactly the text of the "schema" member's value, from the fast path and
+ * from the general parser alike; NULL without an envelope, for a non-object schema and after a
+ * failed push. */
+static void expect_span(fixture *f, const char *text, int flags, const char *want)
+{
+    char err[256];
+    const char *span = (const char *)1;
+    size_t len = 99;
+    int rc = json_decoder_push(f->d, f->L, text, strlen(text), flags, err, sizeof err);
+    json_decoder_schema_span(f->d, &span, &len);
+    if (rc == 0) lua_pop(f->L, 1);
+    if (!want) {
+        if (span != NULL || len != 0)
+            fail_msg("%s: span \"%.*s\", want none", text, (int)len, span);
+        return;
+    }
+    if (!span) fail_msg("%s: no span, want %s", text, want);
+    assert_true(span >= text && span + len <= text + strlen(text)); /* points into the text */
+    if (len != strlen(want) || memcmp(span, want, len) != 0)
+        fail_msg("%s: span \"%.*s\", want \"%s\"", text, (int)len, span, want);
+}
+
+static void test_schema_span(void **state)
+{
+    fixture *f = *state;
+    static const char schema[] = "{\"type\":\"struct\",\"doc\":\"} \\\" {\",\"fields\":[]}";
+    static const struct {
+        const char *layout; /* @: the schema */
+        int flags;
+        bool has;
+    } span_cases[] = {
+        {"{\"schema\":@,\"payload\":{\"a\":1}}", JSON_UNWRAP_ENVELOPE, true},
+        {" { \"schema\" :\n @\t, \"payload\" : {\"a\":1} } ", JSON_UNWRAP_ENVELOPE, true},
+        {"{\"schema\":@,\"payload\":{\"a\":1}}", JSON_UNWRAP_ENVELOPE | JSON_OBJECT_ONLY, true},
+        /* general parser: payload first, an escaped key, an extra member */
+        {"{\"payload\":{\"a\":1},\"schema\":@}", JSON_UNWRAP_ENVELOPE, true},
+        {"{\"payload\":{\"a\":1}, \"sch\\u0065ma\" : @ }", JSON_UNWRAP_ENVELOPE, true},
+        {"{\"x\":[1,{\"schema\":2}],\"schema\":@,\"payload\":{\"a\":1}}", JSON_UNWRAP_ENVELOPE,
+         true},
+        /* none */
+        {"{\"schema\":@,\"payload\":{\"a\":1}}", 0, false},
+        {"{\"a\":{\"schema\":@,\"payload\":1}}", JSON_UNWRAP_ENVELOPE, false},
+        {"{\"schema\":@,\"payload\":{\"a\":}}", JSON_UNWRAP_ENVELOPE, false},
+        {"{\"schema\":@}", JSON_UNWRAP_ENVELOPE, false},
+    };
+    for (size_t i = 0; i < sizeof span_cases / sizeof span_cases[0]; i++) {
+        strbuf b = {0};
+        const char *at = strchr(span_cases[i].layout, '@');
+        strbuf_append(&b, span_cases[i].layout, (size_t)(at - span_cases[i].layout));
+        strbuf_puts(&b, schema);
+        strbuf_puts(&b, at + 1);
+        expect_span(f, b.data, span_cases[i].flags, span_cases[i].has ? schema : NULL);
+        strbuf_free(&b);
+    }
+    expect_span(f, "{\"schema\":null,\"payload\":{\"a\":1}}", JSON_UNWRAP_ENVELOPE, NULL);
+    expect_span(f, "{\"payload\":{\"a\":1},\"schema\":\"s\"}", JSON_UNWRAP_ENVELOPE, NULL);
+    /* a push without an envelope clears the previous span */
+    expect_span(f, "{\"schema\":{},\"payload\":1}", JSON_UNWRAP_ENVELOPE, "{}");
+    expect_span(f, "{\"a\":1}", JSON_UNWRAP_ENVELOPE, NULL);
+    /* the typed fixture: the span is its whole schema */
+    size_t len;
+    char *text = read_fixture("S27-10-typed-create-with-schema.json", &len);
+    char err[256];
+    const char *span;
+    size_t slen;
+    assert_int_equal(
+        json_decoder_push(f->d, f->L, text, len, JSON_UNWRAP_ENVELOPE, err, sizeof err), 0);
+    lua_pop(f->L, 1);
+    json_decoder_schema_span(f->d, &span, &slen);
+    assert_non_null(span);
+    assert_int_equal(json_decoder_push(f->d, f->L, span, slen, JSON_OBJECT_ONLY, err, sizeof err),
+                     0);
+    assert_int_equal(lua_getfield(f->L, -1, "name"), LUA_TSTRING);
+    assert_string_equal(lua_tostring(f->L, -1), "dbserver1.inventory.typed.Envelope");
+    lua_settop(f->L, 0);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -871,6 +950,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fixture_envelope_variants, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fixture_envelope_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_envelope_fast_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_span, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
