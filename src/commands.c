@@ -37,7 +37,7 @@ int command_test(const config *cfg, script *s, FILE *input, FILE *out)
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             line[--len] = '\0';
         if (strspn(line, " \t") == (size_t)len) continue;
-        script_event ev = {"test", 0, lineno - 1, -1, NULL, 0, line, (size_t)len};
+        script_event ev = {"test", 0, lineno - 1, -1, NULL, 0, line, (size_t)len, NULL};
         size_t nrows;
         strbuf_reset(&rows);
         script_result r = script_process(s, &ev, cfg->table, row_json_append_line, &rows, &nrows,

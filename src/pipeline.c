@@ -249,7 +249,9 @@ static void handle_message(pipeline *p, rd_kafka_message_t *m)
     const char *topic = rd_kafka_topic_name(m->rkt);
     rd_kafka_timestamp_type_t ts_type;
     int64_t ts = rd_kafka_message_timestamp(m, &ts_type);
-    script_event ev = {topic, m->partition, m->offset, ts, m->key, m->key_len, m->payload, m->len};
+    script_event ev = {topic,      m->partition, m->offset, ts,  m->key,
+                       m->key_len, m->payload,   m->len,    NULL};
+    (void)rd_kafka_message_headers(m, &ev.headers); /* meta.headers; none: stays NULL */
     partition_state *ps = partitions_find(&p->parts, topic, m->partition, true);
     char err[2048];
     size_t rows = 0;

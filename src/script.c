@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <lauxlib.h>
+#include <librdkafka/rdkafka.h>
 #include <lualib.h>
 
 #include "cdcpipe/json_lua.h"
@@ -321,6 +322,25 @@ static void push_key(event_call *c, lua_State *L)
         lua_pushlstring(L, c->ev->key, c->ev->key_len);
 }
 
+/* Pushes meta.headers: header name → value string (false for a header without a value; the
+ * last of repeated names), or nothing and returns false when the record has no headers. */
+static bool push_headers(lua_State *L, rd_kafka_headers_t *hdrs)
+{
+    const char *name;
+    const void *value;
+    size_t size;
+    if (!hdrs || rd_kafka_header_cnt(hdrs) == 0) return false;
+    lua_createtable(L, 0, (int)rd_kafka_header_cnt(hdrs));
+    for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == 0; i++) {
+        if (value)
+            lua_pushlstring(L, value, size);
+        else
+            lua_pushboolean(L, 0);
+        lua_setfield(L, -2, name);
+    }
+    return true;
+}
+
 /* Runs inside lua_pcall: decode, transform, deliver. Lua errors raised here reach the traceback
  * handler; everything else is recorded in the event_call. */
 static int process_protected(lua_State *L)
@@ -359,6 +379,7 @@ static int process_protected(lua_State *L)
     }
     push_key(c, L);
     lua_setfield(L, 2, "key");
+    if (push_headers(L, ev->headers)) lua_setfield(L, 2, "headers");
 
     /* 3: result of transform(event, meta) */
     c->result = SCRIPT_LUA_ERROR; /* if transform raises */

@@ -16,7 +16,10 @@
 
 typedef struct script script;
 
-/* One Kafka record as the pipeline hands it over. value == NULL is a tombstone. */
+struct rd_kafka_headers_s; /* librdkafka's rd_kafka_headers_t */
+
+/* One Kafka record as the pipeline hands it over. value == NULL is a tombstone. Everything is
+ * borrowed for the duration of script_process. */
 typedef struct {
     const char *topic;
     int32_t partition;
@@ -26,6 +29,8 @@ typedef struct {
     size_t key_len;
     const char *value;
     size_t value_len;
+    /* the record's headers (rd_kafka_message_headers), NULL when it has none: meta.headers */
+    struct rd_kafka_headers_s *headers;
 } script_event;
 
 typedef enum {
@@ -59,10 +64,11 @@ const char *script_path(const script *s);
 int script_ddl(script *s, char ***stmts, char *err, size_t errlen);
 void script_free_ddl(char **stmts);
 
-/* Runs one event: decode key and value, call transform(event, meta), deliver rows returned (to
- * default_table) and emitted with cdc.emit (to their table). On any error err describes it;
- * rows already delivered for this event must be discarded by the caller. *rows counts delivered
- * rows. */
+/* Runs one event: decode key and value, call transform(event, meta) — meta is { topic,
+ * partition, offset, timestamp (when the record has one), key, headers (when it has any) } —
+ * and deliver rows returned (to default_table) and emitted with cdc.emit (to their table). On
+ * any error err describes it; rows already delivered for this event must be discarded by the
+ * caller. *rows counts delivered rows. */
 script_result script_process(script *s, const script_event *ev, const char *default_table,
                              script_row_fn on_row, void *ud, size_t *rows, char *err,
                              size_t errlen);

@@ -4,6 +4,7 @@
  *
  * Scripts are written into a fresh directory under /tmp. Rows are collected through the
  * script_row_fn callback as "table TAB row-json(sorted) NL", so every case compares exact text.
+ * The schema-aware functions (cdc.schema, cdc.field_type, cdc.auto) are tested in test_schema.c.
  * The events of one script run table-driven in one Lua state, so each case also proves that the
  * state is usable after the cases before it (errors included). The default pipeline.lua is read
  * from $CDCPIPE_SOURCE_DIR (set by ctest).
@@ -18,6 +19,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <librdkafka/rdkafka.h>
 #include <lua.h>
 
 #include "cdcpipe/row_json.h"
@@ -126,8 +128,8 @@ static void process(script *s, const script_event *ev, outcome *o)
 
 static script_event event_of(const char *value)
 {
-    script_event ev = {"topic.a", 2, 17,    1700000000123LL,
-                       NULL,      0, value, value ? strlen(value) : 0};
+    script_event ev = {"topic.a", 2, 17, 1700000000123LL, NULL, 0, value, value ? strlen(value) : 0,
+                       NULL};
     return ev;
 }
 
@@ -425,7 +427,8 @@ static void test_meta(void **state)
                            c->key,
                            c->key ? (c->key_len ? c->key_len : strlen(c->key)) : 0,
                            "{\"op\":\"c\"}",
-                           10};
+                           10,
+                           NULL};
         process(s, &ev, &o);
         if (o.result != SCRIPT_ROWS || strcmp(o.rows.data, c->rows) != 0) {
             print_error("case %zu: %s %s\n got  %s want %s", i, result_name(o.result), o.err,
@@ -438,12 +441,47 @@ static void test_meta(void **state)
 }
 
 /* The value is bounded by value_len, not by a NUL. */
+/* meta.headers: name → value for the record's headers (false without a value, the last of
+ * repeated names); absent when the record has none. */
+static void test_meta_headers(void **state)
+{
+    fixture *f = *state;
+    script *s = open_script(f,
+                            "local cdc = require 'cdcpipe'\n"
+                            "function transform(event, meta)\n"
+                            "  return { h = meta.headers and cdc.json(meta.headers) or 'none' }\n"
+                            "end\n",
+                            0);
+    outcome o = {0};
+    script_event ev = event_of("{\"op\":\"c\"}");
+    process(s, &ev, &o);
+    assert_string_equal(o.rows.data, "events\t{\"h\":\"none\"}\n");
+
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(4);
+    ev.headers = hdrs;
+    process(s, &ev, &o); /* a header list without headers is no headers */
+    assert_string_equal(o.rows.data, "events\t{\"h\":\"none\"}\n");
+    rd_kafka_header_add(hdrs, "__debezium.oldkey", -1, "Struct{id=1}", -1);
+    rd_kafka_header_add(hdrs, "empty", -1, NULL, 0);
+    rd_kafka_header_add(hdrs, "twice", -1, "first", -1);
+    rd_kafka_header_add(hdrs, "twice", -1, "second", -1);
+    rd_kafka_header_add(hdrs, "bin", -1, "a\0b", 3);
+    process(s, &ev, &o);
+    assert_int_equal(o.result, SCRIPT_ROWS);
+    assert_string_equal(o.rows.data,
+                        "events\t{\"h\":\"{\\\"__debezium.oldkey\\\":\\\"Struct{id=1}\\\","
+                        "\\\"bin\\\":\\\"a\\\\u0000b\\\",\\\"empty\\\":false,"
+                        "\\\"twice\\\":\\\"second\\\"}\"}\n");
+    rd_kafka_headers_destroy(hdrs);
+    strbuf_free(&o.rows);
+}
+
 static void test_value_length(void **state)
 {
     fixture *f = *state;
     script *s = open_script(f, "function transform(e) return { id = e.id } end\n", 0);
     static const char buf[] = "{\"id\":12}{\"id\":13}";
-    script_event ev = {"t", 0, 0, -1, NULL, 0, buf, 9};
+    script_event ev = {"t", 0, 0, -1, NULL, 0, buf, 9, NULL};
     outcome o = {0};
     process(s, &ev, &o);
     assert_int_equal(o.result, SCRIPT_ROWS);
@@ -538,7 +576,7 @@ static void test_default_pipeline_fixture(void **state)
         size_t n = fread(text, 1, sizeof text - 1, fp);
         fclose(fp);
         text[n] = '\0';
-        script_event ev = {"dbserver1.inventory.customers", 0, 0, -1, NULL, 0, text, n};
+        script_event ev = {"dbserver1.inventory.customers", 0, 0, -1, NULL, 0, text, n, NULL};
         process(f->s, &ev, &o);
         if (o.result != cases[i].result || strcmp(o.rows.data, cases[i].rows) != 0)
             fail_msg("%s: %s %s [%s]", cases[i].file, result_name(o.result), o.err, o.rows.data);
@@ -740,7 +778,7 @@ static void test_memory_limit(void **state)
     for (int i = 0; i < 400000; i++)
         strbuf_puts(&big, i ? ",\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"" : "\"x\"");
     strbuf_puts(&big, "]}");
-    ev = (script_event){"t", 0, 0, -1, NULL, 0, big.data, big.len};
+    ev = (script_event){"t", 0, 0, -1, NULL, 0, big.data, big.len, NULL};
     process(s, &ev, &o);
     assert_int_equal(o.result, SCRIPT_LUA_ERROR);
     assert_string_equal(o.err, "out of memory while decoding or transforming the event: the Lua "
@@ -812,6 +850,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dispatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tombstone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_meta_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_value_length, setup, teardown),
         cmocka_unit_test_setup_teardown(test_default_pipeline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_default_pipeline_fixture, setup, teardown),
