@@ -338,43 +338,54 @@ static int l_bits(lua_State *L)
     return push_scratch(L, text);
 }
 
-/* cdc.is_unavailable(v [, placeholder]) */
-static int l_is_unavailable(lua_State *L)
+bool lua_module_is_unavailable(lua_State *L, int idx, const char *placeholder)
 {
-    const char *ph = luaL_optstring(L, 2, DBZ_UNAVAILABLE);
+    const char *ph = placeholder ? placeholder : DBZ_UNAVAILABLE;
     const size_t plen = strlen(ph);
     const bool custom = strcmp(ph, DBZ_UNAVAILABLE) != 0;
     bool found = false;
     size_t len;
-    if (lua_type(L, 1) == LUA_TSTRING) {
-        const char *s = lua_tolstring(L, 1, &len);
-        found = dbz_is_unavailable_string(s, len, ph);
-    } else if (lua_type(L, 1) == LUA_TTABLE) {
-        const lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
-        if (n == 1 && lua_rawgeti(L, 1, 1) == LUA_TSTRING) { /* text[], uuid[], ... */
+    idx = lua_absindex(L, idx);
+    if (lua_type(L, idx) == LUA_TSTRING) {
+        const char *s = lua_tolstring(L, idx, &len);
+        return dbz_is_unavailable_string(s, len, ph);
+    }
+    if (lua_type(L, idx) != LUA_TTABLE) return false;
+    const lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+    if (n == 1) { /* text[], uuid[], ... */
+        if (lua_rawgeti(L, idx, 1) == LUA_TSTRING) {
             const char *s = lua_tolstring(L, -1, &len);
             found = dbz_is_unavailable_string(s, len, ph) ||
                     (!custom && len == 36 && strcmp(s, DBZ_UNAVAILABLE_UUID) == 0);
-        } else if (n > 1 && (size_t)n == plen) { /* int[] / bigint[]: the placeholder's bytes */
-            found = true;
-            for (lua_Integer i = 1; found && i <= n; i++) {
-                lua_rawgeti(L, 1, i);
-                found = lua_isinteger(L, -1) && lua_tointeger(L, -1) == (unsigned char)ph[i - 1];
-                lua_pop(L, 1);
-            }
-        } else if (n == 0) { /* hstore as a map: {placeholder = placeholder} */
-            lua_settop(L, 1);
-            lua_pushnil(L);
-            if (lua_next(L, 1) != 0) {
-                found = lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING &&
-                        strcmp(lua_tostring(L, -2), ph) == 0 &&
-                        strcmp(lua_tostring(L, -1), ph) == 0;
-                lua_pop(L, 1);
-                if (found && lua_next(L, 1) != 0) found = false; /* more than one entry */
+        }
+        lua_pop(L, 1);
+    } else if (n > 1 && (size_t)n == plen) { /* int[] / bigint[]: the placeholder's bytes */
+        found = true;
+        for (lua_Integer i = 1; found && i <= n; i++) {
+            lua_rawgeti(L, idx, i);
+            found = lua_isinteger(L, -1) && lua_tointeger(L, -1) == (unsigned char)ph[i - 1];
+            lua_pop(L, 1);
+        }
+    } else if (n == 0) { /* hstore as a map: {placeholder = placeholder} */
+        lua_pushnil(L);
+        if (lua_next(L, idx) != 0) {
+            found = lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING &&
+                    strcmp(lua_tostring(L, -2), ph) == 0 && strcmp(lua_tostring(L, -1), ph) == 0;
+            lua_pop(L, 1);
+            if (lua_next(L, idx) != 0) {
+                found = false; /* more than one entry */
+                lua_pop(L, 2);
             }
         }
     }
-    lua_pushboolean(L, found);
+    return found;
+}
+
+/* cdc.is_unavailable(v [, placeholder]) */
+static int l_is_unavailable(lua_State *L)
+{
+    const char *ph = luaL_optstring(L, 2, DBZ_UNAVAILABLE);
+    lua_pushboolean(L, lua_module_is_unavailable(L, 1, ph));
     return 1;
 }
 

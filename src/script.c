@@ -2,7 +2,10 @@
  * script — the user's pipeline.lua in one Lua state (see include/cdcpipe/script.h).
  *
  * Registry references kept for the life of the state: transform, ddl (optional), the traceback
- * handler and the table that collects cdc.emit calls during one event.
+ * handler and the table that collects cdc.emit calls during one event. While transform runs,
+ * the schema unit (schema.h) knows the event table and the span of its record's schema, so the
+ * schema-aware cdc.* functions work on that event only; nothing of the schema is parsed unless
+ * the script asks.
  */
 #include "cdcpipe/script.h"
 
@@ -17,6 +20,7 @@
 
 #include "cdcpipe/json_lua.h"
 #include "cdcpipe/lua_module.h"
+#include "cdcpipe/schema.h"
 
 struct script {
     lua_State *L;
@@ -24,6 +28,7 @@ struct script {
     size_t memory_used;
     size_t memory_limit;
     json_decoder *decoder;
+    schema_cache *schemas; /* cdc.schema, cdc.field_type, cdc.auto: the current event's schema */
     int ref_transform;
     int ref_ddl; /* LUA_NOREF when the script has no ddl() */
     int ref_traceback;
@@ -107,6 +112,7 @@ static int open_cdcpipe(lua_State *L)
     lua_pushlightuserdata(L, s);
     lua_pushcclosure(L, l_emit, 1);
     lua_setfield(L, -2, "emit");
+    schema_add_functions(L, s->schemas);
     return 1;
 }
 
@@ -124,8 +130,9 @@ script *script_open(const char *path, size_t memory_limit, char *err, size_t err
     s->memory_limit = memory_limit;
     s->path = strdup(path);
     s->decoder = json_decoder_new();
+    s->schemas = schema_cache_new();
     s->L = lua_newstate(script_alloc, s);
-    if (!s->path || !s->decoder || !s->L) {
+    if (!s->path || !s->decoder || !s->schemas || !s->L) {
         snprintf(err, errlen, "out of memory creating the Lua state");
         script_close(s);
         return NULL;
@@ -202,6 +209,7 @@ void script_close(script *s)
 {
     if (!s) return;
     if (s->L) lua_close(s->L);
+    schema_cache_free(s->schemas); /* after lua_close: its tables live in that state */
     json_decoder_free(s->decoder);
     free(s->path);
     free(s);
@@ -356,6 +364,9 @@ static int process_protected(lua_State *L)
         c->result = SCRIPT_DECODE_ERROR;
         return 0;
     }
+    const char *schema; /* in ev->value; the key's decoding below replaces the decoder's span */
+    size_t schema_len;
+    json_decoder_schema_span(s->decoder, &schema, &schema_len);
     /* an envelope whose payload is not an object; integer keys only come from a JSON array */
     bool array = lua_type(L, 1) == LUA_TTABLE && lua_rawgeti(L, 1, 1) != LUA_TNIL;
     lua_settop(L, 1);
@@ -384,10 +395,12 @@ static int process_protected(lua_State *L)
     /* 3: result of transform(event, meta) */
     c->result = SCRIPT_LUA_ERROR; /* if transform raises */
     s->in_event = true;
+    schema_begin_event(s->schemas, lua_topointer(L, 1), schema, schema_len);
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_transform);
     lua_insert(L, 1);
     lua_call(L, 2, 1);
     s->in_event = false;
+    schema_end_event(s->schemas);
 
     int type = lua_type(L, 1);
     if (type == LUA_TTABLE) {
@@ -463,6 +476,7 @@ script_result script_process(script *s, const script_event *ev, const char *defa
     int rc = lua_pcall(L, 1, 0, base + 1);
     if (s->instruction_limit > 0) lua_sethook(L, NULL, 0, 0);
     s->in_event = false;
+    schema_end_event(s->schemas);
     if (rc == LUA_ERRMEM) {
         snprintf(err, errlen,
                  "out of memory while decoding or transforming the event: the Lua state may use "

@@ -12,14 +12,22 @@
  *   cdc.env(name [, default]) an environment variable
  *   cdc.null                  a value that is written as JSON null
  *   cdc.version               cdcpipe's version string
- * script.c adds cdc.emit, which needs the running pipeline.
+ * script.c adds cdc.emit, which needs the running pipeline, and schema.c the schema-aware
+ * functions (cdc.schema, cdc.field_type, cdc.field_schema, cdc.auto), which need the event.
  */
 #ifndef CDCPIPE_LUA_MODULE_H
 #define CDCPIPE_LUA_MODULE_H
+
+#include <stdbool.h>
 
 #include <lua.h>
 
 /* Pushes a new module table with the helpers above. */
 void lua_module_push(lua_State *L);
+
+/* cdc.is_unavailable for the value at idx: true when it is the unchanged-TOAST placeholder
+ * (placeholder; NULL means Debezium's default) in any of its shapes. Leaves the stack as it was;
+ * raises no error. */
+bool lua_module_is_unavailable(lua_State *L, int idx, const char *placeholder);
 
 #endif
