@@ -82,7 +82,7 @@ static lua_Integer int_arg(lua_State *L, int i, const char *fn, const char *what
 static dt_unit unit_arg(lua_State *L, int i, const char *fn, const char *dflt)
 {
     const char *name = dflt ? luaL_optstring(L, i, dflt) : lua_tostring(L, i);
-    dt_unit unit;
+    dt_unit unit = DT_MILLIS; /* set by dt_parse_unit; luaL_error does not return */
     if (!name || dt_parse_unit(name, &unit) != 0)
         luaL_error(L, "%s: unit %s%s%s is not one of \"s\", \"ms\", \"us\", \"ns\"", fn,
                    name ? "\"" : "", name ? name : "(none)", name ? "\"" : "");
