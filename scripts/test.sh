@@ -6,7 +6,9 @@
 #      (ClickHouse, PostgreSQL, Apache Kafka, Kafka Connect with Debezium; the JVM stack is
 #      fetched from Maven Central once and cached),
 #   4. runs every test through ctest for both builds (unit, then integration),
-#   5. stops the services, also on failure or Ctrl-C.
+#   5. stops the services, also on failure or Ctrl-C,
+#   6. builds the libFuzzer targets with clang (build-fuzz/) and runs each for a bounded time
+#      (ctest -L fuzz; tests/fuzz/CMakeLists.txt).
 # Usage: scripts/test.sh [-R REGEX]   (extra arguments go to ctest, e.g. -R cli)
 set -euo pipefail
 
@@ -20,6 +22,12 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCDCPIPE_WERROR=ON >/dev/
 cmake --build build -j"$JOBS"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCDCPIPE_SANITIZE=ON -DCDCPIPE_WERROR=ON >/dev/null
 cmake --build build-asan -j"$JOBS"
+# -Wno-error=sometimes-uninitialized: clang (not gcc) flags unit_arg in src/lua_module.c, whose
+# luaL_error does not return; drop it once that is fixed.
+CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCDCPIPE_FUZZ=ON \
+  -DCDCPIPE_SANITIZE=ON -DCDCPIPE_WERROR=ON -DCMAKE_C_FLAGS=-Wno-error=sometimes-uninitialized \
+  >/dev/null
+cmake --build build-fuzz -j"$JOBS" --target fuzz_decode fuzz_row
 
 SERVICES=$ROOT/build/test-services
 "$ROOT/scripts/services.sh" stop "$SERVICES" >/dev/null 2>&1 || true
@@ -35,4 +43,6 @@ echo "== tests: normal build"
 ctest --test-dir build --output-on-failure "$@" || status=1
 echo "== tests: AddressSanitizer + UndefinedBehaviorSanitizer build"
 ctest --test-dir build-asan --output-on-failure "$@" || status=1
+echo "== fuzz: libFuzzer targets (clang, ASan + UBSan)"
+ctest --test-dir build-fuzz -L fuzz --output-on-failure "$@" || status=1
 exit $status
