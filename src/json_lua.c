@@ -479,8 +479,7 @@ int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t le
         skipped = (size_t)(payload - text);
         text = payload;
         len = payload_len;
-        /* the caller checks what kind of payload it got, as after the general path */
-        flags &= ~(JSON_UNWRAP_ENVELOPE | JSON_OBJECT_ONLY);
+        flags &= ~JSON_UNWRAP_ENVELOPE;
         payload_only = true;
     }
     int base = lua_gettop(L);
@@ -536,7 +535,11 @@ int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t le
         return -1;
     }
     if ((flags & JSON_OBJECT_ONLY) && strcmp(d->top_kind, "object") != 0) {
-        snprintf(err, errlen, "value is JSON but not an object (a JSON %s)", d->top_kind);
+        if (payload_only) /* worded as script.c words it after the general path */
+            snprintf(err, errlen, "payload is not a JSON object (a %s%s)",
+                     strcmp(d->top_kind, "array") == 0 ? "JSON " : "", d->top_kind);
+        else
+            snprintf(err, errlen, "value is JSON but not an object (a JSON %s)", d->top_kind);
         lua_settop(L, base);
         return -1;
     }

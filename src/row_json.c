@@ -113,9 +113,17 @@ static int append_array(strbuf *out, lua_State *L, int idx, const char *column, 
     return 0;
 }
 
+/* A key of a sorted object: keys may contain NUL bytes, so they carry their length. */
+typedef struct {
+    const char *s;
+    size_t len;
+} sort_key;
+
 static int compare_keys(const void *a, const void *b)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    const sort_key *x = a, *y = b;
+    int c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
 /* Writes an object; top-level (depth 0) keys are reported through on_key. */
@@ -126,7 +134,10 @@ static int append_object(strbuf *out, lua_State *L, int idx, const char *column,
     strbuf_putc(out, '{');
     bool first = true;
     if (sorted) {
-        const char *keys[MAX_SORTED_KEYS];
+        /* Sorting is for people and tests (--dry-run, cdcpipe test, cdc.json), not the insert
+         * path: a heap array per object is fine here. */
+        sort_key *keys = malloc(MAX_SORTED_KEYS * sizeof *keys);
+        if (!keys) abort();
         size_t n = 0;
         lua_pushnil(L);
         while (lua_next(L, idx) != 0) {
@@ -136,29 +147,34 @@ static int append_object(strbuf *out, lua_State *L, int idx, const char *column,
                          depth ? "column \"" : "row", depth ? column : "", depth ? "\"" : "",
                          luaL_typename(L, -1));
                 lua_pop(L, 1);
+                free(keys);
                 return -1;
             }
             if (n == MAX_SORTED_KEYS) {
                 lua_pop(L, 1);
                 snprintf(err, errlen, "row has more than %d columns", MAX_SORTED_KEYS);
+                free(keys);
                 return -1;
             }
-            keys[n++] = lua_tostring(L, -1); /* anchored in the table itself */
+            keys[n].s = lua_tolstring(L, -1, &keys[n].len); /* anchored in the table itself */
+            n++;
         }
         qsort(keys, n, sizeof keys[0], compare_keys);
-        for (size_t i = 0; i < n; i++) {
+        int rc = 0;
+        for (size_t i = 0; i < n && rc == 0; i++) {
             if (!first) strbuf_putc(out, ',');
             first = false;
-            size_t klen = strlen(keys[i]);
-            row_json_string(out, keys[i], klen);
+            row_json_string(out, keys[i].s, keys[i].len);
             strbuf_putc(out, ':');
-            if (depth == 0 && on_key) on_key(ud, keys[i], klen);
-            lua_getfield(L, idx, keys[i]);
-            int rc = append_value(out, L, lua_gettop(L), depth ? column : keys[i], depth + 1,
-                                  sorted, err, errlen);
+            if (depth == 0 && on_key) on_key(ud, keys[i].s, keys[i].len);
+            lua_pushlstring(L, keys[i].s, keys[i].len);
+            lua_rawget(L, idx);
+            rc = append_value(out, L, lua_gettop(L), depth ? column : keys[i].s, depth + 1, sorted,
+                              err, errlen);
             lua_pop(L, 1);
-            if (rc != 0) return -1;
         }
+        free(keys);
+        if (rc != 0) return -1;
     } else {
         lua_pushnil(L);
         while (lua_next(L, idx) != 0) {

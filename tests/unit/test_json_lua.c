@@ -355,9 +355,10 @@ static const decode_case cases[] = {
     {"true", 0, O, NULL, "value is JSON but not an object (a JSON boolean)", "boolean"},
     {"null", 0, O, NULL, "value is JSON but not an object (a JSON null)", "null"},
     {"[1", 0, O, NULL, "invalid JSON at byte 2: ", "premature EOF"},
-    /* ... of an envelope, the envelope is checked, the payload is what it is */
+    /* ... of an envelope, the payload must be an object: it is the event */
     {"{\"schema\":{},\"payload\":{\"op\":\"r\"}}", 0, U | O, "{op=\"r\"}", NULL, NULL},
-    {"{\"schema\":{},\"payload\":[1]}", 0, U | O, "{[1]=1}", NULL, NULL},
+    {"{\"schema\":{},\"payload\":[1]}", 0, U | O, NULL,
+     "payload is not a JSON object (a JSON array)", "array"},
     {"[{\"schema\":{},\"payload\":{}}]", 0, U | O, NULL,
      "value is JSON but not an object (a JSON array)", "array"},
     /* without the flag the envelope is a value like any other */
