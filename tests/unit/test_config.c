@@ -386,7 +386,8 @@ static const error_case error_cases[] = {
      "",
      NULL,
      {NULL},
-     "%S: config.kafka2 is not a known section (expected kafka, clickhouse, batch, lua, dead_letters)"},
+     "%S: config.kafka2 is not a known section (expected kafka, clickhouse, batch, lua, "
+     "dead_letters)"},
     {"config = 5\n" MINIMAL_SCRIPT_LINE,
      "",
      NULL,
