@@ -563,9 +563,11 @@ cmd_topic() {
   load_env
   [[ -n ${KAFKA_BROKERS:-} ]] || die "kafka is not running in $RUN_DIR"
   jvm_prepare
-  local cls=org.apache.kafka.tools.TopicCommand
-  unzip -l "$STACK"/lib/kafka-tools-[0-9]*.jar 2>/dev/null | grep -q 'org/apache/kafka/tools/TopicCommand.class' ||
-    cls=kafka.admin.TopicCommand
+  local cls=org.apache.kafka.tools.TopicCommand listing
+  # Read the whole listing first: `unzip | grep -q` under pipefail fails at random when grep
+  # exits early and unzip dies of SIGPIPE (then the wrong class was picked).
+  listing=$(unzip -l "$STACK"/lib/kafka-tools-[0-9]*.jar 2>/dev/null || true)
+  [[ $listing == *org/apache/kafka/tools/TopicCommand.class* ]] || cls=kafka.admin.TopicCommand
   java "${JOPTS[@]}" -Xmx256m -cp "$CP" "$cls" --bootstrap-server "$KAFKA_BROKERS" \
     --create --if-not-exists --topic "$name" --partitions "$parts" --replication-factor 1 >&2
 }
