@@ -97,11 +97,13 @@ struct json_decoder {
     arena arena;
     lua_State *L;
     int flags;
-    int depth;            /* open containers being built */
-    int skip_depth;       /* > 0 while skipping the envelope's schema */
-    bool skip_next;       /* the next value is the envelope's schema */
-    bool saw_schema;      /* top level had "schema" */
-    const char *top_kind; /* what the document is: "object", "array", "string", ... */
+    int depth;                /* open containers being built */
+    int skip_depth;           /* > 0 while skipping the envelope's schema */
+    bool skip_next;           /* the next value is the envelope's schema */
+    bool saw_schema;          /* top level had "schema" */
+    bool expect_payload;      /* the next value is the top level's "payload" */
+    const char *payload_kind; /* what that value is: "object", "array", ... */
+    const char *top_kind;     /* what the document is: "object", "array", "string", ... */
     char problem[160];
     /* The unwrapped envelope's schema value (json_decoder_schema_span); the general path finds
      * it from the offset just after the last top-level "schema" key, read from the parser. */
@@ -180,6 +182,17 @@ static bool skipping_close(json_decoder *d)
 static void note_kind(json_decoder *d, const char *kind)
 {
     if (d->depth == 0 && !d->top_kind) d->top_kind = kind;
+    if (d->depth == 1 && d->expect_payload) {
+        d->payload_kind = kind;
+        d->expect_payload = false;
+    }
+}
+
+/* The one wording for an envelope whose payload is not an object (fast and general path). */
+static void payload_kind_error(char *err, size_t errlen, const char *kind)
+{
+    snprintf(err, errlen, "payload is not a JSON object (a %s%s)",
+             strcmp(kind, "array") == 0 ? "JSON " : "", kind);
 }
 
 static int on_null(void *ctx)
@@ -328,6 +341,8 @@ static int on_map_key(void *ctx, const unsigned char *key, size_t len)
     json_decoder *d = ctx;
     if (d->skip_depth > 0) return 1;
     if (!check_utf8(d, key, len)) return 0;
+    if (d->depth == 1 && (d->flags & JSON_UNWRAP_ENVELOPE))
+        d->expect_payload = len == 7 && memcmp(key, "payload", 7) == 0;
     if (d->depth == 1 && (d->flags & JSON_UNWRAP_ENVELOPE) && len == 6 &&
         memcmp(key, "schema", 6) == 0) {
         d->saw_schema = true;
@@ -491,6 +506,8 @@ int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t le
     d->skip_depth = 0;
     d->skip_next = false;
     d->saw_schema = false;
+    d->expect_payload = false;
+    d->payload_kind = NULL;
     d->top_kind = NULL;
     d->problem[0] = '\0';
 
@@ -535,9 +552,8 @@ int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t le
         return -1;
     }
     if ((flags & JSON_OBJECT_ONLY) && strcmp(d->top_kind, "object") != 0) {
-        if (payload_only) /* worded as script.c words it after the general path */
-            snprintf(err, errlen, "payload is not a JSON object (a %s%s)",
-                     strcmp(d->top_kind, "array") == 0 ? "JSON " : "", d->top_kind);
+        if (payload_only)
+            payload_kind_error(err, errlen, d->top_kind);
         else
             snprintf(err, errlen, "value is JSON but not an object (a JSON %s)", d->top_kind);
         lua_settop(L, base);
@@ -545,6 +561,12 @@ int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t le
     }
     if ((flags & JSON_UNWRAP_ENVELOPE) && strcmp(d->top_kind, "object") == 0) {
         if (unwrap_envelope(d, err, errlen) != 0) {
+            lua_settop(L, base);
+            return -1;
+        }
+        if (d->saw_schema && (flags & JSON_OBJECT_ONLY) && d->payload_kind &&
+            strcmp(d->payload_kind, "object") != 0) {
+            payload_kind_error(err, errlen, d->payload_kind);
             lua_settop(L, base);
             return -1;
         }
