@@ -16,7 +16,7 @@ PACKAGES=(
   kcat clickhouse-server clickhouse-client postgresql-15
   openjdk-17-jdk-headless maven
   docker-compose clang-format curl python3 time
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev unzip
 )
 
 missing=()
