@@ -367,15 +367,7 @@ static int process_protected(lua_State *L)
     const char *schema; /* in ev->value; the key's decoding below replaces the decoder's span */
     size_t schema_len;
     json_decoder_schema_span(s->decoder, &schema, &schema_len);
-    /* an envelope whose payload is not an object; integer keys only come from a JSON array */
-    bool array = lua_type(L, 1) == LUA_TTABLE && lua_rawgeti(L, 1, 1) != LUA_TNIL;
-    lua_settop(L, 1);
-    if (lua_type(L, 1) != LUA_TTABLE || array) {
-        snprintf(c->err, c->errlen, "payload is not a JSON object (a %s)",
-                 array ? "JSON array" : luaL_typename(L, 1));
-        c->result = SCRIPT_DECODE_ERROR;
-        return 0;
-    }
+    /* the decoder guarantees an object: the value itself or the envelope's payload */
     /* 2: meta */
     lua_createtable(L, 0, 5);
     lua_pushstring(L, ev->topic);
