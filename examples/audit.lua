@@ -17,7 +17,9 @@
 local cdc = require "cdcpipe"
 
 config = {
-  kafka = { topics = { "pgserver.public.my_table" }, group = "cdcpipe-audit" },
+  -- input = "json": heartbeats, transaction metadata and flattened records reach transform
+  -- (the default, "debezium", dead-letters every record that is not a change event).
+  kafka = { topics = { "pgserver.public.my_table" }, group = "cdcpipe-audit", input = "json" },
   clickhouse = { table = "cdc_audit" },
 }
 

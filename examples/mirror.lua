@@ -50,7 +50,9 @@ local COLUMNS = {
 }
 
 config = {
-  kafka = { topics = { "pgserver.public.my_table" }, group = "cdcpipe-mirror-" .. NAME },
+  -- input = "json": flattened records of the unwrap SMT reach transform too
+  kafka = { topics = { "pgserver.public.my_table" }, group = "cdcpipe-mirror-" .. NAME,
+            input = "json" },
   clickhouse = { table = NAME .. "_versions" },
 }
 

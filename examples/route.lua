@@ -48,8 +48,9 @@ local ROUTES = {
 }
 
 config = {
+  -- input = "json": flattened records of the unwrap SMT reach transform too
   kafka = { topics = { "pgserver.inventory.customers", "pgserver.inventory.orders" },
-            group = "cdcpipe-route" },
+            group = "cdcpipe-route", input = "json" },
 }
 
 function ddl()

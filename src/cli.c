@@ -37,6 +37,7 @@ const char cli_usage[] =
     "      --batch-ms N           ... or its oldest row is N ms old   (CDCPIPE_BATCH_MS)\n"
     "      --once                 exit when caught up with the end offsets seen at start\n"
     "      --from POS             committed (default), beginning, end, <unix-ms>, -<N>s\n"
+"      --input FORMAT         debezium (default: other records are dead-lettered) or json\n"
     "      --dry-run              print rows (table TAB json) instead of inserting; commit "
     "nothing\n"
     "      --show N               at the end, print the last N rows of each target table\n"
@@ -105,6 +106,7 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
         {"batch-ms", required_argument, NULL, OPT_SETTING},
         {"once", no_argument, NULL, OPT_SETTING},
         {"from", required_argument, NULL, OPT_SETTING},
+        {"input", required_argument, NULL, OPT_SETTING},
         {"dry-run", no_argument, NULL, OPT_SETTING},
         {"show", required_argument, NULL, OPT_SETTING},
         {"log-level", required_argument, NULL, OPT_SETTING},
@@ -272,6 +274,7 @@ int cli_configure(const cli_args *a, config *cfg, script **out, char *err, size_
         return -1;
     }
     script_set_instruction_limit(s, cfg->lua_instructions);
+    script_set_debezium_only(s, strcmp(cfg->input, "debezium") == 0);
     *out = s;
     return 0;
 }

@@ -34,6 +34,7 @@ static const setting settings[] = {
     {"topics", "topic", "CDCPIPE_TOPICS", "kafka", "topics", T_STRING, S(topics), 0, 0, ""},
     {"group", "group", "CDCPIPE_GROUP", "kafka", "group", T_STRING, S(group), 0, 0, "cdcpipe"},
     {"from", "from", "CDCPIPE_FROM", "kafka", "from", T_STRING, S(from), 0, 0, "committed"},
+    {"input", "input", "CDCPIPE_INPUT", "kafka", "input", T_STRING, S(input), 0, 0, "debezium"},
     {"clickhouse_url", "clickhouse", "CDCPIPE_CLICKHOUSE_URL", "clickhouse", "url", T_STRING,
      S(clickhouse_url), 0, 0, "http://localhost:8123"},
     {"clickhouse_user", "clickhouse-user", "CDCPIPE_CLICKHOUSE_USER", "clickhouse", "user",
@@ -74,6 +75,33 @@ static const setting settings[] = {
      S(shutdown_timeout), 0, 3600, "10"},
 };
 #define NSETTINGS (sizeof settings / sizeof settings[0])
+
+/* String settings that take one of a few words. */
+static const struct {
+    const char *key;
+    const char *words[3]; /* NULL-terminated */
+    const char *meaning;  /* said in the error */
+} choices[] = {
+    {"input",
+     {"debezium", "json", NULL},
+     "debezium: change events only, anything else is dead-lettered; json: every JSON object goes "
+     "to transform"},
+};
+
+/* 0 when value is allowed for key (any value for a setting without choices), else -1 with err. */
+static int check_choice(const char *key, const char *value, const char *origin, char *err,
+                        size_t errlen)
+{
+    for (size_t i = 0; i < sizeof choices / sizeof choices[0]; i++) {
+        if (strcmp(choices[i].key, key) != 0) continue;
+        for (const char *const *w = choices[i].words; *w; w++)
+            if (strcmp(*w, value) == 0) return 0;
+        snprintf(err, errlen, "%s: \"%s\" is not one of %s, %s (%s)", origin, value,
+                 choices[i].words[0], choices[i].words[1], choices[i].meaning);
+        return -1;
+    }
+    return 0;
+}
 
 static const setting *find_by_key(const char *key)
 {
@@ -147,6 +175,7 @@ int config_set(config *cfg, const char *key, const char *value, const char *orig
     void *field = (char *)cfg + s->offset;
     switch (s->type) {
     case T_STRING:
+        if (check_choice(key, value, origin, err, errlen) != 0) return -1;
         free(*(char **)field);
         *(char **)field = xstrdup(value);
         return 0;

@@ -270,14 +270,16 @@ static int on_number(void *ctx, const char *s, size_t len)
     return 1;
 }
 
-/* yajl's own check lets overlong forms, UTF-16 surrogates and code points above U+10FFFF
- * through, and decodes a lone "\udc00" escape into a surrogate: check the decoded bytes
- * strictly. Returns true when valid; otherwise sets d->problem. */
+/* yajl's own check (switched off: yajl_dont_validate_strings) lets overlong forms, UTF-16
+ * surrogates and code points above U+10FFFF through, and decodes a lone "\udc00" escape into a
+ * surrogate: every decoded string and key is checked strictly here instead, so invalid UTF-8 has
+ * one message whatever is wrong with it. Returns true when valid; otherwise sets d->problem. */
 static bool check_utf8(json_decoder *d, const unsigned char *s, size_t len)
 {
     if (utf8_valid(s, len)) return true;
     snprintf(d->problem, sizeof d->problem,
-             "string is not valid UTF-8 (overlong, surrogate or beyond U+10FFFF)");
+             "string is not valid UTF-8 (malformed bytes, an overlong form, a surrogate or beyond "
+             "U+10FFFF)");
     return false;
 }
 
@@ -517,6 +519,7 @@ int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t le
         return -1;
     }
     d->handle = h;
+    yajl_config(h, yajl_dont_validate_strings, 1); /* check_utf8 does it, strictly */
     yajl_status st = yajl_parse(h, (const unsigned char *)text, len);
     size_t at = yajl_get_bytes_consumed(h);
     /* yajl_complete_parse counts its bytes from 0: its errors are at the end of the text */

@@ -386,6 +386,7 @@ static void reload(pipeline *p)
         return;
     }
     script_set_instruction_limit(fresh, p->cfg->lua_instructions);
+    script_set_debezium_only(fresh, strcmp(p->cfg->input, "debezium") == 0);
     if (p->ch && run_ddl(p, fresh) != 0) {
         log_error("reload: ddl() of the new %s failed; still running the previous version", path);
         script_close(fresh);

@@ -37,6 +37,7 @@ struct script {
     bool in_event;          /* cdc.emit is only valid inside transform */
     long instruction_limit; /* per event; 0: none */
     long instructions_left;
+    bool debezium_only; /* --input debezium: values must be change events (an "op" code) */
 };
 
 /* Lua instructions between two budget checks: cheap enough to be free, fine enough to stop a
@@ -57,6 +58,48 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
 void script_set_instruction_limit(script *s, long instructions)
 {
     s->instruction_limit = instructions;
+}
+
+void script_set_debezium_only(script *s, bool on)
+{
+    s->debezium_only = on;
+}
+
+/* --input debezium: the decoded value at idx must be a change event, i.e. carry one of
+ * Debezium's op codes (c u d r t m). Returns 0, or -1 with err saying what the record is
+ * instead and which setting accepts it. */
+static int check_debezium_event(lua_State *L, int idx, char *err, size_t errlen)
+{
+    static const char hint[] = "; records of the unwrap SMT (ExtractNewRecordState), heartbeats, "
+                               "transaction metadata and other JSON need --input json";
+    int type = lua_getfield(L, idx, "op");
+    size_t len = 0;
+    const char *op = type == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+    bool ok = op && len == 1 && op[0] && strchr("cudrtm", op[0]);
+    if (!ok && op) {
+        snprintf(err, errlen,
+                 "not a Debezium change event: \"op\" is \"%.40s\", not one of c u d r t m%s", op,
+                 hint);
+    } else if (!ok && type != LUA_TNIL) {
+        snprintf(err, errlen, "not a Debezium change event: \"op\" is a %s, not a string%s",
+                 luaL_typename(L, -1), hint);
+    } else if (!ok) {
+        char fields[160] = "";
+        size_t used = 0;
+        int n = 0;
+        lua_pushnil(L);
+        while (lua_next(L, idx) != 0) {
+            lua_pop(L, 1);
+            if (lua_type(L, -1) != LUA_TSTRING || used >= sizeof fields - 8) continue;
+            int w = snprintf(fields + used, sizeof fields - used, "%s%.30s", n++ ? ", " : "",
+                             lua_tostring(L, -1));
+            used = w < 0 || (size_t)w >= sizeof fields - used ? sizeof fields : used + (size_t)w;
+        }
+        snprintf(err, errlen, "not a Debezium change event: no \"op\" field (it has %s)%s",
+                 n ? fields : "no fields", hint);
+    }
+    lua_pop(L, 1);
+    return ok ? 0 : -1;
 }
 
 /* ---- allocator with a cap (the cap itself is enforced by returning NULL) ---- */
@@ -368,6 +411,10 @@ static int process_protected(lua_State *L)
     size_t schema_len;
     json_decoder_schema_span(s->decoder, &schema, &schema_len);
     /* the decoder guarantees an object: the value itself or the envelope's payload */
+    if (s->debezium_only && check_debezium_event(L, 1, c->err, c->errlen) != 0) {
+        c->result = SCRIPT_DECODE_ERROR;
+        return 0;
+    }
     /* 2: meta */
     lua_createtable(L, 0, 5);
     lua_pushstring(L, ev->topic);

@@ -33,6 +33,7 @@ typedef struct {
     long batch_ms;
     bool once;
     char *from;
+    char *input; /* "debezium": change events only (others dead-lettered); "json": any object */
     bool dry_run;
     long show;
     char *log_level;

@@ -11,6 +11,7 @@
 #define CDCPIPE_SCRIPT_H
 
 #include <lua.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +56,11 @@ void script_close(script *s);
 /* Caps the Lua instructions one event's transform may run (0: no cap); past it the event fails
  * with SCRIPT_LUA_ERROR and the state stays usable. */
 void script_set_instruction_limit(script *s, long instructions);
+
+/* --input debezium (on) or json (off, the default of a fresh script): when on, a value that is
+ * not a Debezium change event (no "op" code c u d r t m after the schemas envelope) fails with
+ * SCRIPT_DECODE_ERROR before transform sees it. */
+void script_set_debezium_only(script *s, bool on);
 
 lua_State *script_lua(script *s);
 const char *script_path(const script *s);

@@ -61,6 +61,9 @@ def stream():
         bad("string", b'"op=c id=103"'),
         tombstone(3),
         bad("empty", b""),
+        # JSON objects that are not Debezium change events (--input debezium, the default)
+        bad("not_debezium", b'{"id":114,"name":"a flattened row"}'),
+        bad("bad_op", b'{"op":"x","after":{"id":115}}'),
         good(4),
         bad("oversized", big),
         bad("deep", deep),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_bad_input.sh — one topic mixing 15 kinds of bad input with good events, tombstones and
+# test_bad_input.sh — one topic mixing 17 kinds of bad input with good events, tombstones and
 # filtered events (faults_bad_input.py builds the stream, faults_bad.lua is the pipeline): one
 # `cdcpipe --once` run inserts exactly the good rows, dead-letters every bad event once — to the
 # JSONL file and to the Kafka topic <topic>.dlq — at the right stage with a reason that names
@@ -16,19 +16,20 @@ python3 "$HERE/faults_bad_input.py" produce "$TOPIC" "$KAFKA_BROKERS" "$RUN/mani
 # kind → stage and a fragment its reason must contain
 declare -A STAGE=(
   [truncated]=decode [not_json]=decode [bad_utf8]=decode [utf8_surrogate]=decode [array]=decode [string]=decode
-  [empty]=decode [oversized]=decode [deep]=decode
+  [empty]=decode [not_debezium]=decode [bad_op]=decode [oversized]=decode [deep]=decode
   [lua_error]=lua [return_string]=lua [endless]=lua [memory]=lua [nan]=lua
   [ch_reject]=clickhouse
 )
 declare -A REASON=(
-  [truncated]="invalid JSON" [not_json]="invalid JSON" [bad_utf8]="invalid bytes in UTF8 string"
+  [truncated]="invalid JSON" [not_json]="invalid JSON" [bad_utf8]="not valid UTF-8"
   [utf8_surrogate]="not valid UTF-8"
   [array]="not an object" [string]="not an object" [empty]="empty value"
+  [not_debezium]='no "op" field' [bad_op]='"op" is "x"'
   [oversized]="larger than --max-event-bytes" [deep]="nesting deeper"
   [lua_error]="deliberate failure for event 108" [return_string]="it returned a string"
   [endless]="budget" [memory]="out of memory" [nan]="NaN" [ch_reject]="Code: "
 )
-KINDS=(truncated not_json bad_utf8 utf8_surrogate array string empty oversized deep lua_error return_string
+KINDS=(truncated not_json bad_utf8 utf8_surrogate array string empty not_debezium bad_op oversized deep lua_error return_string
   endless memory nan ch_reject)
 GOOD=12 TOMBSTONES=3 FILTERED=2 BAD=${#KINDS[@]}
 CONSUMED=$((GOOD + TOMBSTONES + FILTERED + BAD))

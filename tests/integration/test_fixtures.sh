@@ -12,7 +12,7 @@ ch_db_create
 
 # Build "KEY<TAB>VALUE" lines: every non-key fixture, keyed by the 2.7 key fixture of the same
 # schema mode; then int64 edges; then a tombstone.
-python3 - "$FIX" >"$RUN/records.tsv" 2>"$RUN/expected.tsv" <<'PY'
+RUN=$RUN python3 - "$FIX" >"$RUN/records.tsv" 2>"$RUN/expected.tsv" <<'PY'
 import json, os, sys
 fix = sys.argv[1]
 def compact(path):
@@ -53,24 +53,53 @@ for off, (k, v) in enumerate(records):
     ts = src.get("ts_ns")
     name = image.get("first_name") or image.get("name") or ""
     cols = [off, d.get("op") or "-", src.get("table") or "", ident, kid, ts, name]
-    print("\t".join("\\N" if c is None else esc(str(c)) for c in cols), file=sys.stderr)
+    line = "\t".join("\\N" if c is None else esc(str(c)) for c in cols)
+    print(line, file=sys.stderr)
+    change = d.get("op") in ("c", "u", "d", "r", "t", "m")
+    with open(os.environ["RUN"] + ("/expected_changes.tsv" if change else "/not_change_events.txt"), "a") as f:
+        print(line if change else off, file=f)
 PY
 records=$(wc -l <"$RUN/records.tsv")
 produce "$TOPIC" "$RUN/records.tsv"
 
-run() {
-  "$BIN" --once -b "$KAFKA_BROKERS" -t "$TOPIC" -g "g_$ID" --clickhouse "$CLICKHOUSE_URL" \
-    --database "$DB" --table events "$SRC/tests/integration/fixtures_audit.lua" 2>"$RUN/stderr"
+run() { # GROUP [OPTION...]
+  local group=$1
+  shift
+  "$BIN" --once -b "$KAFKA_BROKERS" -t "$TOPIC" -g "$group" --clickhouse "$CLICKHOUSE_URL" \
+    --database "$DB" --table events "$@" "$SRC/tests/integration/fixtures_audit.lua" 2>"$RUN/stderr"
 }
-run || fail "cdcpipe --once exited $?: $(cat "$RUN/stderr")"
-summary=$(grep '^cdcpipe: consumed=' "$RUN/stderr" | sed 's/ seconds=.*//')
-assert_eq "summary counts every record" \
+summary() { grep '^cdcpipe: consumed=' "$RUN/stderr" | sed 's/ seconds=.*//'; }
+
+# --input debezium (the default): the records that are not change events go to the dead letters.
+others=$(wc -l <"$RUN/not_change_events.txt")
+run "g1_$ID" --dlq-topic none --dlq-file "$RUN/dlq.jsonl" ||
+  fail "cdcpipe --once exited $?: $(cat "$RUN/stderr")"
+assert_eq "--input debezium: the $others records that are not change events are dead-lettered" \
+  "cdcpipe: consumed=$records tombstones=1 filtered=0 dead_lettered=$others events_inserted=$((records - 1 - others)) rows_inserted=$((records - 1 - others)) retries=0" \
+  "$(summary)"
+assert_eq "--input debezium: the dead letters are exactly those records, with the reason" \
+  "$(sed 's/$/ decode not a Debezium change event/' "$RUN/not_change_events.txt")" \
+  "$(python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    print(d["offset"], d["stage"], d["reason"].split(":")[0])' "$RUN/dlq.jsonl")"
+assert_contains "--input debezium: the reason says how to accept them" "need --input json" \
+  "$(cat "$RUN/dlq.jsonl")"
+assert_eq "--input debezium: the change events' rows are exact" \
+  "$(cat "$RUN/expected_changes.tsv")" \
+  "$(ch "SELECT off, op, tbl, id, key_id, ts_ns, name FROM $DB.events ORDER BY off FORMAT TabSeparated")"
+ch "TRUNCATE TABLE $DB.events" >/dev/null
+
+# --input json: every record reaches transform.
+run "g2_$ID" --input json || fail "cdcpipe --once exited $?: $(cat "$RUN/stderr")"
+assert_eq "--input json: summary counts every record" \
   "cdcpipe: consumed=$records tombstones=1 filtered=0 dead_lettered=0 events_inserted=$((records - 1)) rows_inserted=$((records - 1)) retries=0" \
-  "$summary"
+  "$(summary)"
 assert_eq "rows in ClickHouse equal the fixtures, int64 exact" "$(cat "$RUN/expected.tsv")" \
   "$(ch "SELECT off, op, tbl, id, key_id, ts_ns, name FROM $DB.events ORDER BY off FORMAT TabSeparated")"
 
-run || fail "second cdcpipe --once exited $?: $(cat "$RUN/stderr")"
+run "g2_$ID" --input json || fail "second cdcpipe --once exited $?: $(cat "$RUN/stderr")"
 assert_contains "restart in the same group consumes nothing" "cdcpipe: consumed=0 " "$(cat "$RUN/stderr")"
 assert_eq "restart re-inserted nothing" "$((records - 1))" "$(ch "SELECT count() FROM $DB.events")"
 

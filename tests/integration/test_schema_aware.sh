@@ -72,7 +72,6 @@ with open(os.path.join(run, "records.tsv"), "w") as f:
         f.write(key + "\t" + dump(v) + "\n")
 # the same update again, produced with the header a primary-key change carries
 pk = json.loads(dump(update))
-pk["payload"]["op"] = "pk"
 pk["payload"]["after"]["id"] = 4
 with open(os.path.join(run, "header_record.tsv"), "w") as f:
     f.write(key + "\t" + dump(pk) + "\n")
@@ -116,7 +115,7 @@ expected=$(
     a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11 '{"a": 1}' 010203 "['a','b']" sad \
     '\N' '\N' '\N' '\N' org.apache.kafka.connect.data.Decimal 2 '\N'
   # the record with the __debezium.oldkey header
-  row 4 pk '\N' '\N' 3.14159 7 9007199254740993 1.5 2.25 1 1970-01-02 13:45:30.123456 \
+  row 4 u '\N' '\N' 3.14159 7 9007199254740993 1.5 2.25 1 1970-01-02 13:45:30.123456 \
     "1970-01-01 00:00:01" \
     "2018-06-20 15:13:16" "2018-06-20 13:13:16" -PT0.000001S \
     a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11 '\N' '' "[]" happy \

@@ -282,9 +282,9 @@ static const decode_case cases[] = {
     {"\"\xf4\x8f\xbf\xbf\"", 0, 0, "\"\\xf4\\x8f\\xbf\\xbf\"", NULL, NULL}, /* U+10FFFF */
     {"\"\xed\x9f\xbf\"", 0, 0, "\"\\xed\\x9f\\xbf\"", NULL, NULL},          /* U+D7FF */
     /* invalid UTF-8 inside a string */
-    {"\"\xff\"", 0, 0, NULL, "invalid JSON at byte 2: ", "UTF8"},
-    {"\"ab\xc3\x28\"", 0, 0, NULL, "invalid JSON at byte 5: ", "UTF8"},    /* bad continuation */
-    {"[\"\xe2\x82\"]", 0, 0, NULL, "invalid JSON at byte ", "UTF8"},       /* truncated sequence */
+    {"\"\xff\"", 0, 0, NULL, "invalid JSON at byte 3: ", "not valid UTF-8"},
+    {"\"ab\xc3\x28\"", 0, 0, NULL, "invalid JSON at byte 6: ", "not valid UTF-8"},    /* bad continuation */
+    {"[\"\xe2\x82\"]", 0, 0, NULL, "invalid JSON at byte ", "not valid UTF-8"},       /* truncated sequence */
     {"\"\xc0\xaf\"", 0, 0, NULL, "invalid JSON at byte 4: ", "UTF-8"},     /* overlong '/' */
     {"\"\xe0\x80\xaf\"", 0, 0, NULL, "invalid JSON at byte 5: ", "UTF-8"}, /* overlong '/' */
     {"\"\xed\xa0\x80\"", 0, 0, NULL, "invalid JSON at byte 5: ", "UTF-8"}, /* surrogate D800 */
