@@ -21,6 +21,8 @@
 #include "cdcpipe/config.h"
 #include "cdcpipe/script.h"
 
+#include "support.h"
+
 static const char *const setting_vars[] = {
     "CDCPIPE_BROKERS",
     "CDCPIPE_TOPICS",
@@ -58,8 +60,10 @@ static int setup(void **state)
     unset_setting_vars();
     tmp *t = calloc(1, sizeof *t);
     if (!t) return -1;
-    snprintf(t->dir, sizeof t->dir, "/tmp/cdcpipe-config-XXXXXX");
-    if (!mkdtemp(t->dir)) return -1;
+    if (tmpdir_create(t->dir, sizeof t->dir) != 0) {
+        free(t);
+        return -1;
+    }
     snprintf(t->script, sizeof t->script, "%s/pipeline.lua", t->dir);
     snprintf(t->env, sizeof t->env, "%s/.env", t->dir);
     *state = t;
@@ -70,23 +74,9 @@ static int teardown(void **state)
 {
     tmp *t = *state;
     unset_setting_vars();
-    char path[192];
-    static const char *const names[] = {"pipeline.lua", ".env", "other.env", "broken.lua"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", t->dir, names[i]);
-        unlink(path);
-    }
-    rmdir(t->dir);
+    tmpdir_remove(t->dir);
     free(t);
     return 0;
-}
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f) fail_msg("cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
 }
 
 #define MINIMAL_SCRIPT_LINE "function transform(event, meta) return event end\n"

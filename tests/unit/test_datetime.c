@@ -22,6 +22,8 @@
 
 #include "cdcpipe/datetime.h"
 
+#include "support.h"
+
 /* ---- dt_format_epoch ---- */
 
 typedef struct {
@@ -81,18 +83,8 @@ static void test_format_epoch(void **state)
         const epoch_case *c = &epoch_cases[i];
         char out[DT_DATETIME_LEN] = "", err[256] = "";
         int rc = dt_format_epoch(c->value, c->unit, out, err, sizeof err);
-        if (c->want) {
-            if (rc != 0 || strcmp(out, c->want) != 0)
-                print_error("case %zu: %" PRId64 " unit %d: rc %d out \"%s\" err \"%s\"\n", i,
-                            c->value, (int)c->unit, rc, out, err);
-            assert_int_equal(rc, 0);
-            assert_string_equal(out, c->want);
-        } else {
-            if (rc != -1 || strcmp(err, c->err) != 0)
-                print_error("case %zu: %" PRId64 ": rc %d err \"%s\"\n", i, c->value, rc, err);
-            assert_int_equal(rc, -1);
-            assert_string_equal(err, c->err);
-        }
+        expect_text_or_error(rc, out, err, c->want, c->err, "case %zu: %" PRId64 " unit %d", i,
+                             c->value, (int)c->unit);
     }
 }
 
@@ -195,19 +187,7 @@ static void test_format_iso(void **state)
         const iso_case *c = &iso_cases[i];
         char out[DT_DATETIME_LEN] = "", err[256] = "";
         int rc = dt_format_iso(c->in, strlen(c->in), out, err, sizeof err);
-        if (c->want) {
-            if (rc != 0 || strcmp(out, c->want) != 0)
-                print_error("case %zu \"%s\": rc %d out \"%s\" err \"%s\"\n", i, c->in, rc, out,
-                            err);
-            assert_int_equal(rc, 0);
-            assert_string_equal(out, c->want);
-        } else {
-            if (rc != -1 || strcmp(err, c->err) != 0)
-                print_error("case %zu \"%s\": rc %d out \"%s\" err \"%s\"\n", i, c->in, rc, out,
-                            err);
-            assert_int_equal(rc, -1);
-            assert_string_equal(err, c->err);
-        }
+        expect_text_or_error(rc, out, err, c->want, c->err, "case %zu \"%s\"", i, c->in);
     }
 }
 
@@ -273,13 +253,8 @@ static void test_format_date(void **state)
         const date_case *c = &date_cases[i];
         char out[DT_DATE_LEN] = "", err[256] = "";
         int rc = dt_format_date(c->days, out, err, sizeof err);
-        if (c->want) {
-            assert_int_equal(rc, 0);
-            assert_string_equal(out, c->want);
-        } else {
-            assert_int_equal(rc, -1);
-            assert_string_equal(err, c->err);
-        }
+        expect_text_or_error(rc, out, err, c->want, c->err, "case %zu: %" PRId64 " days", i,
+                             c->days);
     }
 }
 

@@ -30,6 +30,8 @@
 #include "cdcpipe/debezium_types.h"
 #include "cdcpipe/lua_module.h"
 
+#include "support.h"
+
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- dbz_decimal_from_base64 ---- */
@@ -256,14 +258,9 @@ static void test_decimal_text_and_double(void **state)
         strbuf out = {0};
         char err[256] = "";
         int rc = dbz_decimal_check_text(texts[i].in, strlen(texts[i].in), &out, err, sizeof err);
-        if (texts[i].err) {
-            assert_int_equal(rc, -1);
-            assert_string_equal(err, texts[i].err);
-            assert_int_equal(out.len, 0);
-        } else {
-            if (rc != 0) fail_msg("%s: %s", texts[i].in, err);
-            assert_string_equal(out.data, texts[i].in);
-        }
+        expect_text_or_error(rc, out.data, err, texts[i].err ? NULL : texts[i].in, texts[i].err,
+                             "%s", texts[i].in);
+        if (texts[i].err) assert_int_equal(out.len, 0);
         strbuf_free(&out);
     }
 
@@ -350,13 +347,7 @@ static void test_time(void **state)
         const time_case *c = &time_cases[i];
         char out[DBZ_TIME_LEN], err[256];
         int rc = dbz_format_time(c->v, c->unit, c->precision, out, err, sizeof err);
-        if (c->want) {
-            if (rc != 0) fail_msg("case %zu: %s", i, err);
-            assert_string_equal(out, c->want);
-        } else {
-            assert_int_equal(rc, -1);
-            assert_string_equal(err, c->err);
-        }
+        expect_text_or_error(rc, out, err, c->want, c->err, "case %zu", i);
     }
 }
 
@@ -401,13 +392,7 @@ static void test_zoned_time(void **state)
         char out[DBZ_TIME_LEN], err[256];
         int rc = dbz_format_zoned_time(cases[i].in, strlen(cases[i].in), cases[i].precision, out,
                                        err, sizeof err);
-        if (cases[i].want) {
-            if (rc != 0) fail_msg("%s: %s", cases[i].in, err);
-            assert_string_equal(out, cases[i].want);
-        } else {
-            assert_int_equal(rc, -1);
-            assert_string_equal(err, cases[i].err);
-        }
+        expect_text_or_error(rc, out, err, cases[i].want, cases[i].err, "%s", cases[i].in);
     }
 }
 
@@ -453,13 +438,7 @@ static void test_datetime64(void **state)
         char out[DBZ_DATETIME64_LEN], err[256];
         int rc = dbz_format_datetime64(cases[i].v, cases[i].unit, cases[i].precision, out, err,
                                        sizeof err);
-        if (cases[i].want) {
-            if (rc != 0) fail_msg("case %zu: %s", i, err);
-            assert_string_equal(out, cases[i].want);
-        } else {
-            assert_int_equal(rc, -1);
-            assert_string_equal(err, cases[i].err);
-        }
+        expect_text_or_error(rc, out, err, cases[i].want, cases[i].err, "case %zu", i);
     }
 
     static const struct {
@@ -485,13 +464,7 @@ static void test_datetime64(void **state)
         char out[DBZ_DATETIME64_LEN], err[256];
         int rc = dbz_format_datetime64_iso(iso[i].in, strlen(iso[i].in), iso[i].precision, out, err,
                                            sizeof err);
-        if (iso[i].want) {
-            if (rc != 0) fail_msg("%s: %s", iso[i].in, err);
-            assert_string_equal(out, iso[i].want);
-        } else {
-            assert_int_equal(rc, -1);
-            assert_string_equal(err, iso[i].err);
-        }
+        expect_text_or_error(rc, out, err, iso[i].want, iso[i].err, "%s", iso[i].in);
     }
 }
 
@@ -589,17 +562,12 @@ static void test_interval(void **state)
         strbuf out = {0};
         char err[256];
         int rc = dbz_interval_check_text(texts[i].in, strlen(texts[i].in), &out, err, sizeof err);
-        if (!texts[i].why) {
-            if (rc != 0) fail_msg("%s: %s", texts[i].in, err);
-            assert_string_equal(out.data, texts[i].in);
-        } else {
-            assert_int_equal(rc, -1);
-            char want[256];
-            snprintf(want, sizeof want,
-                     "\"%s\" is not an ISO-8601 duration (P1Y2M3DT4H5M6.78S): %s", texts[i].in,
-                     texts[i].why);
-            assert_string_equal(err, want);
-        }
+        char want_err[256];
+        snprintf(want_err, sizeof want_err,
+                 "\"%s\" is not an ISO-8601 duration (P1Y2M3DT4H5M6.78S): %s", texts[i].in,
+                 texts[i].why ? texts[i].why : "");
+        expect_text_or_error(rc, out.data, err, texts[i].why ? NULL : texts[i].in, want_err, "%s",
+                             texts[i].in);
         strbuf_free(&out);
     }
 }
@@ -711,13 +679,7 @@ static void test_bits(void **state)
             0);
         int rc = dbz_bits_from_bytes((const unsigned char *)b.data, b.len, cases[i].length, &out,
                                      err, sizeof err);
-        if (cases[i].want) {
-            if (rc != 0) fail_msg("case %zu: %s", i, err);
-            assert_string_equal(out.data, cases[i].want);
-        } else {
-            assert_int_equal(rc, -1);
-            assert_string_equal(err, cases[i].err);
-        }
+        expect_text_or_error(rc, out.data, err, cases[i].want, cases[i].err, "case %zu", i);
         strbuf_free(&b);
         strbuf_free(&out);
     }

@@ -25,6 +25,8 @@
 #include "cdcpipe/json_lua.h"
 #include "cdcpipe/strbuf.h"
 
+#include "support.h"
+
 typedef struct {
     lua_State *L;
     json_decoder *d;
@@ -192,6 +194,15 @@ static void push_path(lua_State *L, int idx, const char *path)
     }
 }
 
+/* Dumps the value on top of the stack and pops it; returns the dump, free it. */
+static char *pop_dump(lua_State *L)
+{
+    strbuf b = {0};
+    dump(&b, L, -1);
+    lua_pop(L, 1);
+    return b.data;
+}
+
 /* Decodes text (must succeed with exactly one value pushed) and returns its dump; free it. */
 static char *decode_dump(fixture *f, const char *text, size_t len, int flags)
 {
@@ -200,10 +211,7 @@ static char *decode_dump(fixture *f, const char *text, size_t len, int flags)
     int rc = json_decoder_push(f->d, f->L, text, len, flags, err, sizeof err);
     if (rc != 0) fail_msg("decoding %.60s failed: %s", text, err);
     assert_int_equal(lua_gettop(f->L), base + 1);
-    strbuf b = {0};
-    dump(&b, f->L, -1);
-    lua_pop(f->L, 1);
-    return b.data;
+    return pop_dump(f->L);
 }
 
 /* ---- table-driven decoding ---- */
@@ -283,8 +291,10 @@ static const decode_case cases[] = {
     {"\"\xed\x9f\xbf\"", 0, 0, "\"\\xed\\x9f\\xbf\"", NULL, NULL},          /* U+D7FF */
     /* invalid UTF-8 inside a string */
     {"\"\xff\"", 0, 0, NULL, "invalid JSON at byte 3: ", "not valid UTF-8"},
-    {"\"ab\xc3\x28\"", 0, 0, NULL, "invalid JSON at byte 6: ", "not valid UTF-8"},    /* bad continuation */
-    {"[\"\xe2\x82\"]", 0, 0, NULL, "invalid JSON at byte ", "not valid UTF-8"},       /* truncated sequence */
+    {"\"ab\xc3\x28\"", 0, 0, NULL,
+     "invalid JSON at byte 6: ", "not valid UTF-8"}, /* bad continuation */
+    {"[\"\xe2\x82\"]", 0, 0, NULL, "invalid JSON at byte ",
+     "not valid UTF-8"},                                                   /* truncated sequence */
     {"\"\xc0\xaf\"", 0, 0, NULL, "invalid JSON at byte 4: ", "UTF-8"},     /* overlong '/' */
     {"\"\xe0\x80\xaf\"", 0, 0, NULL, "invalid JSON at byte 5: ", "UTF-8"}, /* overlong '/' */
     {"\"\xed\xa0\x80\"", 0, 0, NULL, "invalid JSON at byte 5: ", "UTF-8"}, /* surrogate D800 */
@@ -618,26 +628,8 @@ static void test_large_values(void **state)
 
 /* ---- Debezium fixtures ---- */
 
-static char *read_fixture(const char *name, size_t *len)
-{
-    const char *root = getenv("CDCPIPE_SOURCE_DIR");
-    if (!root) fail_msg("CDCPIPE_SOURCE_DIR is not set (run through ctest)");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/../shared/debezium-fixtures/synthesized/%s", root, name);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) fail_msg("cannot open %s", path);
-    strbuf b = {0};
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0)
-        strbuf_append(&b, chunk, n);
-    fclose(fp);
-    /* files end with a newline; JSON allows trailing whitespace, keep it to test that too */
-    *len = b.len;
-    return b.data;
-}
-
-/* Decodes a fixture and leaves the value on the stack. */
+/* Decodes a fixture and leaves the value on the stack. The file's trailing newline is kept: JSON
+ * allows trailing whitespace, so that is tested too. */
 static void push_fixture(fixture *f, const char *name, int flags)
 {
     size_t len;
@@ -651,10 +643,7 @@ static void push_fixture(fixture *f, const char *name, int flags)
 static char *fixture_dump(fixture *f, const char *name, int flags)
 {
     push_fixture(f, name, flags);
-    strbuf b = {0};
-    dump(&b, f->L, -1);
-    lua_pop(f->L, 1);
-    return b.data;
+    return pop_dump(f->L);
 }
 
 typedef struct {

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <cmocka.h>
 
 #include <lua.h>
@@ -25,45 +24,21 @@
 #include "cdcpipe/script.h"
 #include "cdcpipe/strbuf.h"
 
-typedef struct {
-    char dir[64];
-    char path[128]; /* dir/pipeline.lua */
-    script *s;
-    strbuf rows;
-} fixture;
+#include "support.h"
 
-static int setup(void **state)
-{
-    fixture *f = calloc(1, sizeof *f);
-    if (!f) return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/cdcpipe-schema-XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->path, sizeof f->path, "%s/pipeline.lua", f->dir);
-    *state = f;
-    return 0;
-}
+typedef script_fixture fixture;
+
+static strbuf run_out; /* the text run() returns; freed by teardown */
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    script_close(f->s);
-    unlink(f->path);
-    rmdir(f->dir);
-    strbuf_free(&f->rows);
-    free(f);
-    return 0;
+    strbuf_free(&run_out);
+    return script_fixture_teardown(state);
 }
 
 static void open_script(fixture *f, const char *text)
 {
-    FILE *fp = fopen(f->path, "w");
-    if (!fp) fail_msg("cannot write %s", f->path);
-    fputs(text, fp);
-    fclose(fp);
-    char err[1024];
-    script_close(f->s);
-    f->s = script_open(f->path, 64 << 20, err, sizeof err);
-    if (!f->s) fail_msg("script_open: %s", err);
+    script_fixture_open(f, text, 64 << 20);
 }
 
 static int collect_row(void *ud, const char *table, lua_State *L, int idx, char *err, size_t errlen)
@@ -75,7 +50,8 @@ static int collect_row(void *ud, const char *table, lua_State *L, int idx, char 
     return 0;
 }
 
-/* Runs one event; returns the rows as text (owned by f), or "ERROR <message>". */
+/* Runs one event; returns the rows as text (in run_out, valid until the next run), or "ERROR
+ * <message>". */
 static const char *run(fixture *f, const char *value, size_t len)
 {
     lua_State *L = script_lua(f->s);
@@ -83,39 +59,21 @@ static const char *run(fixture *f, const char *value, size_t len)
     script_event ev = {"t", 0, 0, -1, NULL, 0, value, len, NULL};
     char err[2048];
     size_t nrows;
-    strbuf_reset(&f->rows);
-    strbuf_puts(&f->rows, "");
+    strbuf_reset(&run_out);
+    strbuf_puts(&run_out, "");
     script_result r =
-        script_process(f->s, &ev, "t", collect_row, &f->rows, &nrows, err, sizeof err);
+        script_process(f->s, &ev, "t", collect_row, &run_out, &nrows, err, sizeof err);
     assert_int_equal(lua_gettop(L), top);
     if (r != SCRIPT_ROWS && r != SCRIPT_FILTERED) {
-        strbuf_reset(&f->rows);
-        strbuf_printf(&f->rows, "ERROR %s", err);
+        strbuf_reset(&run_out);
+        strbuf_printf(&run_out, "ERROR %s", err);
     }
-    return f->rows.data;
+    return run_out.data;
 }
 
 static const char *run_text(fixture *f, const char *value)
 {
     return run(f, value, strlen(value));
-}
-
-static char *read_fixture(const char *name, size_t *len)
-{
-    const char *root = getenv("CDCPIPE_SOURCE_DIR");
-    if (!root) fail_msg("CDCPIPE_SOURCE_DIR is not set (run through ctest)");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/../shared/debezium-fixtures/synthesized/%s", root, name);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) fail_msg("cannot open %s", path);
-    strbuf b = {0};
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0)
-        strbuf_append(&b, chunk, n);
-    fclose(fp);
-    *len = b.len;
-    return b.data;
 }
 
 /* ---- cdc.field_type / cdc.field_schema / cdc.schema ---- */
@@ -571,12 +529,12 @@ static void test_cache(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_field_type, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_auto_fixture, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_auto_types, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_auto_sections, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_event_identity, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_field_type, script_fixture_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auto_fixture, script_fixture_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auto_types, script_fixture_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_auto_sections, script_fixture_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_identity, script_fixture_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache, script_fixture_setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

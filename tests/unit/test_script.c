@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <cmocka.h>
 
 #include <librdkafka/rdkafka.h>
@@ -26,56 +25,25 @@
 #include "cdcpipe/script.h"
 #include "cdcpipe/strbuf.h"
 
-typedef struct {
-    char dir[64];
-    char path[128]; /* dir/pipeline.lua */
-    script *s;
-} fixture;
+#include "support.h"
 
-static int setup(void **state)
-{
-    fixture *f = calloc(1, sizeof *f);
-    if (!f) return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/cdcpipe-script-XXXXXX");
-    if (!mkdtemp(f->dir)) return -1;
-    snprintf(f->path, sizeof f->path, "%s/pipeline.lua", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    script_close(f->s);
-    char path[192];
-    static const char *const names[] = {"pipeline.lua", "helper.lua"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", f->dir, names[i]);
-        unlink(path);
-    }
-    rmdir(f->dir);
-    free(f);
-    return 0;
-}
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *fp = fopen(path, "w");
-    if (!fp) fail_msg("cannot write %s", path);
-    fputs(text, fp);
-    fclose(fp);
-}
+typedef script_fixture fixture; /* each test runs with a fresh one: script_fixture_test */
 
 /* Writes text as the fixture's pipeline.lua and opens it (must succeed). */
 static script *open_script(fixture *f, const char *text, size_t memory_limit)
 {
-    write_file(f->path, text);
+    script *s = script_fixture_open(f, text, memory_limit);
+    assert_string_equal(script_path(s), f->path);
+    return s;
+}
+
+/* Opens the default pipeline.lua of the source tree into the fixture; path gets its path. */
+static void open_default_pipeline(fixture *f, char *path, size_t len)
+{
     char err[1024];
-    script_close(f->s);
-    f->s = script_open(f->path, memory_limit, err, sizeof err);
-    if (!f->s) fail_msg("script_open: %s", err);
-    assert_string_equal(script_path(f->s), f->path);
-    return f->s;
+    snprintf(path, len, "%s/pipeline.lua", source_dir());
+    f->s = script_open(path, 0, err, sizeof err);
+    if (!f->s) fail_msg("%s", err);
 }
 
 /* 1-based line of the first occurrence of needle in text. */
@@ -494,12 +462,8 @@ static void test_value_length(void **state)
 static void test_default_pipeline(void **state)
 {
     fixture *f = *state;
-    const char *root = getenv("CDCPIPE_SOURCE_DIR");
-    if (!root) fail_msg("CDCPIPE_SOURCE_DIR is not set (run through ctest)");
     char path[1024], err[1024];
-    snprintf(path, sizeof path, "%s/pipeline.lua", root);
-    f->s = script_open(path, 0, err, sizeof err);
-    if (!f->s) fail_msg("%s", err);
+    open_default_pipeline(f, path, sizeof path);
     outcome o = {0};
 
     static const struct {
@@ -549,12 +513,8 @@ static void test_default_pipeline(void **state)
 static void test_default_pipeline_fixture(void **state)
 {
     fixture *f = *state;
-    const char *root = getenv("CDCPIPE_SOURCE_DIR");
-    if (!root) fail_msg("CDCPIPE_SOURCE_DIR is not set (run through ctest)");
-    char path[1024], err[1024];
-    snprintf(path, sizeof path, "%s/pipeline.lua", root);
-    f->s = script_open(path, 0, err, sizeof err);
-    if (!f->s) fail_msg("%s", err);
+    char path[1024];
+    open_default_pipeline(f, path, sizeof path);
     static const struct {
         const char *file;
         script_result result;
@@ -567,17 +527,11 @@ static void test_default_pipeline_fixture(void **state)
     };
     outcome o = {0};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char file[1200];
-        snprintf(file, sizeof file, "%s/../shared/debezium-fixtures/synthesized/%s", root,
-                 cases[i].file);
-        FILE *fp = fopen(file, "rb");
-        if (!fp) fail_msg("cannot open %s", file);
-        char text[16384];
-        size_t n = fread(text, 1, sizeof text - 1, fp);
-        fclose(fp);
-        text[n] = '\0';
+        size_t n;
+        char *text = read_fixture(cases[i].file, &n);
         script_event ev = {"dbserver1.inventory.customers", 0, 0, -1, NULL, 0, text, n, NULL};
         process(f->s, &ev, &o);
+        free(text);
         if (o.result != cases[i].result || strcmp(o.rows.data, cases[i].rows) != 0)
             fail_msg("%s: %s %s [%s]", cases[i].file, result_name(o.result), o.err, o.rows.data);
     }
@@ -847,19 +801,19 @@ static void test_row_callback_error(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_dispatch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tombstone, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_meta_headers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_value_length, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_default_pipeline, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_default_pipeline_fixture, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ddl, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_require_beside, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_memory_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_instruction_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_row_callback_error, setup, teardown),
+        script_fixture_test(test_dispatch),
+        script_fixture_test(test_tombstone),
+        script_fixture_test(test_meta),
+        script_fixture_test(test_meta_headers),
+        script_fixture_test(test_value_length),
+        script_fixture_test(test_default_pipeline),
+        script_fixture_test(test_default_pipeline_fixture),
+        script_fixture_test(test_ddl),
+        script_fixture_test(test_open_errors),
+        script_fixture_test(test_require_beside),
+        script_fixture_test(test_memory_limit),
+        script_fixture_test(test_instruction_limit),
+        script_fixture_test(test_row_callback_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
