@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cdcpipe/base64.h"
+#include "cdcpipe/kafka.h"
 #include "cdcpipe/log.h"
 #include "cdcpipe/row_json.h"
 #include "cdcpipe/strbuf.h"
@@ -64,13 +65,14 @@ static int open_producer(dl_sink *s, const config *cfg, char *err, size_t errlen
         }
     }
     /* Connection settings given with -X (security, SASL, ...) apply to the producer too;
-     * consumer-only ones are ignored by it. */
+     * consumer-only ones are ignored by it (its warnings about them: kafka_route_logs). */
     for (size_t i = 0; i < cfg->kafka_count; i++)
         if (rd_kafka_conf_set(conf, cfg->kafka_names[i], cfg->kafka_values[i], errstr,
                               sizeof errstr) != RD_KAFKA_CONF_OK)
             log_debug("dead-letter producer ignores -X %s: %s", cfg->kafka_names[i], errstr);
     rd_kafka_conf_set_opaque(conf, s);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    kafka_route_logs(conf, true);
     s->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
     if (!s->producer) {
         snprintf(err, errlen, "cannot create the dead-letter producer: %s", errstr);

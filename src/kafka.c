@@ -17,6 +17,7 @@ struct kafka_consumer {
     bool no_commit;
     kafka_flush_fn flush;
     void *flush_ud;
+    bool paused; /* kafka_pause: no fetching until kafka_resume */
 };
 
 /* Applies --from to partitions this process has not owned before; marks them assigned. */
@@ -29,6 +30,7 @@ static void prepare_assignment(kafka_consumer *k, rd_kafka_topic_partition_list_
         partition_state *p = partitions_find(k->parts, tp->topic, tp->partition, true);
         p->assigned = true;
         p->next = -1;
+        p->pending_from = -1;
         p->committed = -1;
         p->reached_end = false;
         p->end_at_assign = -1; /* learnt from the first fetch: learn_end_offsets */
@@ -77,6 +79,7 @@ static void forget_revoked(kafka_consumer *k, rd_kafka_topic_partition_list_t *l
         if (p) {
             p->assigned = false;
             p->next = -1;
+            p->pending_from = -1;
         }
     }
 }
@@ -97,16 +100,22 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             error = rd_kafka_incremental_assign(rk, list);
         else
             ret = rd_kafka_assign(rk, list);
+        /* Paused while ClickHouse is down: partitions gained meanwhile wait too. */
+        if (k->paused && !error && !ret) rd_kafka_pause_partitions(rk, list);
     } else {
         /* Everything consumed so far is flushed and committed while we still own it. */
         k->flush(k->flush_ud);
         forget_revoked(k, list);
         for (int i = 0; i < list->cnt; i++)
             log_info("revoked %s [%d]", list->elems[i].topic, (int)list->elems[i].partition);
-        if (cooperative)
+        /* librdkafka keeps a partition's pause across assignments: never hand one over paused. */
+        if (k->paused) rd_kafka_resume_partitions(rk, list);
+        if (cooperative) {
             error = rd_kafka_incremental_unassign(rk, list);
-        else
+        } else {
             ret = rd_kafka_assign(rk, NULL);
+            k->paused = false; /* nothing is assigned any more */
+        }
     }
     if (error) {
         log_error("rebalance: %s", rd_kafka_error_string(error));
@@ -114,6 +123,33 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     } else if (ret) {
         log_error("rebalance: %s", rd_kafka_err2str(ret));
     }
+}
+
+static void route_log(const rd_kafka_t *rk, int level, const char *facility, const char *line,
+                      bool helper)
+{
+    /* syslog levels: 0-3 errors, 4 warnings, 5-6 notices and info, 7 debug */
+    log_level ours = level <= 3   ? LOG_ERROR
+                     : level == 4 ? LOG_WARN
+                     : level <= 6 ? LOG_INFO
+                                  : LOG_DEBUG;
+    if (helper && strcmp(facility, "CONFWARN") == 0) ours = LOG_DEBUG;
+    log_msg(ours, "librdkafka %s %s: %s", rd_kafka_name(rk), facility, line);
+}
+
+static void log_main(const rd_kafka_t *rk, int level, const char *facility, const char *line)
+{
+    route_log(rk, level, facility, line, false);
+}
+
+static void log_helper(const rd_kafka_t *rk, int level, const char *facility, const char *line)
+{
+    route_log(rk, level, facility, line, true);
+}
+
+void kafka_route_logs(rd_kafka_conf_t *conf, bool helper)
+{
+    rd_kafka_conf_set_log_cb(conf, helper ? log_helper : log_main);
 }
 
 static int set_property(rd_kafka_conf_t *conf, const char *name, const char *value,
@@ -152,9 +188,10 @@ kafka_consumer *kafka_open(const config *cfg, const start_position *from, bool t
         {"enable.partition.eof", "true"},
         {"client.id", "cdcpipe"},
         {"log_level", log_get_level() >= LOG_DEBUG ? "7" : "4"},
-        /* While ClickHouse is down the loop retries instead of polling; heartbeats (a
-         * background thread) keep the membership, and this keeps an outage of hours from
-         * costing the assignment. Pass -X max.poll.interval.ms=... to change it. */
+        /* While ClickHouse is down the loop keeps polling with its partitions paused, but one
+         * insert of a big batch into a slow server, or the flush before a revoke, does not
+         * poll; heartbeats (a background thread) keep the membership, and this keeps such a
+         * stall from costing the assignment. Pass -X max.poll.interval.ms=... to change it. */
         {"max.poll.interval.ms", "86400000"},
     };
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
@@ -166,6 +203,7 @@ kafka_consumer *kafka_open(const config *cfg, const start_position *from, bool t
             goto fail;
     rd_kafka_conf_set_opaque(conf, k);
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    kafka_route_logs(conf, false);
 
     char errstr[512];
     k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
@@ -277,6 +315,70 @@ int kafka_commit(kafka_consumer *k)
                     log_debug("committed %s [%d] at %lld", p->topic, (int)p->partition,
                               (long long)p->committed);
                 }
+            }
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    return rc;
+}
+
+/* Applies pause (true) or resume to the whole current assignment. */
+static void pause_assignment(kafka_consumer *k, bool pause)
+{
+    rd_kafka_topic_partition_list_t *list = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_assignment(k->rk, &list);
+    if (!e)
+        e = pause ? rd_kafka_pause_partitions(k->rk, list)
+                  : rd_kafka_resume_partitions(k->rk, list);
+    if (e) log_warn("%s the partitions: %s", pause ? "pausing" : "resuming", rd_kafka_err2str(e));
+    if (list) rd_kafka_topic_partition_list_destroy(list);
+}
+
+void kafka_pause(kafka_consumer *k)
+{
+    if (k->paused) return;
+    pause_assignment(k, true);
+    k->paused = true;
+    log_info("consumption paused until ClickHouse takes the batch");
+}
+
+void kafka_resume(kafka_consumer *k)
+{
+    if (!k->paused) return;
+    pause_assignment(k, false);
+    k->paused = false;
+    log_info("consumption resumed");
+}
+
+int kafka_rewind(kafka_consumer *k)
+{
+    kafka_resume(k); /* first: resuming restarts the fetch at the last message returned */
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(4);
+    for (size_t i = 0; i < k->parts->count; i++) {
+        partition_state *p = &k->parts->items[i];
+        if (!p->assigned || p->pending_from < 0) continue;
+        rd_kafka_topic_partition_list_add(list, p->topic, p->partition)->offset = p->pending_from;
+        p->next = p->pending_from;
+        p->pending_from = -1;
+    }
+    int rc = 0;
+    if (list->cnt > 0) {
+        /* With a timeout the seek also discards messages fetched from the old position. */
+        rd_kafka_error_t *error = rd_kafka_seek_partitions(k->rk, list, 10000);
+        if (error) {
+            log_error("rewinding the partitions: %s", rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+            rc = -1;
+        }
+        for (int i = 0; i < list->cnt; i++) {
+            rd_kafka_topic_partition_t *tp = &list->elems[i];
+            if (tp->err) {
+                log_error("rewinding %s [%d] to offset %lld: %s", tp->topic, (int)tp->partition,
+                          (long long)tp->offset, rd_kafka_err2str(tp->err));
+                rc = -1;
+            } else if (!error) {
+                log_info("%s [%d]: consuming again from offset %lld", tp->topic, (int)tp->partition,
+                         (long long)tp->offset);
             }
         }
     }

@@ -25,7 +25,7 @@ partition_state *partitions_find(partition_table *t, const char *topic, int32_t 
     p->topic = strdup(topic);
     if (!p->topic) abort();
     p->partition = partition;
-    p->next = p->committed = p->end_at_assign = -1;
+    p->next = p->pending_from = p->committed = p->end_at_assign = -1;
     return p;
 }
 

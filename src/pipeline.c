@@ -5,6 +5,11 @@
  * Delivery rule, in one place (flush): offsets are committed only after every batch has been
  * acknowledged by ClickHouse. Since a flush inserts all batches, everything consumed before it
  * is safe once it succeeds, whatever partition or table it came from.
+ *
+ * While ClickHouse is unreachable the flush retries with every partition paused and keeps
+ * polling, so the consumer group can still rebalance. If partitions are taken away meanwhile,
+ * nothing is committed and every batch is dropped: the events since the last commit are handed
+ * back (hand_back) and consumed again, by the new owner or by us.
  */
 #include "cdcpipe/pipeline.h"
 
@@ -68,6 +73,12 @@ typedef struct {
     bool dead_lettered;
 } held_event;
 
+typedef enum {
+    INSERT_OK,
+    INSERT_FAILED,      /* deployment error, or unreachable until the shutdown deadline */
+    INSERT_HANDED_BACK, /* a rebalance came while ClickHouse was unreachable */
+} insert_result;
+
 typedef struct {
     const config *cfg;
     script *script; /* the running pipeline.lua; replaced by a reload */
@@ -82,10 +93,17 @@ typedef struct {
     size_t nheld, held_cap;
     bool offsets_moved; /* events handled since the last commit */
     int64_t last_flush_ms;
-    int64_t stop_deadline_ms; /* after SIGINT/SIGTERM: when to give up retrying; -1 before */
-    bool failed;              /* a flush failed: nothing more may be committed */
-    bool commit_failed;       /* the last commit failed (the next flush commits again) */
-    strbuf dry_rows;          /* dry run: the current event's rows, printed when it succeeds */
+    int64_t stop_deadline_ms;   /* after SIGINT/SIGTERM: when to give up retrying; -1 before */
+    bool failed;                /* a flush failed: nothing more may be committed */
+    bool commit_failed;         /* the last commit failed (the next flush commits again) */
+    bool flushing;              /* flush runs (a revoke arriving now cannot flush again) */
+    bool in_revoke;             /* flush runs inside the rebalance callback: no polling */
+    int64_t revoke_deadline_ms; /* in_revoke: when to stop waiting for ClickHouse */
+    bool handed_back;           /* batches must be dropped and partitions rewound (hand_back) */
+    /* messages polled while paused (librdkafka should return none): a queue, [head, n) */
+    rd_kafka_message_t **stash;
+    size_t stash_head, nstash, stash_cap;
+    strbuf dry_rows; /* dry run: the current event's rows, printed when it succeeds */
 } pipeline;
 
 /* Sleeps up to ms. Wakes early when a stop is requested during the sleep. */
@@ -127,11 +145,53 @@ static void dead_letter_event(pipeline *p, const rd_kafka_message_t *m, dl_stage
     }
 }
 
-/* Inserts rows [first, end) of b: transient failures are retried until they succeed or the
- * shutdown timeout passes; rejected data is split in halves until the bad rows are alone, and
- * their events are dead-lettered. Returns 0, or -1 (logged) when the deployment is wrong or
- * ClickHouse stayed unreachable. */
-static int insert_rows(pipeline *p, batch *b, size_t first, size_t end)
+/* Keeps a message polled while paused, to be handled after the flush (or dropped by hand_back,
+ * which rewinds its partition to it). */
+static void stash(pipeline *p, rd_kafka_message_t *m)
+{
+    if (p->stash_head == p->nstash) p->stash_head = p->nstash = 0;
+    if (p->nstash == p->stash_cap) {
+        p->stash_cap = p->stash_cap ? p->stash_cap * 2 : 16;
+        p->stash = realloc(p->stash, p->stash_cap * sizeof *p->stash);
+        if (!p->stash) abort();
+    }
+    p->stash[p->nstash++] = m;
+}
+
+/* Waits ms before an insert is tried again. Outside a rebalance callback the consumer keeps
+ * polling with its partitions paused, so the group can rebalance meanwhile. Returns 0, or -1
+ * when partitions were taken away (p->handed_back) or Kafka failed (p->failed). */
+static int wait_before_retry(pipeline *p, int ms)
+{
+    if (p->in_revoke || !p->kafka) {
+        pause_ms(ms);
+        return 0;
+    }
+    kafka_pause(p->kafka);
+    int64_t until = clock_ms() + ms;
+    sig_atomic_t stopped = pipeline_stop_requested;
+    for (int64_t now = clock_ms(); now < until && pipeline_stop_requested == stopped;
+         now = clock_ms()) {
+        char err[1024];
+        bool fatal;
+        rd_kafka_message_t *m =
+            kafka_poll(p->kafka, until - now < POLL_MS ? (int)(until - now) : POLL_MS, &fatal, err,
+                       sizeof err);
+        if (fatal) {
+            log_error("%s", err);
+            p->failed = true;
+            return -1;
+        }
+        if (m) stash(p, m);
+        if (p->handed_back) return -1;
+    }
+    return 0;
+}
+
+/* Inserts rows [first, end) of b: transient failures are retried until they succeed, the
+ * shutdown timeout passes or a rebalance takes partitions away; rejected data is split in halves
+ * until the bad rows are alone, and their events are dead-lettered. */
+static insert_result insert_rows(pipeline *p, batch *b, size_t first, size_t end)
 {
     char err[1024];
     char **columns = malloc((b->ncolumns ? b->ncolumns : 1) * sizeof *columns);
@@ -148,28 +208,39 @@ static int insert_rows(pipeline *p, batch *b, size_t first, size_t end)
                       "consumed again)",
                       err);
             free(columns);
-            return -1;
+            return INSERT_FAILED;
+        }
+        if (p->in_revoke && clock_ms() >= p->revoke_deadline_ms) {
+            log_warn("%s; still failing %ld s after partitions were revoked: handing them over "
+                     "uncommitted (their events will be consumed again)",
+                     err, p->cfg->shutdown_timeout);
+            free(columns);
+            return INSERT_HANDED_BACK;
         }
         p->n->retries++;
         log_warn("%s; retrying in %d ms", err, backoff);
-        pause_ms(backoff);
+        if (wait_before_retry(p, backoff) != 0) {
+            free(columns);
+            return p->failed ? INSERT_FAILED : INSERT_HANDED_BACK;
+        }
         backoff = next_backoff(backoff);
     }
     free(columns);
     if (st == CH_OK) {
         p->n->rows_inserted += end - first;
-        return 0;
+        return INSERT_OK;
     }
     if (st == CH_PERMANENT) {
         log_error("%s", err);
         log_error("stopping without committing: fix the ClickHouse deployment or pipeline.lua and "
                   "restart; the events will be consumed again");
-        return -1;
+        return INSERT_FAILED;
     }
     if (end - first > 1) { /* CH_REJECTED: find the bad rows */
         size_t mid = first + (end - first) / 2;
         log_debug("%s; splitting rows %zu..%zu", err, first, end);
-        return insert_rows(p, b, first, mid) == 0 && insert_rows(p, b, mid, end) == 0 ? 0 : -1;
+        insert_result r = insert_rows(p, b, first, mid);
+        return r == INSERT_OK ? insert_rows(p, b, mid, end) : r;
     }
     held_event *h = &p->held[b->row_event[first]];
     if (!h->dead_lettered) {
@@ -180,13 +251,47 @@ static int insert_rows(pipeline *p, batch *b, size_t first, size_t end)
         if (!m) {
             log_error("a row was rejected (%s) but its event cannot be dead-lettered: %s", err,
                       fetch_err);
-            return -1;
+            return INSERT_FAILED;
         }
         h->dead_lettered = true;
         dead_letter_event(p, m, DL_CLICKHOUSE, err, fail.code);
         rd_kafka_message_destroy(m);
     }
-    return p->failed ? -1 : 0;
+    return p->failed ? INSERT_FAILED : INSERT_OK;
+}
+
+/* Partitions were taken away while the batches waited for ClickHouse: nothing since the last
+ * commit is committed. Every batch is dropped and the partitions still assigned are rewound to
+ * their first event since the last flush, so each of those events is consumed again (by their
+ * new owner or by us). Events dead-lettered meanwhile may be dead-lettered twice. */
+static void drop_pending(pipeline *p)
+{
+    size_t events = 0;
+    for (size_t i = 0; i < p->nheld; i++)
+        if (!p->held[i].dead_lettered) events++;
+    for (size_t i = 0; i < p->batches.count; i++)
+        batch_clear(&p->batches.items[i]);
+    p->n->consumed -= events; /* not handled here after all */
+    p->nheld = 0;
+    for (size_t i = p->stash_head; i < p->nstash; i++) {
+        rd_kafka_message_t *m = p->stash[i];
+        partition_state *ps =
+            partitions_find(&p->parts, rd_kafka_topic_name(m->rkt), m->partition, false);
+        if (ps && ps->assigned && (ps->pending_from < 0 || m->offset < ps->pending_from))
+            ps->pending_from = m->offset;
+        rd_kafka_message_destroy(m);
+    }
+    p->stash_head = p->nstash = 0;
+    p->handed_back = false;
+    log_warn("a rebalance took partitions away while ClickHouse was unreachable: %zu events with "
+             "rows waiting were handed back uncommitted",
+             events);
+}
+
+static void hand_back(pipeline *p)
+{
+    drop_pending(p);
+    if (kafka_rewind(p->kafka) != 0) p->failed = true; /* events could be skipped: stop */
 }
 
 /* Inserts every batch, dead letters are acknowledged, then offsets are committed: the one place
@@ -195,21 +300,35 @@ static int flush(pipeline *p)
 {
     char err[1024];
     if (p->failed) return -1;
-    for (size_t i = 0; i < p->batches.count && p->ch; i++) {
+    insert_result r = INSERT_OK;
+    p->flushing = true;
+    for (size_t i = 0; i < p->batches.count && p->ch && r == INSERT_OK; i++) {
         batch *b = &p->batches.items[i];
-        for (size_t first = 0; first < b->nrows; first += (size_t)p->cfg->batch_rows) {
+        for (size_t first = 0; first < b->nrows && r == INSERT_OK;
+             first += (size_t)p->cfg->batch_rows) {
             size_t end = first + (size_t)p->cfg->batch_rows;
-            if (insert_rows(p, b, first, end < b->nrows ? end : b->nrows) != 0) {
-                p->failed = true;
-                return -1;
-            }
+            r = insert_rows(p, b, first, end < b->nrows ? end : b->nrows);
         }
+        if (r != INSERT_OK) break;
         log_debug("inserted %zu rows into %s", b->nrows, b->table);
         batch_clear(b);
     }
+    p->flushing = false;
+    if (r == INSERT_FAILED) {
+        p->failed = true;
+        return -1;
+    }
+    if (r == INSERT_HANDED_BACK) {
+        p->handed_back = true;
+        if (!p->in_revoke) hand_back(p); /* else once the rebalance is over: the main loop */
+        return 0;
+    }
+    if (p->kafka) kafka_resume(p->kafka);
     for (size_t i = 0; i < p->nheld; i++)
         if (!p->held[i].dead_lettered) p->n->events_inserted++;
     p->nheld = 0;
+    for (size_t i = 0; i < p->parts.count; i++)
+        p->parts.items[i].pending_from = -1;
     if (dl_flush(p->dead_letters, err, sizeof err) != 0) {
         log_error("%s; stopping without committing", err);
         p->failed = true;
@@ -221,9 +340,20 @@ static int flush(pipeline *p)
     return 0;
 }
 
+/* Before partitions are revoked: flush and commit while we own them. When the main loop's flush
+ * is the one waiting for ClickHouse (the revoke came from polling while paused), its events are
+ * handed back instead; a flush started here waits at most --shutdown-timeout. */
 static void flush_before_revoke(void *ud)
 {
-    flush(ud);
+    pipeline *p = ud;
+    if (p->flushing) {
+        p->handed_back = true;
+        return;
+    }
+    p->in_revoke = true;
+    p->revoke_deadline_ms = clock_ms() + p->cfg->shutdown_timeout * 1000;
+    flush(p);
+    p->in_revoke = false;
 }
 
 static bool flush_due(const pipeline *p)
@@ -297,7 +427,10 @@ static void handle_message(pipeline *p, rd_kafka_message_t *m)
         dead_letter_event(p, m, r == SCRIPT_DECODE_ERROR ? DL_DECODE : DL_LUA, err, 0);
         break;
     }
-    if (ps->assigned) ps->next = ev.offset + 1;
+    if (ps->assigned) {
+        if (ps->pending_from < 0) ps->pending_from = ev.offset;
+        ps->next = ev.offset + 1;
+    }
     p->offsets_moved = true;
     rd_kafka_message_destroy(m);
 }
@@ -448,12 +581,19 @@ int pipeline_run(const config *cfg, script **s, pipeline_counters *counters)
              cfg->dry_run ? " (dry run: nothing is inserted or committed)" : "");
 
     while (!pipeline_stop_requested && !p.failed) {
-        bool fatal;
-        rd_kafka_message_t *m = kafka_poll(p.kafka, POLL_MS, &fatal, err, sizeof err);
+        bool fatal = false;
+        rd_kafka_message_t *m = p.stash_head < p.nstash
+                                    ? p.stash[p.stash_head++]
+                                    : kafka_poll(p.kafka, POLL_MS, &fatal, err, sizeof err);
         if (fatal) {
             log_error("%s", err);
             p.failed = true; /* commit nothing more */
             break;
+        }
+        if (p.handed_back) { /* the revoke came while a flush in it waited for ClickHouse */
+            if (m) stash(&p, m);
+            hand_back(&p);
+            continue;
         }
         if (m) handle_message(&p, m);
         if (flush_due(&p)) flush(&p);
@@ -464,7 +604,8 @@ int pipeline_run(const config *cfg, script **s, pipeline_counters *counters)
         if (cfg->once && partitions_caught_up(&p.parts)) break;
     }
     flush(&p);
-    kafka_close(p.kafka); /* the revoke on leaving flushes and commits once more */
+    kafka_close(p.kafka);                /* the revoke on leaving flushes and commits once more */
+    if (p.handed_back) drop_pending(&p); /* that flush could not finish: nothing committed */
     if (p.failed) {
         rc = 1;
     } else if (p.commit_failed) {
@@ -486,6 +627,9 @@ int pipeline_run(const config *cfg, script **s, pipeline_counters *counters)
 done:
     *s = p.script; /* a reload may have replaced it */
     free(p.held);
+    for (size_t i = p.stash_head; i < p.nstash; i++)
+        rd_kafka_message_destroy(p.stash[i]);
+    free(p.stash);
     dl_close(p.dead_letters);
     record_fetcher_free(p.fetcher);
     ch_close(p.ch);

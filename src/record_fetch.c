@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cdcpipe/clock.h"
+#include "cdcpipe/kafka.h"
 #include "cdcpipe/log.h"
 
 #define FETCH_TIMEOUT_MS 30000
@@ -54,6 +55,7 @@ static int open_consumer(record_fetcher *f, char *err, size_t errlen)
             return -1;
         }
     }
+    kafka_route_logs(conf, true);
     f->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     if (!f->rk) {
         snprintf(err, errlen, "cannot create the record fetcher: %s", errstr);

@@ -42,6 +42,22 @@ rd_kafka_message_t *kafka_poll(kafka_consumer *k, int timeout_ms, bool *fatal, c
  * Returns 0, or -1 after logging why (the events will be consumed again: at-least-once). */
 int kafka_commit(kafka_consumer *k);
 
+/* Stops fetching from every assigned partition (and from partitions assigned later) until
+ * kafka_resume; kafka_poll keeps serving the group (rebalances) meanwhile. librdkafka drops what
+ * it had fetched ahead and, on resume, fetches again after the last message returned. */
+void kafka_pause(kafka_consumer *k);
+void kafka_resume(kafka_consumer *k);
+
+/* Resumes, then moves every assigned partition with a pending_from back to it (and its `next`
+ * with it), so the events handled since the last flush are consumed again. Returns 0, or -1
+ * after logging why (then nothing more may be committed). */
+int kafka_rewind(kafka_consumer *k);
+
+/* Sends librdkafka's log lines through cdcpipe's log (same format and levels). helper: a
+ * dead-letter producer or record fetcher, which is given every -X property; its warnings about
+ * properties meant for the main consumer are debug lines. */
+void kafka_route_logs(rd_kafka_conf_t *conf, bool helper);
+
 /* Leaves the group (revoking: the flush hook runs once more) and destroys the handle. */
 void kafka_close(kafka_consumer *k);
 

@@ -19,6 +19,7 @@ typedef struct {
     int32_t partition;
     bool assigned;         /* owned by this member now; never commit otherwise */
     int64_t next;          /* offset after the last handled event, -1 if none yet */
+    int64_t pending_from;  /* first event handled since the last flush, -1 if none (rewinds) */
     int64_t committed;     /* last offset committed by us, -1 if none */
     int64_t end_at_assign; /* high watermark first seen after assignment (--once), -1 unknown */
     bool reached_end;      /* a partition-EOF was seen */
