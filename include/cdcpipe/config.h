@@ -43,7 +43,7 @@ typedef struct {
     char *dlq_file;        /* "" = no file */
     long dlq_max_bytes;
     long max_event_bytes;
-    long shutdown_timeout; /* seconds to keep retrying inserts after SIGINT/SIGTERM */
+    long shutdown_timeout; /* seconds to keep retrying inserts after SIGINT/SIGTERM or a revoke */
     /* librdkafka properties, applied after cdcpipe's own: names[i] = values[i] */
     char **kafka_names;
     char **kafka_values;

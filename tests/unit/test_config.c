@@ -507,6 +507,18 @@ static const error_case error_cases[] = {
      NULL,
      {"--log-level", "loud"},
      "log level \"loud\" is not one of error, warn, info, debug"},
+    {MINIMAL_SCRIPT_LINE,
+     "",
+     NULL,
+     {"--input", "avro"},
+     "--input: \"avro\" is not one of debezium, json (debezium: change events only, anything else "
+     "is dead-lettered; json: every JSON object goes to transform)"},
+    {"config = { kafka = { input = \"JSON\" } }\n" MINIMAL_SCRIPT_LINE,
+     "",
+     NULL,
+     {NULL},
+     "%S: config.kafka.input: \"JSON\" is not one of debezium, json (debezium: change events "
+     "only, anything else is dead-lettered; json: every JSON object goes to transform)"},
     /* a CLI error wins over nothing: the CLI value is checked even when others are fine */
     {"config = { batch = { max_rows = 10 } }\n" MINIMAL_SCRIPT_LINE,
      "CDCPIPE_BATCH_ROWS=20\n",

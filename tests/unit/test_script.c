@@ -457,6 +457,55 @@ static void test_value_length(void **state)
     strbuf_free(&o.rows);
 }
 
+/* --input debezium: records that are not change events fail at decode, naming what they are;
+ * change events (also inside the schemas envelope) pass; off again, anything goes through. */
+static void test_debezium_only(void **state)
+{
+    fixture *f = *state;
+    script *s = open_script(f, "function transform(e) return { op = e.op or '-' } end\n", 0);
+    static const struct {
+        const char *value;
+        script_result result;
+        const char *out; /* rows, or the error's start */
+    } cases[] = {
+        {"{\"op\":\"c\",\"after\":{}}", SCRIPT_ROWS, "events\t{\"op\":\"c\"}\n"},
+        {"{\"op\":\"m\"}", SCRIPT_ROWS, "events\t{\"op\":\"m\"}\n"},
+        {"{\"schema\":{},\"payload\":{\"op\":\"t\"}}", SCRIPT_ROWS, "events\t{\"op\":\"t\"}\n"},
+        {"{\"id\":1}", SCRIPT_DECODE_ERROR,
+         "not a Debezium change event: no \"op\" field (it has id); records of the unwrap SMT "
+         "(ExtractNewRecordState), heartbeats, transaction metadata and other JSON need --input "
+         "json"},
+        {"{}", SCRIPT_DECODE_ERROR,
+         "not a Debezium change event: no \"op\" field (it has no fields)"},
+        {"{\"schema\":{},\"payload\":{\"ts_ms\":5}}", SCRIPT_DECODE_ERROR,
+         "not a Debezium change event: no \"op\" field (it has ts_ms)"},
+        {"{\"op\":\"x\"}", SCRIPT_DECODE_ERROR,
+         "not a Debezium change event: \"op\" is \"x\", not one of c u d r t m"},
+        {"{\"op\":\"cu\"}", SCRIPT_DECODE_ERROR,
+         "not a Debezium change event: \"op\" is \"cu\", not one of c u d r t m"},
+        {"{\"op\":\"\\u0000\"}", SCRIPT_DECODE_ERROR, "not a Debezium change event: \"op\" is \""},
+        {"{\"op\":1}", SCRIPT_DECODE_ERROR,
+         "not a Debezium change event: \"op\" is a number, not a string"},
+        {"{\"op\":null}", SCRIPT_DECODE_ERROR, "not a Debezium change event: no \"op\" field"},
+    };
+    outcome o = {0};
+    script_set_debezium_only(s, true);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        script_event ev = event_of(cases[i].value);
+        process(s, &ev, &o);
+        const char *got = cases[i].result == SCRIPT_ROWS ? o.rows.data : o.err;
+        if (o.result != cases[i].result || strncmp(got, cases[i].out, strlen(cases[i].out)) != 0)
+            fail_msg("case %zu %s: got %d [%s] [%s]", i, cases[i].value, (int)o.result, o.rows.data,
+                     o.err);
+    }
+    script_set_debezium_only(s, false);
+    script_event ev = event_of("{\"id\":1}");
+    process(s, &ev, &o);
+    assert_int_equal(o.result, SCRIPT_ROWS);
+    assert_string_equal(o.rows.data, "events\t{\"op\":\"-\"}\n");
+    strbuf_free(&o.rows);
+}
+
 /* ---- the default pipeline.lua ---- */
 
 static void test_default_pipeline(void **state)
@@ -806,6 +855,7 @@ int main(void)
         script_fixture_test(test_meta),
         script_fixture_test(test_meta_headers),
         script_fixture_test(test_value_length),
+        script_fixture_test(test_debezium_only),
         script_fixture_test(test_default_pipeline),
         script_fixture_test(test_default_pipeline_fixture),
         script_fixture_test(test_ddl),
