@@ -11,7 +11,8 @@
  *     the envelope fast path or the general path found it; a schema without payload fails;
  *   - script_process leaves the Lua stack as it was, returns a result consistent with the decode
  *     (decode errors exactly when the value is not a JSON object / envelope of one), a message
- *     for every error, and a row count equal to the rows delivered.
+ *     for every error, and a row count equal to the rows delivered; with --input debezium
+ *     (script_set_debezium_only) the same, or a decode refusal naming a non-change event.
  *
  * README: built only with -DCDCPIPE_FUZZ=ON and clang (see tests/fuzz/CMakeLists.txt); run it by
  * hand as  build-fuzz/tests/fuzz/fuzz_decode -dict=tests/fuzz/json.dict CORPUS_DIR
@@ -372,6 +373,24 @@ static void check_script(const fuzz_input *in, bool tombstone, int decode_rc, in
     if (decodes == (r == SCRIPT_DECODE_ERROR))
         fuzz_fail("script_process: result %d (%s) but the value %s a JSON object", (int)r, err,
                   decodes ? "decodes to" : "is not");
+
+    /* --input debezium: the same result, or a refusal saying it is not a change event */
+    c = (row_count){0, 0};
+    strbuf_reset(&row_text);
+    strbuf_reset(&row_lines);
+    script_set_debezium_only(pipeline, true);
+    script_result strict =
+        script_process(pipeline, &ev, "fuzz_rows", on_row, &c, &rows, err, sizeof err);
+    script_set_debezium_only(pipeline, false);
+    if (lua_gettop(L) != top) fuzz_fail("script_process (debezium only) left values");
+    if (strict == SCRIPT_DECODE_ERROR && r != SCRIPT_DECODE_ERROR &&
+        strncmp(err, "not a Debezium change event: ", 29) != 0)
+        fuzz_fail("debezium only: a decodable value refused with %s", err);
+    if (strict != SCRIPT_DECODE_ERROR && strict != r &&
+        !(r == SCRIPT_LUA_ERROR || strict == SCRIPT_LUA_ERROR))
+        fuzz_fail("debezium only: result %d, %d without", (int)strict, (int)r);
+    if (r == SCRIPT_DECODE_ERROR && strict != SCRIPT_DECODE_ERROR)
+        fuzz_fail("debezium only: accepted a value that does not decode");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
