@@ -8,7 +8,8 @@
 #
 # Provides: $BIN $SRC $RUN $DB $ID, ch SQL, ch_db_create, produce TOPIC FILE, topic_create NAME N,
 # assert_eq WHAT EXPECTED ACTUAL, assert_contains WHAT NEEDLE HAYSTACK, fail MSG, pass MSG,
-# wait_for DESCRIPTION SECONDS CMD..., and finish (prints "N passed, 0 failed").
+# wait_for DESCRIPTION SECONDS CMD..., finish (prints "N passed, 0 failed"), and a private
+# ClickHouse that a test may stop and restart: ch_private_start/stop/restart/cleanup (at the end).
 set -euo pipefail
 
 BIN=${CDCPIPE_BIN:?CDCPIPE_BIN not set: run the tests through ctest (scripts/test.sh)}
@@ -124,4 +125,50 @@ wait_for() {
     ((SECONDS < deadline)) || fail "timed out after waiting for $what"
     sleep 0.2
   done
+}
+
+# ---- A private ClickHouse, for tests that stop and restart the server (the shared one stays up).
+# ch_private_start DIR: starts a ClickHouse of the test's own with scripts/services.sh in DIR
+#   (under $RUN); from then on `ch` and $CLICKHOUSE_URL point at it, $CH_PORT is its HTTP port.
+#   The test's EXIT trap should call ch_private_cleanup.
+# ch_private_stop: stops it for real (SIGTERM; waits until the process is gone and its port is
+#   closed), remembering its command line and working directory; $CH_PID is the stopped pid.
+# ch_private_restart: starts it again with the same binary, arguments, working directory, config
+#   and data, and waits until it answers.
+# ch_port_closed / ch_answers / ch_exited: the port accepts no connection / the server answers
+#   SELECT 1 / the process $CH_PID is gone (or a zombie).
+# ch_private_cleanup: stops whatever runs in DIR (services.sh stop), never fails.
+CH_DIR='' CH_PORT='' CH_PID='' CH_CWD=''
+CH_CMD=()
+ch_private_start() {
+  CH_DIR=$1
+  "$SRC/scripts/services.sh" start "$CH_DIR" clickhouse 2>"$RUN/ch-start.log" ||
+    fail "cannot start a private ClickHouse: $(cat "$RUN/ch-start.log")"
+  CLICKHOUSE_URL=$(sed -n 's/^CLICKHOUSE_URL=//p' "$CH_DIR/services.env")
+  CH_PORT=$(sed -n 's/^CLICKHOUSE_HTTP_PORT=//p' "$CH_DIR/services.env")
+  [[ -n $CLICKHOUSE_URL && -n $CH_PORT ]] || fail "no ClickHouse address in $CH_DIR/services.env"
+}
+ch_port_closed() { ! (: <>"/dev/tcp/127.0.0.1/$CH_PORT") 2>/dev/null; }
+ch_answers() { [[ $(curl -sf --max-time 2 "$CLICKHOUSE_URL/?query=SELECT%201" 2>/dev/null) == 1 ]]; }
+ch_exited() { [[ ! -e /proc/$CH_PID ]] || [[ $(awk '{print $3}' "/proc/$CH_PID/stat" 2>/dev/null) == Z ]]; }
+ch_private_stop() {
+  CH_PID=$(cat "$CH_DIR/pids/clickhouse.pid")
+  mapfile -d '' CH_CMD <"/proc/$CH_PID/cmdline"
+  CH_CWD=$(readlink "/proc/$CH_PID/cwd")
+  [[ ${CH_CMD[*]} == *"--config-file=$CH_DIR/clickhouse/config.xml"* ]] ||
+    fail "unexpected ClickHouse command line: ${CH_CMD[*]}"
+  kill -TERM "$CH_PID"
+  # On SIGTERM, 18.16 keeps serving busy keep-alive connections for a while before it exits.
+  wait_for "ClickHouse to exit" 60 ch_exited
+  wait_for "ClickHouse's port to close" 10 ch_port_closed
+}
+ch_private_restart() {
+  ((${#CH_CMD[@]})) || fail "ch_private_restart without ch_private_stop"
+  (cd "$CH_CWD" && exec "${CH_CMD[@]}") </dev/null >>"$CH_DIR/logs/clickhouse.stdout.log" 2>&1 &
+  echo $! >"$CH_DIR/pids/clickhouse.pid" # so that services.sh stop stops it
+  wait_for "ClickHouse to come back" 60 ch_answers
+}
+ch_private_cleanup() {
+  [[ -z $CH_DIR ]] || "$SRC/scripts/services.sh" stop "$CH_DIR" >/dev/null 2>&1
+  true
 }

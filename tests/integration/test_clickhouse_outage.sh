@@ -33,17 +33,12 @@ cleanup() {
   [[ -n $cdcpipe_pid ]] && kill -9 "$cdcpipe_pid" 2>/dev/null
   [[ -n $two_pid ]] && kill -9 "$two_pid" 2>/dev/null
   [[ -n $producer_pid ]] && kill "$producer_pid" 2>/dev/null
-  "$SRC/scripts/services.sh" stop "$CHDIR" >/dev/null 2>&1
-  true
+  ch_private_cleanup
 }
 trap cleanup EXIT
 
 # A ClickHouse of our own; `ch` and cdcpipe talk to it.
-"$SRC/scripts/services.sh" start "$CHDIR" clickhouse 2>"$RUN/ch-start.log" ||
-  fail "cannot start a private ClickHouse: $(cat "$RUN/ch-start.log")"
-CLICKHOUSE_URL=$(sed -n 's/^CLICKHOUSE_URL=//p' "$CHDIR/services.env")
-CH_PORT=$(sed -n 's/^CLICKHOUSE_HTTP_PORT=//p' "$CHDIR/services.env")
-[[ -n $CLICKHOUSE_URL && -n $CH_PORT ]] || fail "no ClickHouse address in $CHDIR/services.env"
+ch_private_start "$CHDIR"
 ch_db_create
 topic_create "$TOPIC" 3
 
@@ -81,20 +76,11 @@ rows_at_least() { # N: (the table may not exist yet)
 wait_for "the first rows" 60 rows_at_least 500
 
 # Stop the server for real; remember how it was started.
-ch_pid=$(cat "$CHDIR/pids/clickhouse.pid")
-mapfile -d '' ch_cmd <"/proc/$ch_pid/cmdline"
-ch_cwd=$(readlink "/proc/$ch_pid/cwd")
-[[ ${ch_cmd[*]} == *"--config-file=$CHDIR/clickhouse/config.xml"* ]] ||
-  fail "unexpected ClickHouse command line: ${ch_cmd[*]}"
 before_outage=$(log_rows)
-kill -TERM "$ch_pid"
-gone() { [[ ! -e /proc/$ch_pid ]] || [[ $(awk '{print $3}' "/proc/$ch_pid/stat" 2>/dev/null) == Z ]]; }
-wait_for "ClickHouse to exit" 60 gone
-port_closed() { ! (: <>"/dev/tcp/127.0.0.1/$CH_PORT") 2>/dev/null; }
-wait_for "ClickHouse's port to close" 10 port_closed
+ch_private_stop
 outage_start=$SECONDS
 touch "$RUN/outage.began"
-pass "ClickHouse stopped (pid $ch_pid exited) with $before_outage rows in log"
+pass "ClickHouse stopped (pid $CH_PID exited) with $before_outage rows in log"
 
 retried() { grep -q 'retrying in' "$RUN/$1"; }
 wait_for "member one to retry the insert" 30 retried cdcpipe.log
@@ -115,7 +101,7 @@ took_over() { # since then member one handed its pending events back and got all
   grep -q 'handed back uncommitted' <<<"$since" && (($(grep -c "assigned $TOPIC" <<<"$since") >= 3))
 }
 wait_for "member one to take over all partitions while ClickHouse is down" 60 took_over
-port_closed || fail "ClickHouse came back by itself"
+ch_port_closed || fail "ClickHouse came back by itself"
 pass "member one took over member two's partitions $((SECONDS - outage_start)) s into the outage, ClickHouse still down"
 outage_long_enough() { ((SECONDS - outage_start >= OUTAGE_S)); }
 wait_for "$OUTAGE_S s of outage" $((OUTAGE_S + 5)) outage_long_enough
@@ -123,10 +109,7 @@ kill -0 "$cdcpipe_pid" 2>/dev/null || fail "cdcpipe exited during the outage: $(
 pass "cdcpipe kept running through $((SECONDS - outage_start)) s without ClickHouse"
 
 # Start the same server again: same binary, arguments, working directory, config and data.
-(cd "$ch_cwd" && exec "${ch_cmd[@]}") </dev/null >>"$CHDIR/logs/clickhouse.stdout.log" 2>&1 &
-echo $! >"$CHDIR/pids/clickhouse.pid" # so that services.sh stop stops it
-ch_up() { [[ $(curl -sf --max-time 2 "$CLICKHOUSE_URL/?query=SELECT%201" 2>/dev/null) == 1 ]]; }
-wait_for "ClickHouse to come back" 60 ch_up
+ch_private_restart
 touch "$RUN/outage.ended"
 after_restart=$(log_rows)
 ((after_restart >= before_outage)) || fail "ClickHouse lost rows over the restart: $before_outage before, $after_restart after"
