@@ -541,7 +541,7 @@ int pipeline_run(const config *cfg, script **s, pipeline_counters *counters)
     p.n = counters;
     p.last_flush_ms = clock_ms();
     p.stop_deadline_ms = -1;
-    int64_t started = clock_ms();
+    int64_t started = clock_ms(), last_stats = started;
     int rc = 0;
 
     start_position from;
@@ -602,6 +602,13 @@ int pipeline_run(const config *cfg, script **s, pipeline_counters *counters)
             reload(&p);
         }
         if (cfg->once && partitions_caught_up(&p.parts)) break;
+        if (cfg->stats_interval > 0 && clock_ms() - last_stats >= cfg->stats_interval * 1000) {
+            char line[512];
+            last_stats = clock_ms();
+            pipeline_format_summary(counters, (double)(last_stats - started) / 1000.0, line,
+                                    sizeof line);
+            log_info("progress: %s", line);
+        }
     }
     flush(&p);
     kafka_close(p.kafka);                /* the revoke on leaving flushes and commits once more */

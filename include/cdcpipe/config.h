@@ -44,6 +44,7 @@ typedef struct {
     long dlq_max_bytes;
     long max_event_bytes;
     long shutdown_timeout; /* seconds to keep retrying inserts after SIGINT/SIGTERM or a revoke */
+    long stats_interval;   /* seconds between "progress:" log lines with the counters; 0: none */
     /* librdkafka properties, applied after cdcpipe's own: names[i] = values[i] */
     char **kafka_names;
     char **kafka_values;

@@ -27,7 +27,8 @@ produce_events() { # FROM TO
 }
 start_member() { # NAME: runs cdcpipe in the background with batches that never fill up by themselves
   "$BIN" -v -b "$KAFKA_BROKERS" -t "$TOPIC" -g "$GROUP" "${KAFKA_X[@]}" --clickhouse "$CLICKHOUSE_URL" \
-    --database "$DB" --batch-ms 600000 --batch-rows 1000000 "$SRC/pipeline.lua" 2>"$RUN/$1.log" &
+    --database "$DB" --batch-ms 600000 --batch-rows 1000000 --stats-interval 1 "$SRC/pipeline.lua" \
+    2>"$RUN/$1.log" &
   echo $! >"$RUN/$1.pid"
 }
 reached_end() { # LOG N: N partitions reported their end
@@ -113,8 +114,13 @@ produce_events 1 100
 start_member one
 wait_for "member one to consume all 4 partitions" 60 reached_end one.log 4
 assert_eq "nothing inserted before the batch is due" "0" "$(ch "SELECT count() FROM $DB.changes")"
+wait_for "a progress line: 100 consumed, none inserted yet" 10 grep -q \
+  'progress: consumed=100 tombstones=0 filtered=0 dead_lettered=0 events_inserted=0 rows_inserted=0 ' "$RUN/one.log"
 stop_member one TERM
 assert_eq "SIGTERM flushed the batched rows" "100	100" "$(rows)"
+assert_contains "the final line counts them inserted" \
+  "stopped: consumed=100 tombstones=0 filtered=0 dead_lettered=0 events_inserted=100 rows_inserted=100 " \
+  "$(cat "$RUN/one.log")"
 assert_contains "SIGTERM: offsets committed" "committed $TOPIC" "$(cat "$RUN/one.log")"
 
 # Eager rebalance, on the same topic (events 101..300), then both members stop.
