@@ -136,7 +136,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     decoder = json_decoder_new();
     if (!decoder) fuzz_fail("out of memory");
-    char dir[] = "/tmp/cdcpipe-fuzz-XXXXXX", path[64], err[1024];
+    /* in the working directory (ctest: the build's tests/fuzz), removed again at once */
+    char dir[] = "cdcpipe-fuzz-XXXXXX", path[64], err[1024];
     if (!mkdtemp(dir)) fuzz_fail("mkdtemp failed");
     snprintf(path, sizeof path, "%s/pipeline.lua", dir);
     write_script(path);

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <dirent.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +24,15 @@
 
 int tmpdir_create(char *dir, size_t len)
 {
-    if (snprintf(dir, len, "/tmp/cdcpipe-test-XXXXXX") >= (int)len) return -1;
+    const char *run = getenv("CDCPIPE_TEST_RUN_DIR");
+    if (!run || !*run) run = "/tmp";
+    if (snprintf(dir, len, "%s/cdcpipe-test-XXXXXX", run) >= (int)len) return -1;
+    for (char *slash = strchr(dir + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+        *slash = '\0'; /* mkdir -p the run directory */
+        int rc = mkdir(dir, 0755);
+        *slash = '/';
+        if (rc != 0 && errno != EEXIST) return -1;
+    }
     return mkdtemp(dir) ? 0 : -1;
 }
 

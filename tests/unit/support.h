@@ -17,8 +17,9 @@
 
 /* ---- files ---- */
 
-/* Makes a fresh directory /tmp/cdcpipe-test-XXXXXX and writes its path into dir (len bytes, 26
- * are needed). Returns 0, or -1 when it cannot. */
+/* Makes a fresh directory $CDCPIPE_TEST_RUN_DIR/cdcpipe-test-XXXXXX (ctest sets the run
+ * directory, created here if missing; /tmp when unset) and writes its path into dir (len bytes).
+ * Returns 0, or -1 when it cannot. */
 int tmpdir_create(char *dir, size_t len);
 
 /* Removes every file in dir, then dir itself (a test's directory holds no subdirectories). */
@@ -38,8 +39,8 @@ char *read_fixture(const char *name, size_t *len);
 /* ---- a pipeline.lua in a temporary directory ---- */
 
 typedef struct {
-    char dir[64];
-    char path[128]; /* dir/pipeline.lua */
+    char dir[512];
+    char path[600]; /* dir/pipeline.lua */
     script *s;      /* the script opened last, or NULL; closed by the next open and by teardown */
 } script_fixture;
 

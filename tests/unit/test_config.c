@@ -50,9 +50,9 @@ static void unset_setting_vars(void)
 }
 
 typedef struct {
-    char dir[64];
-    char script[128]; /* dir/pipeline.lua */
-    char env[128];    /* dir/.env */
+    char dir[512];
+    char script[600]; /* dir/pipeline.lua */
+    char env[600];    /* dir/.env */
 } tmp;
 
 static int setup(void **state)
@@ -614,7 +614,7 @@ static void test_script_runtime_error(void **state)
     write_file(t->script, "local cdc = require 'cdcpipe'\nerror('boom at load')\n");
     write_file(t->env, "");
     config cfg;
-    char err[1024], want[256];
+    char err[1024], want[2048];
     const char *args[] = {"--env-file", t->env, t->script, NULL};
     assert_int_equal(configure(args, &cfg, err, sizeof err), -1);
     snprintf(want, sizeof want, "%s:2: boom at load|stack traceback:|", t->script);
@@ -622,7 +622,7 @@ static void test_script_runtime_error(void **state)
     assert_null(strchr(err, '\n'));
 
     /* a missing script names the path */
-    char missing[160];
+    char missing[700];
     snprintf(missing, sizeof missing, "%s/missing.lua", t->dir);
     const char *args2[] = {"--env-file", t->env, missing, NULL};
     assert_int_equal(configure(args2, &cfg, err, sizeof err), -1);
@@ -632,7 +632,7 @@ static void test_script_runtime_error(void **state)
 
     /* as does a missing --env-file */
     write_file(t->script, minimal_script);
-    char noenv[160];
+    char noenv[700];
     snprintf(noenv, sizeof noenv, "%s/other.env", t->dir);
     const char *args3[] = {"--env-file", noenv, t->script, NULL};
     assert_int_equal(configure(args3, &cfg, err, sizeof err), -1);
@@ -700,16 +700,19 @@ static void test_default_env_file(void **state)
     assert_non_null(getcwd(cwd, sizeof cwd));
     write_file(t->script, minimal_script);
     write_file(t->env, "CDCPIPE_GROUP=from-dot-env\n");
+    char path[5000]; /* t->script may be relative to the directory we leave */
+    snprintf(path, sizeof path, "%s%s%s", t->script[0] == '/' ? "" : cwd,
+             t->script[0] == '/' ? "" : "/", t->script);
     assert_int_equal(chdir(t->dir), 0);
     config cfg;
     char err[512];
-    const char *args[] = {t->script, NULL};
+    const char *args[] = {path, NULL};
     int rc = configure(args, &cfg, err, sizeof err);
     if (rc == 0) {
         assert_string_equal(cfg.group, "from-dot-env");
         config_free(&cfg);
     }
-    unlink(t->env);
+    unlink(".env"); /* the one in t->dir, where we are now */
     int rc2 = configure(args, &cfg, err, sizeof err);
     if (rc2 == 0) {
         assert_string_equal(cfg.group, "cdcpipe");

@@ -299,7 +299,7 @@ static void test_dispatch(void **state)
     /* the traceback names transform at the failing line */
     script_event ev = event_of("{\"kind\":\"error\",\"id\":8}");
     process(s, &ev, &o);
-    char where[256];
+    char where[1024];
     snprintf(where, sizeof where, "%s:%d: in function 'transform'", f->path,
              line_of(dispatch_script, "error('bad event"));
     if (!strstr(o.err, where)) fail_msg("no \"%s\" in %s", where, o.err);
@@ -726,7 +726,7 @@ static void test_open_errors(void **state)
             failures++;
         }
     }
-    char missing[160], err[1024], want[512];
+    char missing[1024], err[1024], want[2048];
     snprintf(missing, sizeof missing, "%s/missing.lua", f->dir);
     assert_null(script_open(missing, 0, err, sizeof err));
     snprintf(want, sizeof want,
@@ -739,7 +739,7 @@ static void test_open_errors(void **state)
 static void test_require_beside(void **state)
 {
     fixture *f = *state;
-    char helper[192];
+    char helper[700];
     snprintf(helper, sizeof helper, "%s/helper.lua", f->dir);
     write_file(helper, "return { double = function(x) return 2 * x end }\n");
     script *s = open_script(f,
