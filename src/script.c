@@ -30,7 +30,8 @@ struct script {
     json_decoder *decoder;
     schema_cache *schemas; /* cdc.schema, cdc.field_type, cdc.auto: the current event's schema */
     int ref_transform;
-    int ref_ddl; /* LUA_NOREF when the script has no ddl() */
+    int ref_ddl;       /* LUA_NOREF when the script has no ddl() */
+    int ref_tombstone; /* tombstone(meta), LUA_NOREF when absent: tombstones are skipped */
     int ref_traceback;
     int ref_emits;          /* array: table name, row, table name, row, ... */
     lua_Integer nemits;     /* entries in use in the emits array (2 per row) */
@@ -166,6 +167,25 @@ static void one_line(char *s)
         if (*p == '\n' || *p == '\t') *p = *p == '\n' ? '|' : ' ';
 }
 
+/* Looks up the optional global function `name`: *ref is its registry reference, or LUA_NOREF
+ * when the script does not define it. Returns 0, or -1 with err when it is something else. */
+static int optional_function(script *s, const char *name, const char *what, int *ref, char *err,
+                             size_t errlen)
+{
+    lua_State *L = s->L;
+    int type = lua_getglobal(L, name);
+    if (type == LUA_TFUNCTION) {
+        *ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        return 0;
+    }
+    lua_pop(L, 1);
+    *ref = LUA_NOREF;
+    if (type == LUA_TNIL) return 0;
+    snprintf(err, errlen, "%s: %s must be a function %s, found a %s", s->path, name, what,
+             lua_typename(L, type));
+    return -1;
+}
+
 script *script_open(const char *path, size_t memory_limit, char *err, size_t errlen)
 {
     script *s = calloc(1, sizeof *s);
@@ -232,18 +252,11 @@ script *script_open(const char *path, size_t memory_limit, char *err, size_t err
         return NULL;
     }
     s->ref_transform = luaL_ref(L, LUA_REGISTRYINDEX);
-    int ddl_type = lua_getglobal(L, "ddl");
-    if (ddl_type == LUA_TFUNCTION) {
-        s->ref_ddl = luaL_ref(L, LUA_REGISTRYINDEX);
-    } else {
-        lua_pop(L, 1);
-        s->ref_ddl = LUA_NOREF;
-        if (ddl_type != LUA_TNIL) {
-            snprintf(err, errlen, "%s: ddl must be a function returning SQL, found a %s", path,
-                     lua_typename(L, ddl_type));
-            script_close(s);
-            return NULL;
-        }
+    if (optional_function(s, "ddl", "returning SQL", &s->ref_ddl, err, errlen) != 0 ||
+        optional_function(s, "tombstone", "(meta) returning rows", &s->ref_tombstone, err,
+                          errlen) != 0) {
+        script_close(s);
+        return NULL;
     }
     return s;
 }
@@ -401,17 +414,20 @@ static int process_protected(lua_State *L)
     const script_event *ev = c->ev;
     lua_settop(L, 0);
 
-    /* 1: event */
-    if (json_decoder_push(s->decoder, L, ev->value, ev->value_len,
-                          JSON_UNWRAP_ENVELOPE | JSON_OBJECT_ONLY, c->err, c->errlen) != 0) {
+    /* 1: event (nil for a tombstone: then tombstone(meta) runs instead of transform) */
+    const char *schema = NULL; /* in ev->value; the key's decoding replaces the decoder's span */
+    size_t schema_len = 0;
+    if (!ev->value) {
+        lua_pushnil(L);
+    } else if (json_decoder_push(s->decoder, L, ev->value, ev->value_len,
+                                 JSON_UNWRAP_ENVELOPE | JSON_OBJECT_ONLY, c->err, c->errlen) != 0) {
         c->result = SCRIPT_DECODE_ERROR;
         return 0;
+    } else {
+        json_decoder_schema_span(s->decoder, &schema, &schema_len);
     }
-    const char *schema; /* in ev->value; the key's decoding below replaces the decoder's span */
-    size_t schema_len;
-    json_decoder_schema_span(s->decoder, &schema, &schema_len);
     /* the decoder guarantees an object: the value itself or the envelope's payload */
-    if (s->debezium_only && check_debezium_event(L, 1, c->err, c->errlen) != 0) {
+    if (ev->value && s->debezium_only && check_debezium_event(L, 1, c->err, c->errlen) != 0) {
         c->result = SCRIPT_DECODE_ERROR;
         return 0;
     }
@@ -431,13 +447,20 @@ static int process_protected(lua_State *L)
     lua_setfield(L, 2, "key");
     if (push_headers(L, ev->headers)) lua_setfield(L, 2, "headers");
 
-    /* 3: result of transform(event, meta) */
+    /* 3: result of transform(event, meta), or of tombstone(meta) */
     c->result = SCRIPT_LUA_ERROR; /* if transform raises */
     s->in_event = true;
-    schema_begin_event(s->schemas, lua_topointer(L, 1), schema, schema_len);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_transform);
-    lua_insert(L, 1);
-    lua_call(L, 2, 1);
+    if (ev->value) {
+        schema_begin_event(s->schemas, lua_topointer(L, 1), schema, schema_len);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_transform);
+        lua_insert(L, 1);
+        lua_call(L, 2, 1);
+    } else {
+        lua_remove(L, 1);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_tombstone);
+        lua_insert(L, 1);
+        lua_call(L, 1, 1);
+    }
     s->in_event = false;
     schema_end_event(s->schemas);
 
@@ -463,9 +486,8 @@ static int process_protected(lua_State *L)
         }
     } else if (type != LUA_TNIL && !(type == LUA_TBOOLEAN && !lua_toboolean(L, 1))) {
         snprintf(c->err, c->errlen,
-                 "transform must return a row table, a list of row tables, nil or false; it "
-                 "returned a %s",
-                 luaL_typename(L, 1));
+                 "%s must return a row table, a list of row tables, nil or false; it returned a %s",
+                 ev->value ? "transform" : "tombstone", luaL_typename(L, 1));
         return 0;
     }
 
@@ -500,7 +522,7 @@ script_result script_process(script *s, const script_event *ev, const char *defa
                              script_row_fn on_row, void *ud, size_t *rows, char *err, size_t errlen)
 {
     *rows = 0;
-    if (!ev->value) return SCRIPT_TOMBSTONE;
+    if (!ev->value && s->ref_tombstone == LUA_NOREF) return SCRIPT_TOMBSTONE;
     lua_State *L = s->L;
     int base = lua_gettop(L);
     event_call c = {s, ev, default_table, on_row, ud, 0, SCRIPT_LUA_ERROR, err, errlen};

@@ -37,7 +37,7 @@ typedef struct {
 typedef enum {
     SCRIPT_ROWS,         /* transform produced >= 1 row, all delivered */
     SCRIPT_FILTERED,     /* transform returned nil/false or {} and emitted nothing */
-    SCRIPT_TOMBSTONE,    /* null value: skipped */
+    SCRIPT_TOMBSTONE,    /* null value, skipped: the script defines no tombstone(meta) */
     SCRIPT_DECODE_ERROR, /* the value is not a JSON object / not valid JSON */
     SCRIPT_LUA_ERROR,    /* transform raised, or returned something that is not rows */
 } script_result;
@@ -72,7 +72,8 @@ void script_free_ddl(char **stmts);
 
 /* Runs one event: decode key and value, call transform(event, meta) — meta is { topic,
  * partition, offset, timestamp (when the record has one), key, headers (when it has any) } —
- * and deliver rows returned (to default_table) and emitted with cdc.emit (to their table). On
+ * and deliver rows returned (to default_table) and emitted with cdc.emit (to their table). A
+ * tombstone (NULL value) goes to tombstone(meta) the same way when the script defines it. On
  * any error err describes it; rows already delivered for this event must be discarded by the
  * caller. *rows counts delivered rows. */
 script_result script_process(script *s, const script_event *ev, const char *default_table,

@@ -22,3 +22,12 @@ function transform(event, meta)
     name = image.first_name or image.name or "",
   }
 end
+
+-- Tombstones (null values) come here instead of being skipped: one row with the record's key.
+function tombstone(meta)
+  return {
+    off = meta.offset, op = "tombstone", tbl = "", id = cdc.null,
+    key_id = type(meta.key) == "table" and type(meta.key.id) == "number" and meta.key.id or cdc.null,
+    ts_ns = cdc.null, name = "",
+  }
+end

@@ -330,6 +330,68 @@ static void test_tombstone(void **state)
     strbuf_free(&o.rows);
 }
 
+/* A script that defines tombstone(meta) gets the tombstones: rows, cdc.emit, nil, errors and
+ * wrong return types as for transform; --input debezium does not refuse them. */
+static void test_tombstone_handler(void **state)
+{
+    fixture *f = *state;
+    script *s = open_script(f,
+                            "local cdc = require 'cdcpipe'\n"
+                            "function transform(e) return { op = e.op } end\n"
+                            "function tombstone(meta)\n"
+                            "  local id = type(meta.key) == 'table' and meta.key.id\n"
+                            "  if id == 1 then return { deleted = id, offset = meta.offset } end\n"
+                            "  if id == 2 then cdc.emit('gone', { id = id }) return nil end\n"
+                            "  if id == 3 then return 'deleted' end\n"
+                            "  if id == 4 then error('no key ' .. id) end\n"
+                            "  return nil\n"
+                            "end\n",
+                            0);
+    script_set_debezium_only(s, true);
+    static const struct {
+        const char *key;
+        script_result result;
+        const char *rows;
+        const char *err; /* start */
+    } cases[] = {
+        {"{\"id\":1}", SCRIPT_ROWS, "events\t{\"deleted\":1,\"offset\":17}\n", ""},
+        {"{\"schema\":{},\"payload\":{\"id\":2}}", SCRIPT_ROWS, "gone\t{\"id\":2}\n", ""},
+        {"{\"id\":3}", SCRIPT_LUA_ERROR, "",
+         "tombstone must return a row table, a list of row tables, nil or false; it returned a "
+         "string"},
+        {"{\"id\":4}", SCRIPT_LUA_ERROR, "", ": no key 4|stack traceback:"},
+        {"{\"id\":5}", SCRIPT_FILTERED, "", ""},
+        {NULL, SCRIPT_FILTERED, "", ""},
+    };
+    outcome o = {0};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        script_event ev = event_of(NULL);
+        ev.key = cases[i].key;
+        ev.key_len = cases[i].key ? strlen(cases[i].key) : 0;
+        process(s, &ev, &o);
+        if (o.result != cases[i].result || strcmp(o.rows.data, cases[i].rows) != 0 ||
+            (cases[i].err[0] && !strstr(o.err, cases[i].err)))
+            fail_msg("case %zu: got %d [%s] [%s]", i, (int)o.result, o.rows.data, o.err);
+    }
+    script_event ev = event_of(NULL);
+    ev.key = "{\"id\":4}";
+    ev.key_len = strlen(ev.key);
+    process(s, &ev, &o);
+    if (!strstr(o.err, ": no key 4|stack traceback:") || !strstr(o.err, "in function 'tombstone'"))
+        fail_msg("no traceback through tombstone in %s", o.err);
+    ev = event_of("{\"op\":\"d\"}"); /* and transform still gets the change events */
+    process(s, &ev, &o);
+    assert_int_equal(o.result, SCRIPT_ROWS);
+    assert_string_equal(o.rows.data, "events\t{\"op\":\"d\"}\n");
+    strbuf_free(&o.rows);
+
+    char err[1024];
+    write_file(f->path, "function transform(e) end\ntombstone = 5\n");
+    assert_null(script_open(f->path, 0, err, sizeof err));
+    if (!strstr(err, ": tombstone must be a function (meta) returning rows, found a number"))
+        fail_msg("wrong error: %s", err);
+}
+
 /* ---- meta ---- */
 
 typedef struct {
@@ -852,6 +914,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         script_fixture_test(test_dispatch),
         script_fixture_test(test_tombstone),
+        script_fixture_test(test_tombstone_handler),
         script_fixture_test(test_meta),
         script_fixture_test(test_meta_headers),
         script_fixture_test(test_value_length),
