@@ -11,6 +11,7 @@
  * than wrapping (the unit tests run under UBSan).
  */
 #include "cdcpipe/datetime.h"
+#include "cdcpipe/errbuf.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -29,18 +30,6 @@ typedef struct {
     int64_t y;
     unsigned m, d;
 } civil;
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Floor division and matching non-negative remainder; d > 0. Never overflows (d != -1). */
 int64_t dt_floor_div(int64_t v, int64_t d)
@@ -193,12 +182,12 @@ int dt_format_epoch(int64_t value, dt_unit unit, char out[DT_DATETIME_LEN], char
         per_second = 1000000000;
         break;
     default:
-        set_err(err, errlen, "unknown epoch unit %d", (int)unit);
+        errbuf_set(err, errlen, "unknown epoch unit %d", (int)unit);
         return -1;
     }
     if (format_seconds(dt_floor_div(value, per_second), out) != 0) {
-        set_err(err, errlen, "epoch value %" PRId64 " %s is outside years 0000..9999", value,
-                dt_unit_name(unit));
+        errbuf_set(err, errlen, "epoch value %" PRId64 " %s is outside years 0000..9999", value,
+                   dt_unit_name(unit));
         return -1;
     }
     return 0;
@@ -207,7 +196,7 @@ int dt_format_epoch(int64_t value, dt_unit unit, char out[DT_DATETIME_LEN], char
 int dt_format_date(int64_t days, char out[DT_DATE_LEN], char *err, size_t errlen)
 {
     if (days < DAYS_MIN || days > DAYS_MAX) {
-        set_err(err, errlen, "date value %" PRId64 " days is outside years 0000..9999", days);
+        errbuf_set(err, errlen, "date value %" PRId64 " days is outside years 0000..9999", days);
         return -1;
     }
     *put_date(out, days) = '\0';
@@ -372,7 +361,7 @@ static int parse_iso_checked(const char *s, size_t len, int64_t *secs, uint32_t 
     if (rc != 0) {
         char q[ERR_QUOTE_MAX + 4];
         quote_input(s ? s : "", p.len, q);
-        set_err(err, errlen, "cannot parse \"%s\" as an ISO-8601 date-time: %s", q, p.reason);
+        errbuf_set(err, errlen, "cannot parse \"%s\" as an ISO-8601 date-time: %s", q, p.reason);
     }
     return rc;
 }

@@ -10,10 +10,10 @@
  */
 #include "cdcpipe/debezium_types.h"
 #include "cdcpipe/base64.h"
+#include "cdcpipe/errbuf.h"
 
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,18 +26,6 @@
 /* Debezium's MicroTimestamp values for PostgreSQL 'infinity' / '-infinity' (format doc §4). */
 #define MICROS_POS_INFINITY INT64_C(9223372036825200000)
 #define MICROS_NEG_INFINITY (-INT64_C(9223372036832400000))
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Copies at most QUOTE_MAX bytes of s for quoting in a message; non-printable bytes become '?'. */
 typedef struct {
@@ -120,14 +108,14 @@ static int base64_decode(const char *s, size_t len, bool url, strbuf *out, char 
         if (b64_value((unsigned char)s[i], url) < 0) {
             char c[16];
             describe_byte(c, sizeof c, (unsigned char)s[i]);
-            set_err(err, errlen, "invalid %s \"%s\": %s at position %zu", what, quote(s, len).text,
-                    c, i);
+            errbuf_set(err, errlen, "invalid %s \"%s\": %s at position %zu", what,
+                       quote(s, len).text, c, i);
             return -1;
         }
     }
     if ((pad && len % 4 != 0) || data % 4 == 1) {
-        set_err(err, errlen, "invalid %s \"%s\": length %zu is not a %s length", what,
-                quote(s, len).text, len, pad ? "padded" : "possible");
+        errbuf_set(err, errlen, "invalid %s \"%s\": length %zu is not a %s length", what,
+                   quote(s, len).text, len, pad ? "padded" : "possible");
         return -1;
     }
     strbuf_reserve(out, data / 4 * 3 + 3);
@@ -148,8 +136,8 @@ static int base64_decode(const char *s, size_t len, bool url, strbuf *out, char 
 static int hex_decode(const char *s, size_t len, strbuf *out, char *err, size_t errlen)
 {
     if (len % 2) {
-        set_err(err, errlen, "invalid hex \"%s\": odd number of digits (%zu)", quote(s, len).text,
-                len);
+        errbuf_set(err, errlen, "invalid hex \"%s\": odd number of digits (%zu)",
+                   quote(s, len).text, len);
         return -1;
     }
     const size_t start = out->len;
@@ -160,8 +148,8 @@ static int hex_decode(const char *s, size_t len, strbuf *out, char *err, size_t 
             const size_t at = hi < 0 ? i : i + 1;
             char c[16];
             describe_byte(c, sizeof c, (unsigned char)s[at]);
-            set_err(err, errlen, "invalid hex \"%s\": %s at position %zu", quote(s, len).text, c,
-                    at);
+            errbuf_set(err, errlen, "invalid hex \"%s\": %s at position %zu", quote(s, len).text, c,
+                       at);
             strbuf_truncate(out, start);
             return -1;
         }
@@ -182,7 +170,7 @@ int dbz_binary_decode(const char *s, size_t len, dbz_binary_mode mode, strbuf *o
     case DBZ_BIN_HEX:
         return hex_decode(s, len, out, err, errlen);
     }
-    set_err(err, errlen, "unknown binary mode %d", (int)mode);
+    errbuf_set(err, errlen, "unknown binary mode %d", (int)mode);
     return -1;
 }
 
@@ -211,17 +199,17 @@ int dbz_decimal_from_unscaled(const unsigned char *b, size_t n, int64_t scale, s
                               char *err, size_t errlen)
 {
     if (n == 0) {
-        set_err(err, errlen, "the unscaled value has no bytes");
+        errbuf_set(err, errlen, "the unscaled value has no bytes");
         return -1;
     }
     if (n > DBZ_DECIMAL_MAX_BYTES) {
-        set_err(err, errlen, "the unscaled value has %zu bytes, more than the %d supported", n,
-                DBZ_DECIMAL_MAX_BYTES);
+        errbuf_set(err, errlen, "the unscaled value has %zu bytes, more than the %d supported", n,
+                   DBZ_DECIMAL_MAX_BYTES);
         return -1;
     }
     if (scale < -DBZ_DECIMAL_MAX_SCALE || scale > DBZ_DECIMAL_MAX_SCALE) {
-        set_err(err, errlen, "scale %" PRId64 " is outside -%d..%d", scale, DBZ_DECIMAL_MAX_SCALE,
-                DBZ_DECIMAL_MAX_SCALE);
+        errbuf_set(err, errlen, "scale %" PRId64 " is outside -%d..%d", scale,
+                   DBZ_DECIMAL_MAX_SCALE, DBZ_DECIMAL_MAX_SCALE);
         return -1;
     }
 
@@ -299,8 +287,8 @@ int dbz_decimal_from_base64(const char *s, size_t len, int64_t scale, strbuf *ou
     int rc = dbz_decimal_from_unscaled((const unsigned char *)bytes.data, bytes.len, scale, out,
                                        why, sizeof why);
     if (rc != 0)
-        set_err(err, errlen, "invalid decimal \"%s\" (scale %" PRId64 "): %s", quote(s, len).text,
-                scale, why);
+        errbuf_set(err, errlen, "invalid decimal \"%s\" (scale %" PRId64 "): %s",
+                   quote(s, len).text, scale, why);
     strbuf_free(&bytes);
     return rc;
 }
@@ -325,9 +313,9 @@ int dbz_decimal_check_text(const char *s, size_t len, strbuf *out, char *err, si
         const size_t blen = len && s[0] == '-' ? len - 1 : len;
         const bool special = (blen == 3 && strncmp(body, "NAN", 3) == 0) ||
                              (blen == 8 && strncmp(body, "INFINITY", 8) == 0);
-        set_err(err, errlen, "\"%s\" is not decimal text ([-]digits[.digits])%s",
-                quote(s, len).text,
-                special ? ": NaN and infinities cannot be stored in a ClickHouse Decimal" : "");
+        errbuf_set(err, errlen, "\"%s\" is not decimal text ([-]digits[.digits])%s",
+                   quote(s, len).text,
+                   special ? ": NaN and infinities cannot be stored in a ClickHouse Decimal" : "");
         return -1;
     }
     strbuf_append(out, s, len);
@@ -337,10 +325,10 @@ int dbz_decimal_check_text(const char *s, size_t len, strbuf *out, char *err, si
 int dbz_decimal_from_double(double v, strbuf *out, char *err, size_t errlen)
 {
     if (!isfinite(v)) {
-        set_err(err, errlen, "%s cannot be stored in a ClickHouse Decimal",
-                isnan(v) ? "NaN"
-                : v > 0  ? "+Infinity"
-                         : "-Infinity");
+        errbuf_set(err, errlen, "%s cannot be stored in a ClickHouse Decimal",
+                   isnan(v) ? "NaN"
+                   : v > 0  ? "+Infinity"
+                            : "-Infinity");
         return -1;
     }
     if (v == 0) {
@@ -406,7 +394,7 @@ static char *put_fraction(char *p, uint32_t ns, int precision)
 static int check_precision(int precision, bool allow_trim, char *err, size_t errlen)
 {
     if (precision > 9 || (precision < 0 && !allow_trim)) {
-        set_err(err, errlen, "precision %d is outside 0..9", precision);
+        errbuf_set(err, errlen, "precision %d is outside 0..9", precision);
         return -1;
     }
     return 0;
@@ -427,14 +415,14 @@ int dbz_format_time(int64_t v, dt_unit unit, int precision, char out[DBZ_TIME_LE
 {
     const int64_t per = dt_units_per_second(unit);
     if (per == 0) {
-        set_err(err, errlen, "unknown time unit %d", (int)unit);
+        errbuf_set(err, errlen, "unknown time unit %d", (int)unit);
         return -1;
     }
     if (check_precision(precision, true, err, errlen) != 0) return -1;
     if (v < 0 || v > SECS_DAY * per) {
-        set_err(err, errlen,
-                "time of day %" PRId64 " %s is outside 00:00:00..24:00:00 (0..%" PRId64 ")", v,
-                dt_unit_name(unit), SECS_DAY * per);
+        errbuf_set(err, errlen,
+                   "time of day %" PRId64 " %s is outside 00:00:00..24:00:00 (0..%" PRId64 ")", v,
+                   dt_unit_name(unit), SECS_DAY * per);
         return -1;
     }
     format_time_of_day(v / per * NS_PER_S + v % per * (NS_PER_S / per), precision, out);
@@ -517,8 +505,8 @@ int dbz_format_zoned_time(const char *s, size_t len, int precision, char out[DBZ
         return 0;
     }
 bad:
-    set_err(err, errlen, "cannot parse \"%s\" as a time of day (hh:mm:ss[.f][Z|+hh:mm]): %s",
-            quote(s, len).text, why);
+    errbuf_set(err, errlen, "cannot parse \"%s\" as a time of day (hh:mm:ss[.f][Z|+hh:mm]): %s",
+               quote(s, len).text, why);
     return -1;
 }
 
@@ -537,7 +525,7 @@ int dbz_format_datetime64(int64_t v, dt_unit unit, int precision, char out[DBZ_D
 {
     const int64_t per = dt_units_per_second(unit);
     if (per == 0) {
-        set_err(err, errlen, "unknown epoch unit %d", (int)unit);
+        errbuf_set(err, errlen, "unknown epoch unit %d", (int)unit);
         return -1;
     }
     if (check_precision(precision, false, err, errlen) != 0) return -1;
@@ -548,8 +536,8 @@ int dbz_format_datetime64(int64_t v, dt_unit unit, int precision, char out[DBZ_D
                           : v == MICROS_POS_INFINITY ? " (PostgreSQL 'infinity')"
                           : v == MICROS_NEG_INFINITY ? " (PostgreSQL '-infinity')"
                                                      : "";
-        set_err(err, errlen, "epoch value %" PRId64 " %s%s is outside years 0000..9999", v,
-                dt_unit_name(unit), inf);
+        errbuf_set(err, errlen, "epoch value %" PRId64 " %s%s is outside years 0000..9999", v,
+                   dt_unit_name(unit), inf);
         return -1;
     }
     return 0;
@@ -566,8 +554,8 @@ int dbz_format_datetime64_iso(const char *s, size_t len, int precision,
 {
     if (check_precision(precision, false, err, errlen) != 0) return -1;
     if (is_infinity_text(s, len)) {
-        set_err(err, errlen, "\"%s\" (PostgreSQL %s) has no DateTime64 value", quote(s, len).text,
-                quote(s, len).text);
+        errbuf_set(err, errlen, "\"%s\" (PostgreSQL %s) has no DateTime64 value",
+                   quote(s, len).text, quote(s, len).text);
         return -1;
     }
     int64_t secs;
@@ -580,12 +568,12 @@ int dbz_iso_to_epoch(const char *s, size_t len, dt_unit unit, int64_t *v, char *
 {
     const int64_t per = dt_units_per_second(unit);
     if (per == 0) {
-        set_err(err, errlen, "unknown epoch unit %d", (int)unit);
+        errbuf_set(err, errlen, "unknown epoch unit %d", (int)unit);
         return -1;
     }
     if (is_infinity_text(s, len)) {
-        set_err(err, errlen, "\"%s\" (PostgreSQL %s) has no epoch value", quote(s, len).text,
-                quote(s, len).text);
+        errbuf_set(err, errlen, "\"%s\" (PostgreSQL %s) has no epoch value", quote(s, len).text,
+                   quote(s, len).text);
         return -1;
     }
     int64_t secs;
@@ -603,8 +591,8 @@ int dbz_iso_to_epoch(const char *s, size_t len, dt_unit unit, int64_t *v, char *
         if (fits) *v = (secs + 1) * per - (per - sub);
     }
     if (!fits) {
-        set_err(err, errlen, "\"%s\" does not fit a 64-bit count of %s", quote(s, len).text,
-                dt_unit_name(unit));
+        errbuf_set(err, errlen, "\"%s\" does not fit a 64-bit count of %s", quote(s, len).text,
+                   dt_unit_name(unit));
         return -1;
     }
     return 0;
@@ -701,8 +689,8 @@ int dbz_interval_check_text(const char *s, size_t len, strbuf *out, char *err, s
     strbuf_append(out, s, len);
     return 0;
 bad:
-    set_err(err, errlen, "\"%s\" is not an ISO-8601 duration (P1Y2M3DT4H5M6.78S): %s",
-            quote(s, len).text, why);
+    errbuf_set(err, errlen, "\"%s\" is not an ISO-8601 duration (P1Y2M3DT4H5M6.78S): %s",
+               quote(s, len).text, why);
     return -1;
 }
 
@@ -722,10 +710,10 @@ int dbz_format_uuid(const char *s, size_t len, char out[DBZ_UUID_LEN], char *err
         }
     }
     if (!ok) {
-        set_err(err, errlen,
-                "\"%s\" is not a UUID (8-4-4-4-12 hex digits, e.g. "
-                "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11)",
-                quote(s, len).text);
+        errbuf_set(err, errlen,
+                   "\"%s\" is not a UUID (8-4-4-4-12 hex digits, e.g. "
+                   "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11)",
+                   quote(s, len).text);
         return -1;
     }
     out[36] = '\0';
@@ -739,18 +727,20 @@ int dbz_bits_from_bytes(const unsigned char *b, size_t n, int64_t length, strbuf
                         size_t errlen)
 {
     if (length < 0 || length > BITS_MAX_LENGTH) {
-        set_err(err, errlen, "bit length %" PRId64 " is outside 0..%d", length, BITS_MAX_LENGTH);
+        errbuf_set(err, errlen, "bit length %" PRId64 " is outside 0..%d", length, BITS_MAX_LENGTH);
         return -1;
     }
     if (n > BITS_MAX_LENGTH / 8) {
-        set_err(err, errlen, "%zu bytes are more bits than the %d supported", n, BITS_MAX_LENGTH);
+        errbuf_set(err, errlen, "%zu bytes are more bits than the %d supported", n,
+                   BITS_MAX_LENGTH);
         return -1;
     }
     if (length == 0) length = (int64_t)n * 8;
     for (uint64_t k = (uint64_t)length; k < (uint64_t)n * 8; k++) {
         if (b[k / 8] >> (k % 8) & 1) {
-            set_err(err, errlen, "bit %" PRIu64 " is set but the column has only %" PRId64 " bits",
-                    k, length);
+            errbuf_set(err, errlen,
+                       "bit %" PRIu64 " is set but the column has only %" PRId64 " bits", k,
+                       length);
             return -1;
         }
     }
