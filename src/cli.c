@@ -276,8 +276,7 @@ int cli_configure(const cli_args *a, config *cfg, script **out, char *err, size_
         config_free(cfg);
         return -1;
     }
-    script_set_instruction_limit(s, cfg->lua_instructions);
-    script_set_debezium_only(s, strcmp(cfg->input, "debezium") == 0);
+    script_apply_config(s, cfg);
     *out = s;
     return 0;
 }

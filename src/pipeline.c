@@ -518,8 +518,7 @@ static void reload(pipeline *p)
         log_error("reload: %s; still running the previous version", err);
         return;
     }
-    script_set_instruction_limit(fresh, p->cfg->lua_instructions);
-    script_set_debezium_only(fresh, strcmp(p->cfg->input, "debezium") == 0);
+    script_apply_config(fresh, p->cfg);
     if (p->ch && run_ddl(p, fresh) != 0) {
         log_error("reload: ddl() of the new %s failed; still running the previous version", path);
         script_close(fresh);

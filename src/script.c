@@ -66,6 +66,12 @@ void script_set_debezium_only(script *s, bool on)
     s->debezium_only = on;
 }
 
+void script_apply_config(script *s, const config *cfg)
+{
+    script_set_instruction_limit(s, cfg->lua_instructions);
+    script_set_debezium_only(s, strcmp(cfg->input, "debezium") == 0);
+}
+
 /* --input debezium: the decoded value at idx must be a change event, i.e. carry one of
  * Debezium's op codes (c u d r t m). Returns 0, or -1 with err saying what the record is
  * instead and which setting accepts it. */

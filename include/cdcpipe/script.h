@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cdcpipe/config.h"
+
 typedef struct script script;
 
 struct rd_kafka_headers_s; /* librdkafka's rd_kafka_headers_t */
@@ -61,6 +63,10 @@ void script_set_instruction_limit(script *s, long instructions);
  * not a Debezium change event (no "op" code c u d r t m after the schemas envelope) fails with
  * SCRIPT_DECODE_ERROR before transform sees it. */
 void script_set_debezium_only(script *s, bool on);
+
+/* Applies cfg's per-event settings (--lua-instructions, --input) to a script just opened: the
+ * one place the CLI and a SIGHUP reload set them. */
+void script_apply_config(script *s, const config *cfg);
 
 lua_State *script_lua(script *s);
 const char *script_path(const script *s);
