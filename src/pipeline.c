@@ -158,6 +158,20 @@ static void stash(pipeline *p, rd_kafka_message_t *m)
     p->stash[p->nstash++] = m;
 }
 
+/* Polls the consumer for up to timeout_ms. A fatal consumer error is logged and fails the
+ * pipeline (p->failed: nothing more is committed); then, as on a timeout, NULL. */
+static rd_kafka_message_t *poll_kafka(pipeline *p, int timeout_ms)
+{
+    char err[1024];
+    bool fatal;
+    rd_kafka_message_t *m = kafka_poll(p->kafka, timeout_ms, &fatal, err, sizeof err);
+    if (fatal) {
+        log_error("%s", err);
+        p->failed = true;
+    }
+    return m;
+}
+
 /* Waits ms before an insert is tried again. Outside a rebalance callback the consumer keeps
  * polling with its partitions paused, so the group can rebalance meanwhile. Returns 0, or -1
  * when partitions were taken away (p->handed_back) or Kafka failed (p->failed). */
@@ -172,18 +186,9 @@ static int wait_before_retry(pipeline *p, int ms)
     sig_atomic_t stopped = pipeline_stop_requested;
     for (int64_t now = clock_ms(); now < until && pipeline_stop_requested == stopped;
          now = clock_ms()) {
-        char err[1024];
-        bool fatal;
-        rd_kafka_message_t *m =
-            kafka_poll(p->kafka, until - now < POLL_MS ? (int)(until - now) : POLL_MS, &fatal, err,
-                       sizeof err);
-        if (fatal) {
-            log_error("%s", err);
-            p->failed = true;
-            return -1;
-        }
+        rd_kafka_message_t *m = poll_kafka(p, until - now < POLL_MS ? (int)(until - now) : POLL_MS);
         if (m) stash(p, m);
-        if (p->handed_back) return -1;
+        if (p->failed || p->handed_back) return -1;
     }
     return 0;
 }
@@ -580,13 +585,10 @@ int pipeline_run(const config *cfg, script **s, pipeline_counters *counters)
              cfg->dry_run ? " (dry run: nothing is inserted or committed)" : "");
 
     while (!pipeline_stop_requested && !p.failed) {
-        bool fatal = false;
-        rd_kafka_message_t *m = p.stash_head < p.nstash
-                                    ? p.stash[p.stash_head++]
-                                    : kafka_poll(p.kafka, POLL_MS, &fatal, err, sizeof err);
-        if (fatal) {
-            log_error("%s", err);
-            p.failed = true; /* commit nothing more */
+        rd_kafka_message_t *m =
+            p.stash_head < p.nstash ? p.stash[p.stash_head++] : poll_kafka(&p, POLL_MS);
+        if (p.failed) { /* a fatal consumer error (or a failed flush in a revoke) */
+            if (m) rd_kafka_message_destroy(m);
             break;
         }
         if (p.handed_back) { /* the revoke came while a flush in it waited for ClickHouse */
