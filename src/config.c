@@ -96,10 +96,14 @@ static int check_choice(const char *key, const char *value, const char *origin, 
 {
     for (size_t i = 0; i < sizeof choices / sizeof choices[0]; i++) {
         if (strcmp(choices[i].key, key) != 0) continue;
-        for (const char *const *w = choices[i].words; *w; w++)
+        char list[128] = "";
+        for (const char *const *w = choices[i].words; *w; w++) {
             if (strcmp(*w, value) == 0) return 0;
-        snprintf(err, errlen, "%s: \"%s\" is not one of %s, %s (%s)", origin, value,
-                 choices[i].words[0], choices[i].words[1], choices[i].meaning);
+            size_t used = strlen(list);
+            snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", *w);
+        }
+        snprintf(err, errlen, "%s: \"%s\" is not one of %s (%s)", origin, value, list,
+                 choices[i].meaning);
         return -1;
     }
     return 0;
