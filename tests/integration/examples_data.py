@@ -26,7 +26,7 @@ import random
 import sys
 
 FIX = os.environ.get("DEBEZIUM_FIXTURES") or os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "debezium-fixtures", "synthesized")
+    os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "debezium", "handwritten")
 PLACEHOLDER = "__debezium_unavailable_value"
 EPOCH = dt.datetime(1970, 1, 1)
 

@@ -19,7 +19,7 @@
 . "$(dirname "$0")/lib.sh"
 
 DATA=$SRC/tests/integration/examples_data.py
-export DEBEZIUM_FIXTURES=$SRC/../shared/debezium-fixtures/synthesized
+export DEBEZIUM_FIXTURES=$SRC/tests/fixtures/debezium/handwritten
 ch_db_create
 
 once() { # once LABEL SCRIPT GROUP TOPIC... : cdcpipe --once, stderr in $RUN/LABEL.stderr

@@ -6,7 +6,7 @@
 # the same consumer group inserts nothing again (offsets were committed).
 . "$(dirname "$0")/lib.sh"
 
-FIX=$SRC/../shared/debezium-fixtures/synthesized
+FIX=$SRC/tests/fixtures/debezium/handwritten
 TOPIC="fixtures_$ID"
 ch_db_create
 

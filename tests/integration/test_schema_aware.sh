@@ -9,7 +9,7 @@
 # schema dead-lettered with cdc.auto's message while the others land.
 . "$(dirname "$0")/lib.sh"
 
-FIX=$SRC/../shared/debezium-fixtures/synthesized
+FIX=$SRC/tests/fixtures/debezium/handwritten
 TOPIC="schema_aware_$ID"
 ch_db_create
 

@@ -70,8 +70,7 @@ const char *source_dir(void)
 char *read_fixture(const char *name, size_t *len)
 {
     char path[1024];
-    snprintf(path, sizeof path, "%s/../shared/debezium-fixtures/synthesized/%s", source_dir(),
-             name);
+    snprintf(path, sizeof path, "%s/tests/fixtures/debezium/handwritten/%s", source_dir(), name);
     FILE *fp = fopen(path, "rb");
     if (!fp) fail_msg("cannot open %s", path);
     strbuf b = {0};

@@ -31,9 +31,10 @@ void write_file(const char *path, const char *text);
 /* $CDCPIPE_SOURCE_DIR, the source tree (ctest sets it). */
 const char *source_dir(void);
 
-/* The synthesized Debezium event <name> from $CDCPIPE_SOURCE_DIR/../shared/debezium-fixtures/
- * synthesized/, whole (files end with a newline, which JSON allows as trailing whitespace) and
- * NUL-terminated; *len is its length. The caller frees it. */
+/* The hand-written Debezium event <name> from
+ * $CDCPIPE_SOURCE_DIR/tests/fixtures/debezium/handwritten/, whole (files end with a newline, which
+ * JSON allows as trailing whitespace) and NUL-terminated; *len is its length. The caller frees it.
+ */
 char *read_fixture(const char *name, size_t *len);
 
 /* ---- a pipeline.lua in a temporary directory ---- */

@@ -6,7 +6,7 @@
  * compares exact text. Errors compare the exact "invalid JSON at byte N: " prefix plus the
  * problem's key phrase, and check that the Lua stack is left exactly as it was.
  * Fixture tests read the synthesized Debezium events under
- * $CDCPIPE_SOURCE_DIR/../shared/debezium-fixtures/synthesized/.
+ * $CDCPIPE_SOURCE_DIR/tests/fixtures/debezium/handwritten/.
  */
 #include <stdarg.h>
 #include <stdbool.h>

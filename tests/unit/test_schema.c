@@ -6,7 +6,7 @@
  * Each case is one event for a small pipeline.lua that renders what it computes with cdc.json
  * (or "error: <message>" from a pcall), so every case compares exact text. The per-type cases
  * wrap one field schema and one value into an envelope {"schema":…, "payload":{"after":…}}.
- * The typed fixture is read from $CDCPIPE_SOURCE_DIR/../shared/debezium-fixtures/synthesized/.
+ * The typed fixture is read from $CDCPIPE_SOURCE_DIR/tests/fixtures/debezium/handwritten/.
  */
 #include <stdarg.h>
 #include <stddef.h>
