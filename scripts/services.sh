@@ -6,6 +6,7 @@
 #   services.sh stop RUN_DIR                 stop everything started in RUN_DIR (reverse order)
 #   services.sh status RUN_DIR               print which services run (exit 1 if one is down)
 #   services.sh topic RUN_DIR NAME PARTITIONS   create a Kafka topic with N partitions
+#   services.sh partitions RUN_DIR NAME PARTITIONS  grow an existing topic to N partitions
 #   services.sh register-debezium RUN_DIR    register Debezium's PostgreSQL connector with Connect
 #
 # Everything lives in RUN_DIR: data dirs, configs, logs (RUN_DIR/logs), pid files (RUN_DIR/pids).
@@ -45,7 +46,7 @@ die() { echo "services.sh: $*" >&2; exit 1; }
 log() { echo "services.sh: $*" >&2; }
 
 usage() {
-  sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -558,8 +559,8 @@ else: print("PENDING")' "$status")
   done
 }
 
-cmd_topic() {
-  local name=$1 parts=$2
+# topic_command ARGS...: Kafka's TopicCommand against this RUN_DIR's broker.
+topic_command() {
   load_env
   [[ -n ${KAFKA_BROKERS:-} ]] || die "kafka is not running in $RUN_DIR"
   jvm_prepare
@@ -568,8 +569,15 @@ cmd_topic() {
   # exits early and unzip dies of SIGPIPE (then the wrong class was picked).
   listing=$(unzip -l "$STACK"/lib/kafka-tools-[0-9]*.jar 2>/dev/null || true)
   [[ $listing == *org/apache/kafka/tools/TopicCommand.class* ]] || cls=kafka.admin.TopicCommand
-  java "${JOPTS[@]}" -Xmx256m -cp "$CP" "$cls" --bootstrap-server "$KAFKA_BROKERS" \
-    --create --if-not-exists --topic "$name" --partitions "$parts" --replication-factor 1 >&2
+  java "${JOPTS[@]}" -Xmx256m -cp "$CP" "$cls" --bootstrap-server "$KAFKA_BROKERS" "$@" >&2
+}
+
+cmd_topic() {
+  topic_command --create --if-not-exists --topic "$1" --partitions "$2" --replication-factor 1
+}
+
+cmd_partitions() {
+  topic_command --alter --topic "$1" --partitions "$2"
 }
 
 # ---------------------------------------------------------------- commands
@@ -633,6 +641,7 @@ main() {
       ;;
     status) cmd_status ;;
     topic) (($# == 2)) || usage; cmd_topic "$@" ;;
+    partitions) (($# == 2)) || usage; cmd_partitions "$@" ;;
     register-debezium) cmd_register_debezium ;;
     *) usage ;;
   esac

@@ -9,6 +9,9 @@
 
 #include "cdcpipe/log.h"
 
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+
 struct kafka_consumer {
     rd_kafka_t *rk;
     partition_table *parts;
@@ -17,8 +20,37 @@ struct kafka_consumer {
     bool no_commit;
     kafka_flush_fn flush;
     void *flush_ud;
-    bool paused; /* kafka_pause: no fetching until kafka_resume */
+    bool paused;    /* kafka_pause: no fetching until kafka_resume */
+    char **missing; /* subscribed topics reported missing, until one of their partitions arrives */
+    size_t nmissing;
 };
+
+/* Seconds between metadata refreshes (topic.metadata.refresh.interval.ms, cdcpipe's default): how
+ * soon a topic created after the start, or a partition added to a topic, is consumed. */
+#define METADATA_REFRESH_S 5
+
+/* Remembers that `topic` was reported missing; true the first time (the caller warns once). */
+static bool note_missing(kafka_consumer *k, const char *topic)
+{
+    for (size_t i = 0; i < k->nmissing; i++)
+        if (strcmp(k->missing[i], topic) == 0) return false;
+    k->missing = realloc(k->missing, (k->nmissing + 1) * sizeof *k->missing);
+    if (!k->missing || !(k->missing[k->nmissing] = strdup(topic))) abort();
+    k->nmissing++;
+    return true;
+}
+
+/* A partition of `topic` was assigned: if it had been reported missing, say it is here now. */
+static void note_present(kafka_consumer *k, const char *topic)
+{
+    for (size_t i = 0; i < k->nmissing; i++) {
+        if (strcmp(k->missing[i], topic) != 0) continue;
+        log_info("topic %s exists now; consuming it", topic);
+        free(k->missing[i]);
+        k->missing[i] = k->missing[--k->nmissing];
+        return;
+    }
+}
 
 /* Applies --from to partitions this process has not owned before; marks them assigned. */
 static void prepare_assignment(kafka_consumer *k, rd_kafka_topic_partition_list_t *list)
@@ -94,8 +126,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         prepare_assignment(k, list);
-        for (int i = 0; i < list->cnt; i++)
+        for (int i = 0; i < list->cnt; i++) {
+            note_present(k, list->elems[i].topic);
             log_info("assigned %s [%d]", list->elems[i].topic, (int)list->elems[i].partition);
+        }
         if (cooperative)
             error = rd_kafka_incremental_assign(rk, list);
         else
@@ -193,6 +227,18 @@ kafka_consumer *kafka_open(const config *cfg, const start_position *from, bool t
          * poll; heartbeats (a background thread) keep the membership, and this keeps such a
          * stall from costing the assignment. Pass -X max.poll.interval.ms=... to change it. */
         {"max.poll.interval.ms", "86400000"},
+        /* A topic created after the start (Debezium creates a table's topic at its first change)
+         * and partitions added to a topic are found at the next metadata refresh: every 5 s
+         * instead of librdkafka's 5 min. One small metadata request per refresh. */
+        {"topic.metadata.refresh.interval.ms", STR(METADATA_REFRESH_S) "000"},
+        /* A member that crashed (kill -9, a lost host) holds its partitions until its session
+         * times out; librdkafka's 45 s default stalls a restarted instance that long. 6 s is the
+         * brokers' default minimum (group.min.session.timeout.ms). Heartbeats come from
+         * librdkafka's own thread, so long inserts or Lua work never cost the membership; only a
+         * process frozen (or a network cut) for 6 s does, and then the group rebalances. Clean
+         * shutdowns leave the group at once whatever this says. */
+        {"session.timeout.ms", "6000"},
+        {"heartbeat.interval.ms", "2000"},
     };
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
         if (set_property(conf, defaults[i].name, defaults[i].value, "cdcpipe default", err,
@@ -273,12 +319,15 @@ rd_kafka_message_t *kafka_poll(kafka_consumer *k, int timeout_ms, bool *fatal, c
         *fatal = true;
     } else if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
                m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
+        const char *name = topic[0] ? topic : rd_kafka_message_errstr(m);
         snprintf(err, errlen, "topic %s does not exist on the brokers (check -t/CDCPIPE_TOPICS)",
-                 topic[0] ? topic : rd_kafka_message_errstr(m));
+                 name);
         if (k->track_end)
             *fatal = true; /* --once cannot ever finish */
-        else
-            log_warn("%s; waiting for it to be created", err);
+        else if (note_missing(k, name))
+            log_warn("%s; waiting for it without a time limit: the brokers are asked again "
+                     "every %d s and it is consumed as soon as it is created",
+                     err, METADATA_REFRESH_S);
     } else {
         log_warn("Kafka: %s%s%s", topic, topic[0] ? ": " : "", rd_kafka_message_errstr(m));
     }
@@ -392,5 +441,8 @@ void kafka_close(kafka_consumer *k)
     rd_kafka_resp_err_t e = rd_kafka_consumer_close(k->rk);
     if (e) log_warn("leaving the consumer group: %s", rd_kafka_err2str(e));
     rd_kafka_destroy(k->rk);
+    for (size_t i = 0; i < k->nmissing; i++)
+        free(k->missing[i]);
+    free(k->missing);
     free(k);
 }
