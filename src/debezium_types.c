@@ -23,7 +23,8 @@
 #define NS_PER_S  INT64_C(1000000000)
 #define SECS_DAY  INT64_C(86400)
 
-/* Debezium's MicroTimestamp values for PostgreSQL 'infinity' / '-infinity' (format doc §4). */
+/* Debezium's MicroTimestamp values for PostgreSQL 'infinity' / '-infinity'
+ * (docs/debezium-format.md §4.4 "Dates and times"). */
 #define MICROS_POS_INFINITY INT64_C(9223372036825200000)
 #define MICROS_NEG_INFINITY (-INT64_C(9223372036832400000))
 

@@ -10,7 +10,8 @@
  * Conventions: text results are appended to a strbuf the caller owns (nothing is appended when a
  * function fails) or written into a fixed-size array; every function returns 0, or -1 with a
  * message in err (caller's buffer) that quotes the offending input (shortened and with
- * non-printable bytes shown as '?'). Encodings follow ../shared/docs/debezium-format.md §4.
+ * non-printable bytes shown as '?'). The encodings are described in docs/debezium-format.md,
+ * §4 "Value encodings".
  */
 #ifndef CDCPIPE_DEBEZIUM_TYPES_H
 #define CDCPIPE_DEBEZIUM_TYPES_H
@@ -138,7 +139,7 @@ int dbz_format_uuid(const char *s, size_t len, char out[DBZ_UUID_LEN], char *err
 int dbz_bits_from_bytes(const unsigned char *b, size_t n, int64_t length, strbuf *out, char *err,
                         size_t errlen);
 
-/* ---- unchanged-TOAST placeholders (debezium-format.md §2.5) ---- */
+/* ---- unchanged-TOAST placeholders (docs/debezium-format.md §5 "Unchanged TOAST values") ---- */
 
 /* True when a string value is the placeholder as any type carries it: the text itself (text,
  * varchar, json, xml, enum, ...), its bytes in base64 / base64-url-safe / hex (bytea), or the
