@@ -28,6 +28,8 @@
 #   DBZ_NAME [pg] DBZ_TOPIC_PREFIX [pgserver] DBZ_SLOT [debezium_slot]
 #   DBZ_PUBLICATION [debezium_pub] DBZ_TABLES [public.my_table] DBZ_SNAPSHOT_MODE [initial]
 #   DBZ_TIMEOUT [120] seconds until connector and task must be RUNNING.
+#   DBZ_EXTRA_CONFIG [{}] a JSON object of further connector settings, merged over the ones
+#     above (e.g. '{"value.converter.schemas.enable": "false", "heartbeat.interval.ms": "1000"}').
 # Other knobs:
 #   CONNECT_SCHEMAS [true]  JsonConverter schemas.enable for keys and values
 #   KAFKA_HEAP, CONNECT_HEAP  JVM memory/GC flags [-Xms64m -Xmx512m -XX:+UseSerialGC]
@@ -493,7 +495,7 @@ cmd_register_debezium() {
   body=$(DBZ_NAME=$name python3 - <<'EOF'
 import json, os
 e = os.environ
-print(json.dumps({"name": e["DBZ_NAME"], "config": {
+config = {
     "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
     "tasks.max": "1",
     "database.hostname": e["PG_HOST"],
@@ -509,7 +511,9 @@ print(json.dumps({"name": e["DBZ_NAME"], "config": {
     "publication.name": e.get("DBZ_PUBLICATION", "debezium_pub"),
     "publication.autocreate.mode": "filtered",
     "snapshot.mode": e.get("DBZ_SNAPSHOT_MODE", "initial"),
-}}))
+}
+config.update(json.loads(e.get("DBZ_EXTRA_CONFIG") or "{}"))
+print(json.dumps({"name": e["DBZ_NAME"], "config": config}))
 EOF
 )
   post() {
