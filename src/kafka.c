@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cdcpipe/clock.h"
 #include "cdcpipe/log.h"
 
 #define STR_(x) #x
@@ -23,11 +24,18 @@ struct kafka_consumer {
     bool paused;    /* kafka_pause: no fetching until kafka_resume */
     char **missing; /* subscribed topics reported missing, until one of their partitions arrives */
     size_t nmissing;
+    int64_t last_message_ms; /* clock_ms() when kafka_poll last returned a message */
+    int64_t nudged_ms;       /* clock_ms() of the last wake_fetcher, 0 if none since a message */
+    int64_t nudge_wait_ms;   /* how long the queue must stay empty before the next wake_fetcher */
 };
 
 /* Seconds between metadata refreshes (topic.metadata.refresh.interval.ms, cdcpipe's default): how
  * soon a topic created after the start, or a partition added to a topic, is consumed. */
 #define METADATA_REFRESH_S 5
+
+/* wake_fetcher's wait for an empty queue, at first and at most */
+#define NUDGE_MIN_MS 20
+#define NUDGE_MAX_MS 1000
 
 /* Remembers that `topic` was reported missing; true the first time (the caller warns once). */
 static bool note_missing(kafka_consumer *k, const char *topic)
@@ -209,6 +217,7 @@ kafka_consumer *kafka_open(const config *cfg, const start_position *from, bool t
     k->no_commit = cfg->dry_run;
     k->flush = flush;
     k->flush_ud = flush_ud;
+    k->nudge_wait_ms = NUDGE_MIN_MS;
 
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     struct {
@@ -227,6 +236,12 @@ kafka_consumer *kafka_open(const config *cfg, const start_position *from, bool t
          * poll; heartbeats (a background thread) keep the membership, and this keeps such a
          * stall from costing the assignment. Pass -X max.poll.interval.ms=... to change it. */
         {"max.poll.interval.ms", "86400000"},
+        /* The prefetch queue, the main term of cdcpipe's memory (README: Memory). librdkafka's
+         * 64 MiB is needed only because its fetcher idles a second when the queue was full;
+         * wake_fetcher ends that idling, and 16 MiB keeps a backlog draining at full speed.
+         * One fetch response may add up to fetch.max.bytes on top: kept at the same size. */
+        {"queued.max.messages.kbytes", "16384"},
+        {"fetch.max.bytes", "16777216"},
         /* A topic created after the start (Debezium creates a table's topic at its first change)
          * and partitions added to a topic are found at the next metadata refresh: every 5 s
          * instead of librdkafka's 5 min. One small metadata request per refresh. */
@@ -299,12 +314,65 @@ static void learn_end_offsets(kafka_consumer *k)
     }
 }
 
+/* The fetcher sleeps a whole second whenever the prefetch queue was full at its last look
+ * (librdkafka before 2.2 has no fetch.queue.backoff.ms), so a queue smaller than a second of
+ * consumption starves the pipeline while a backlog waits on the broker. When the queue has been
+ * empty for nudge_wait_ms while some assigned partition is behind its high watermark, a seek to
+ * the current position (nothing is queued: nothing is lost) makes the fetcher start at once. The
+ * wait doubles after each nudge that brought nothing (a slow network: the fetch was in flight)
+ * and starts again from the minimum once messages arrive. */
+static void wake_fetcher(kafka_consumer *k)
+{
+    int64_t now = clock_ms();
+    if (k->paused || now - k->last_message_ms < k->nudge_wait_ms ||
+        now - k->nudged_ms < k->nudge_wait_ms)
+        return;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(4);
+    for (size_t i = 0; i < k->parts->count; i++)
+        if (k->parts->items[i].assigned)
+            rd_kafka_topic_partition_list_add(list, k->parts->items[i].topic,
+                                              k->parts->items[i].partition);
+    rd_kafka_topic_partition_list_t *behind = rd_kafka_topic_partition_list_new(4);
+    if (list->cnt > 0 && rd_kafka_position(k->rk, list) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int i = 0; i < list->cnt; i++) {
+            rd_kafka_topic_partition_t *tp = &list->elems[i];
+            int64_t low, high;
+            if (tp->offset >= 0 &&
+                rd_kafka_get_watermark_offsets(k->rk, tp->topic, tp->partition, &low, &high) ==
+                    RD_KAFKA_RESP_ERR_NO_ERROR &&
+                high > tp->offset)
+                rd_kafka_topic_partition_list_add(behind, tp->topic, tp->partition)->offset =
+                    tp->offset;
+        }
+    }
+    if (behind->cnt > 0) {
+        rd_kafka_error_t *error = rd_kafka_seek_partitions(k->rk, behind, 0); /* asynchronous */
+        if (error) {
+            log_debug("waking the fetcher: %s", rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+        }
+        if (k->nudged_ms && k->nudge_wait_ms < NUDGE_MAX_MS) k->nudge_wait_ms *= 2;
+        k->nudged_ms = now;
+    }
+    rd_kafka_topic_partition_list_destroy(behind);
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
 rd_kafka_message_t *kafka_poll(kafka_consumer *k, int timeout_ms, bool *fatal, char *err,
                                size_t errlen)
 {
     *fatal = false;
     if (k->track_end) learn_end_offsets(k);
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, timeout_ms);
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, 0);
+    if (!m) {
+        wake_fetcher(k);
+        m = rd_kafka_consumer_poll(k->rk, timeout_ms < NUDGE_MIN_MS ? timeout_ms : NUDGE_MIN_MS);
+    }
+    if (m && !m->err) {
+        k->last_message_ms = clock_ms();
+        k->nudged_ms = 0;
+        k->nudge_wait_ms = NUDGE_MIN_MS;
+    }
     if (!m || !m->err) return m;
     const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
