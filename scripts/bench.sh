@@ -1,33 +1,68 @@
 #!/usr/bin/env bash
 # scripts/bench.sh — throughput benchmark of cdcpipe against real Kafka and ClickHouse, with
-# baselines measured in the same run so the figures compare across machines.
+# baselines and competitors measured in the same run so the figures compare across machines.
 #
 # Usage: scripts/bench.sh [-n N] [--keep] [--run-dir DIR] [--binary PATH] [--services-env FILE]
+#                         [--cdcpipe-variant NAME:ARGS]... [--no-kafka-engine] [--no-callgrind]
+#                         [--kafka-engine-timeout S]
 #
-#   -n N                 events per variant (default 200000)
-#   --keep               leave RUN_DIR (generated events, rows, logs) in place at exit
+#   -n N                 events per schema mode (default 200000)
+#   --keep               leave RUN_DIR (generated events, rows, logs) and the databases in place
 #   --run-dir DIR        work here (created if missing) instead of a new temp dir
 #   --binary PATH        cdcpipe to measure (default: build-bench/cdcpipe, a Release build made
 #                        with cmake if it is missing)
 #   --services-env FILE  use running services (a services.env written by scripts/services.sh)
 #                        instead of starting ClickHouse + Kafka in RUN_DIR and stopping them at exit
+#   --cdcpipe-variant NAME:ARGS  measure cdcpipe with the extra flags ARGS (split on blanks) as
+#                        the row "cdcpipe NAME"; repeatable. Default: one variant 'default:' (no
+#                        extra flags, the row "cdcpipe"); any --cdcpipe-variant replaces it, so
+#                        name 'default:' too to keep it. A variant the binary rejects with exit 2
+#                        (an unknown flag) is skipped with a note.
+#   --no-kafka-engine    skip ClickHouse's Kafka engine (slow: it may run until the timeout)
+#   --kafka-engine-timeout S  give the Kafka engine S seconds per mode (default 600)
+#   --no-callgrind       skip the instructions-per-event count (valgrind)
 #
-# For each of two variants of N Debezium UPDATE events on public.my_table (op "u", before/after
-# {id, name, created_at µs}, a PostgreSQL source block) — "noschema" (JsonConverter
+# For each of two schema modes of N Debezium UPDATE events on public.my_table (op "u",
+# before/after {id, name, created_at µs}, a PostgreSQL source block) — "noschema" (JsonConverter
 # schemas.enable=false: the bare payload) and "schema" (schemas.enable=true: the
 # {"schema":..., "payload":...} envelope, for keys too) — it produces the events to a fresh
-# 1-partition topic with kcat and measures, with /usr/bin/time -v:
-#   cdcpipe      cdcpipe --once --from beginning, fresh group, fresh database, the repository's
-#                pipeline.lua (after one unmeasured warm-up event through cdcpipe)
-#   kcat -C      kcat -C -e -o beginning -q over the same topic to /dev/null (librdkafka's raw
-#                consume rate), with -X fetch.wait.max.ms=10 so -e does not idle 500 ms in the
-#                broker's empty fetch at the end; the second of two passes
-#   curl INSERT  the same N rows, already transformed, in one JSONEachRow INSERT with curl into
-#                a fresh database (ClickHouse's raw insert rate)
-# and prints, on stdout, events/s, wall seconds, CPU seconds (user+sys of that process only;
-# the broker and ClickHouse server are not counted) and peak RSS, then the ratios
-# cdcpipe events/s ÷ kcat events/s and cdcpipe wall ÷ (kcat wall + curl wall).
-# The only check is correctness: each database must hold exactly N rows, else exit 1.
+# 1-partition topic with kcat and measures each contender from its start until all its rows can
+# be counted in ClickHouse:
+#   cdcpipe        cdcpipe --once --from beginning, fresh group, fresh database, the repository's
+#                  pipeline.lua, once per --cdcpipe-variant (after one unmeasured warm-up event)
+#   floor          kcat -C -e -f '%s\n' over the topic piped into ONE streaming curl INSERT of
+#                  the raw values (FORMAT CSV with format_csv_delimiter=\x01, which never occurs
+#                  in JSON, so every value arrives byte for byte as one String) into a Null table
+#                  whose materialized view extracts pipeline.lua's row (id, name, created_at from
+#                  the µs value, op; only op "u") into a table like cdcpipe's: ClickHouse does the
+#                  transform. Extraction with JSONExtract* where the server has it (19.x+), else
+#                  visitParamExtract* (18.16): the raw "after" object first, then its fields
+#   Kafka engine   ClickHouse's Kafka table engine (kafka_format TabSeparated, one String column;
+#                  JSONAsString where the server has it) with the same materialized view into a
+#                  MergeTree; its group's offset 0 is committed first (18.16 never sets
+#                  auto.offset.reset, so it would start at the end); measured from CREATE
+#                  MATERIALIZED VIEW until count() = N, polled every 0.1 s, "timed out" after S s;
+#                  then the Kafka table is dropped
+#   kcat -C        kcat -C -e -o beginning -q over the same topic to /dev/null (librdkafka's raw
+#                  consume rate); the second of two passes
+#   curl INSERT    the same N rows, already transformed, in one JSONEachRow INSERT with curl into
+#                  a fresh database (ClickHouse's raw insert rate)
+# (every kcat consumer runs with -X fetch.wait.max.ms=10 so -e does not idle 500 ms in the
+# broker's empty fetch at the end; cdcpipe --once stops at the end offsets it saw at start).
+# Then, unless --no-callgrind, the instructions per event of `cdcpipe test pipeline.lua` over a
+# fixed file of the first 20,000 values of each mode: valgrind --tool=callgrind's total Ir ÷
+# 20,000 (installs valgrind with apt-get when run as root and it is missing).
+#
+# Printed on stdout: per mode and contender events/s, wall seconds, CPU seconds of the client
+# process(es) (user+sys from /usr/bin/time: cdcpipe; kcat + curl for the floor; none for the
+# Kafka engine), CPU seconds of the ClickHouse server (utime+stime from /proc/<pid>/stat, pid from
+# the services run dir's pids/clickhouse.pid, over the run window only: merges after it are not
+# counted, other clients' queries to that server are), CPU µs per event (process + server) and
+# peak RSS; the same side by side per mode; the ratios cdcpipe ÷ floor and cdcpipe ÷ Kafka
+# engine (events/s), cdcpipe ÷ kcat -C, cdcpipe wall ÷ (kcat wall + curl wall); callgrind's
+# instructions per event.
+# Correctness: every database must hold exactly N rows, equal to the first cdcpipe variant's
+# (id, name, created_at, op), else exit 1 (a Kafka engine that times out is reported, not fatal).
 # Progress goes to stderr. With --services-env the bench databases are dropped at exit (unless
 # --keep); the bench topics stay in that Kafka (kcat cannot delete topics).
 set -euo pipefail
@@ -37,17 +72,22 @@ ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 SVC="$SCRIPT_DIR/services.sh"
 PIPELINE="$ROOT/pipeline.lua"
 TIME=/usr/bin/time
+CG_EVENTS=20000
 
 N=200000
 KEEP=0
 RUN_DIR=
 BINARY=
 SERVICES_ENV=
+KAFKA_ENGINE=1
+KE_TIMEOUT=600
+CALLGRIND=1
+VARIANT_SPECS=()
 
 die() { echo "bench.sh: $*" >&2; exit 1; }
 log() { echo "bench.sh: $*" >&2; }
 usage() {
-  sed -n '4,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '5,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -58,11 +98,35 @@ while (($#)); do
     --run-dir) (($# >= 2)) || usage; RUN_DIR=$2; shift 2 ;;
     --binary) (($# >= 2)) || usage; BINARY=$2; shift 2 ;;
     --services-env) (($# >= 2)) || usage; SERVICES_ENV=$2; shift 2 ;;
+    --cdcpipe-variant) (($# >= 2)) || usage; VARIANT_SPECS+=("$2"); shift 2 ;;
+    --no-kafka-engine) KAFKA_ENGINE=0; shift ;;
+    --kafka-engine-timeout) (($# >= 2)) || usage; KE_TIMEOUT=$2; shift 2 ;;
+    --no-callgrind) CALLGRIND=0; shift ;;
     -h | --help) usage ;;
     *) echo "bench.sh: unknown argument '$1'" >&2; usage ;;
   esac
 done
 [[ $N =~ ^[1-9][0-9]*$ ]] || die "-n wants a positive number of events, got '$N'"
+[[ $KE_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "--kafka-engine-timeout wants seconds, got '$KE_TIMEOUT'"
+
+# cdcpipe variants: VARIANT_NAMES[i] runs with the words of VARIANT_ARGS[i] added.
+((${#VARIANT_SPECS[@]})) || VARIANT_SPECS=("default:")
+VARIANT_NAMES=()
+VARIANT_ARGS=()
+VARIANT_SKIP=()
+for spec in "${VARIANT_SPECS[@]}"; do
+  [[ $spec == *:* ]] || die "--cdcpipe-variant wants NAME:ARGS, got '$spec'"
+  name=${spec%%:*}
+  [[ $name =~ ^[A-Za-z0-9._+-]+$ ]] ||
+    die "--cdcpipe-variant: NAME must be letters, digits, . _ + -, got '$name'"
+  for seen in "${VARIANT_NAMES[@]}"; do
+    [[ $seen != "$name" ]] || die "--cdcpipe-variant: '$name' given twice"
+  done
+  VARIANT_NAMES+=("$name")
+  VARIANT_ARGS+=("${spec#*:}")
+  VARIANT_SKIP+=(0)
+done
+NOTES=()
 
 # ---------------------------------------------------------------- tools
 
@@ -78,6 +142,17 @@ fi
 for tool in kcat curl python3; do
   command -v "$tool" >/dev/null || die "$tool is not installed"
 done
+if ((CALLGRIND)) && ! command -v valgrind >/dev/null; then
+  if ((EUID == 0)) && command -v apt-get >/dev/null; then
+    log "installing package 'valgrind' for the instruction counts"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null ||
+      log "apt-get install valgrind failed"
+  fi
+  if ! command -v valgrind >/dev/null; then
+    CALLGRIND=0
+    NOTES+=("valgrind is missing (install the Debian package 'valgrind'): no instruction counts")
+  fi
+fi
 
 if [[ -z $BINARY ]]; then
   BINARY="$ROOT/build-bench/cdcpipe"
@@ -151,28 +226,64 @@ set +a
 [[ -n ${CLICKHOUSE_URL:-} && -n ${KAFKA_BROKERS:-} ]] ||
   die "$SERVICES_ENV does not set both CLICKHOUSE_URL and KAFKA_BROKERS"
 
-# ch SQL: run one statement over HTTP, print the result; on failure show ClickHouse's message.
-ch() {
+# ch_try SQL: run one statement over HTTP; print the result, or ClickHouse's message and fail.
+ch_try() {
   local out code
-  out=$(curl -sS -w '\n%{http_code}' "$CLICKHOUSE_URL/" --data-binary "$1") || die "curl: $1"
+  out=$(curl -sS -w '\n%{http_code}' "$CLICKHOUSE_URL/" --data-binary "$1" 2>&1) || { printf '%s' "$out"; return 1; }
   code=${out##*$'\n'}
   out=${out%$'\n'*}
-  [[ $code == 200 ]] || die "ClickHouse HTTP $code for '$1': $out"
+  printf '%s' "$out"
+  [[ $code == 200 ]]
+}
+# ch SQL: as ch_try, but a failure ends the bench.
+ch() {
+  local out
+  out=$(ch_try "$1") || die "ClickHouse failed '$1': $out"
   printf '%s' "$out"
 }
 ch "SELECT 1" >/dev/null
+CH_VERSION=$(ch "SELECT version()")
+# What this server has: JSONExtract* (19.x+) for the extraction, JSONAsString for the Kafka engine.
+HAS_JSONEXTRACT=$(ch "SELECT count() FROM system.functions WHERE name = 'JSONExtractString'")
+HAS_JSONASSTRING=$(ch "SELECT count() FROM system.formats WHERE name = 'JSONAsString'")
+
+# The ClickHouse server's CPU: utime+stime of the pid services.sh recorded (n/a without one).
+CH_PID=
+pidfile="$(dirname "$SERVICES_ENV")/pids/clickhouse.pid"
+if [[ -r $pidfile ]]; then
+  CH_PID=$(<"$pidfile")
+  [[ $CH_PID =~ ^[0-9]+$ && -r /proc/$CH_PID/stat ]] || CH_PID=
+fi
+[[ -n $CH_PID ]] || NOTES+=("no readable $pidfile with a live pid: server CPU is n/a")
+CLK_TCK=$(getconf CLK_TCK)
+# server_ticks: the server's utime+stime in clock ticks, or "-" when unknown.
+server_ticks() {
+  local stat rest
+  if [[ -n $CH_PID ]] && stat=$(<"/proc/$CH_PID/stat") 2>/dev/null; then
+    rest=${stat##*) }  # fields from 3 (state) on; comm may hold blanks
+    awk '{ print $12 + $13 }' <<<"$rest"
+  else
+    echo -
+  fi
+}
+# ticks_to_s T0 T1: seconds between two server_ticks readings, or "-".
+ticks_to_s() {
+  if [[ $1 == - || $2 == - ]]; then echo -; else
+    awk -v a="$1" -v b="$2" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", (b - a) / hz }'
+  fi
+}
 
 # ---------------------------------------------------------------- events
 
 ID="$(date +%s)_$$"  # databases: bench_$ID_...; topics and groups: cdcpipe-bench-$TID-...
 TID=${ID//_/-}
-VARIANTS=(noschema schema)
+MODES=(noschema schema)
 
-log "generating $N events per variant in $WORK"
-python3 - "$N" "$WORK" <<'EOF'
+log "generating $N events per mode in $WORK"
+python3 - "$N" "$WORK" "$((CALLGRIND ? CG_EVENTS : 0))" <<'EOF'
 import json, sys, datetime
 
-n, work = int(sys.argv[1]), sys.argv[2]
+n, work, n_cg = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 def field(t, fname, optional=True, **extra):
@@ -224,10 +335,13 @@ epoch = datetime.datetime(1970, 1, 1)
 names = {"noschema": (open(f"{work}/noschema.kv", "w", encoding="utf-8")),
          "schema": (open(f"{work}/schema.kv", "w", encoding="utf-8"))}
 rows = open(f"{work}/rows.jsonl", "w", encoding="utf-8")
+# the fixed files for callgrind: the first n_cg values of each mode, whatever n is
+cg = {"noschema": open(f"{work}/cg-noschema.jsonl", "w", encoding="utf-8"),
+      "schema": open(f"{work}/cg-schema.jsonl", "w", encoding="utf-8")}
 sizes = {"noschema": 0, "schema": 0}
 ts_ms0 = 1718000000000
 lsn = 23995360
-for i in range(1, n + 1):
+for i in range(1, max(n, n_cg) + 1):
     created = 1700000000000000 + i * 1000003 + (i * 7919) % 1000000
     old = f"{first_names[i % 16]} {i}"
     new = f"{first_names[(i * 5) % 16]} {i} (updated)"
@@ -245,6 +359,11 @@ for i in range(1, n + 1):
         % (i, dumps(old), created - 3600000000, i, dumps(new), created,
            src_us // 1000, prev_lsn, lsn, src_us, src_us * 1000 + 123, 770 + i, lsn,
            ev_us // 1000, ev_us, ev_us * 1000 + 789))
+    if i <= n_cg:
+        cg["noschema"].write(payload + "\n")
+        cg["schema"].write("%s%s}\n" % (value_prefix, payload))
+    if i > n:
+        continue
     key = '{"id":%d}' % i
     line = "%s\t%s\n" % (key, payload)
     names["noschema"].write(line)
@@ -255,7 +374,7 @@ for i in range(1, n + 1):
     dt = epoch + datetime.timedelta(seconds=created // 1000000)
     rows.write('{"id":%d,"name":%s,"created_at":"%s","op":"u"}\n'
                % (i, dumps(new), dt.strftime("%Y-%m-%d %H:%M:%S")))
-for f in list(names.values()) + [rows]:
+for f in list(names.values()) + list(cg.values()) + [rows]:
     f.close()
 with open(f"{work}/sizes", "w") as f:
     for v, s in sizes.items():
@@ -264,29 +383,49 @@ EOF
 
 # ---------------------------------------------------------------- measuring
 
-# measure NAME CMD...: run CMD under /usr/bin/time -v, stdout to /dev/null, stderr to
-# $WORK/NAME.log; sets M_WALL M_CPU M_RSS_MIB (wall from date +%s%N for sub-10 ms resolution).
-measure() {
-  local name=$1 t0 t1 rc=0
+# run_measured NAME CMD...: run CMD under /usr/bin/time -v, stdout to /dev/null, stderr to
+# $WORK/NAME.log; sets M_RC M_WALL M_CPU M_RSS_MIB (wall from date +%s%N for sub-10 ms
+# resolution; CPU and peak RSS cover CMD's children too: both ends of a pipe) and M_SCPU (the
+# ClickHouse server's CPU seconds over the same window).
+run_measured() {
+  local name=$1 t0 t1 s0 s1
   shift
+  M_RC=0
+  s0=$(server_ticks)
   t0=$(date +%s%N)
-  "$TIME" -v -o "$WORK/$name.time" "$@" >/dev/null 2>"$WORK/$name.log" || rc=$?
+  "$TIME" -v -o "$WORK/$name.time" "$@" >/dev/null 2>"$WORK/$name.log" || M_RC=$?
   t1=$(date +%s%N)
-  if ((rc != 0)); then
-    tail -n 20 "$WORK/$name.log" >&2
-    die "$name failed (exit $rc): $*"
-  fi
+  s1=$(server_ticks)
   M_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+  M_SCPU=$(ticks_to_s "$s0" "$s1")
   M_CPU=$(awk -F': ' '/User time \(seconds\)|System time \(seconds\)/ { s += $2 }
-                      END { printf "%.2f", s }' "$WORK/$name.time")
-  M_RSS_MIB=$(awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$WORK/$name.time")
+                      END { printf "%.2f", s }' "$WORK/$name.time" 2>/dev/null || echo -)
+  M_RSS_MIB=$(awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' \
+    "$WORK/$name.time" 2>/dev/null || echo -)
+}
+
+# measure NAME CMD...: run_measured, and a failure ends the bench.
+measure() {
+  run_measured "$@"
+  if ((M_RC != 0)); then
+    tail -n 20 "$WORK/$1.log" >&2
+    shift
+    die "$1 failed (exit $M_RC): $*"
+  fi
+}
+
+# result MODE KEY WALL PROC_CPU SERVER_CPU RSS_MIB STATUS: one line of $RESULTS ("-" = none).
+result() { echo "$*" >>"$RESULTS"; }
+
+# topic_partitions TOPIC: its partition numbers.
+topic_partitions() {
+  kcat -b "$KAFKA_BROKERS" -L -t "$1" 2>/dev/null | awk '/partition [0-9]+,/ { sub(",", "", $2); print $2 }'
 }
 
 # topic_messages TOPIC: number of messages in TOPIC (sum of end offsets; the topics are fresh).
 topic_messages() {
-  local parts p total=0 end
-  parts=$(kcat -b "$KAFKA_BROKERS" -L -t "$1" 2>/dev/null | awk '/partition [0-9]+,/ { sub(",", "", $2); print $2 }')
-  for p in $parts; do
+  local p total=0 end
+  for p in $(topic_partitions "$1"); do
     end=$(kcat -b "$KAFKA_BROKERS" -Q -t "$1:$p:-1" 2>/dev/null | awk '{ print $NF }')
     total=$((total + end))
   done
@@ -304,7 +443,116 @@ create_topic() {
   fi
 }
 
-# Warm-up, not measured: one event through cdcpipe and kcat, so the first variant does not pay
+# commit_offset_zero GROUP TOPIC PARTITION...: commit offset 0 for GROUP on those partitions
+# (and read it back) with librdkafka through python3's ctypes, without joining the group.
+commit_offset_zero() {
+  python3 - "$KAFKA_BROKERS" "$@" <<'EOF'
+import ctypes, sys
+brokers, group, topic = (a.encode() for a in sys.argv[1:4])
+parts = [int(p) for p in sys.argv[4:]]
+class TP(ctypes.Structure):   # rd_kafka_topic_partition_t
+    _fields_ = [("topic", ctypes.c_char_p), ("partition", ctypes.c_int32),
+                ("offset", ctypes.c_int64), ("metadata", ctypes.c_void_p),
+                ("metadata_size", ctypes.c_size_t), ("opaque", ctypes.c_void_p),
+                ("err", ctypes.c_int), ("_private", ctypes.c_void_p)]
+class TPList(ctypes.Structure):
+    _fields_ = [("cnt", ctypes.c_int), ("size", ctypes.c_int), ("elems", ctypes.POINTER(TP))]
+vp, lp = ctypes.c_void_p, ctypes.POINTER(TPList)
+rk = ctypes.CDLL("librdkafka.so.1")
+rk.rd_kafka_conf_new.restype = vp
+rk.rd_kafka_conf_set.argtypes = [vp, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
+rk.rd_kafka_new.restype = vp
+rk.rd_kafka_new.argtypes = [ctypes.c_int, vp, ctypes.c_char_p, ctypes.c_size_t]
+rk.rd_kafka_topic_partition_list_new.restype = lp
+rk.rd_kafka_topic_partition_list_new.argtypes = [ctypes.c_int]
+rk.rd_kafka_topic_partition_list_add.restype = ctypes.POINTER(TP)
+rk.rd_kafka_topic_partition_list_add.argtypes = [lp, ctypes.c_char_p, ctypes.c_int32]
+rk.rd_kafka_commit.argtypes = [vp, lp, ctypes.c_int]
+rk.rd_kafka_committed.argtypes = [vp, lp, ctypes.c_int]
+rk.rd_kafka_err2str.restype = ctypes.c_char_p
+rk.rd_kafka_destroy.argtypes = [vp]
+err = ctypes.create_string_buffer(512)
+conf = rk.rd_kafka_conf_new()
+for k, v in ((b"bootstrap.servers", brokers), (b"group.id", group)):
+    if rk.rd_kafka_conf_set(conf, k, v, err, 512) != 0:
+        sys.exit("conf %s: %s" % (k.decode(), err.value.decode()))
+h = rk.rd_kafka_new(1, conf, err, 512)  # RD_KAFKA_CONSUMER
+if not h:
+    sys.exit("rd_kafka_new: " + err.value.decode())
+def tplist(offset):
+    lst = rk.rd_kafka_topic_partition_list_new(len(parts))
+    for p in parts:
+        rk.rd_kafka_topic_partition_list_add(lst, topic, p).contents.offset = offset
+    return lst
+rc = rk.rd_kafka_commit(h, tplist(0), 0)
+if rc != 0:
+    sys.exit("commit: " + rk.rd_kafka_err2str(rc).decode())
+lst = tplist(-1001)
+rc = rk.rd_kafka_committed(h, lst, 10000)
+if rc != 0:
+    sys.exit("committed: " + rk.rd_kafka_err2str(rc).decode())
+for i in range(lst.contents.cnt):
+    e = lst.contents.elems[i]
+    if e.err != 0 or e.offset != 0:
+        sys.exit("partition %d: committed offset %d (%s)"
+                 % (e.partition, e.offset, rk.rd_kafka_err2str(e.err).decode()))
+rk.rd_kafka_destroy(h)
+EOF
+}
+
+# extract_select MODE SOURCE FUNCTIONS: the SELECT that turns SOURCE's raw values (column v) into
+# pipeline.lua's rows, with FUNCTIONS = json (JSONExtract*, paths through "payload" in the schema
+# mode) or visitparam (visitParamExtract*: the first "key": anywhere, so the raw "after" object
+# first — "before" has the same fields and the schema only names "after" as a value — then its
+# fields; the first "op": is the envelope's). ts is named because 18.16 fills no DEFAULT for a
+# view's target.
+extract_select() {
+  local mode=$1 src=$2 p=""
+  [[ $mode == schema ]] && p="'payload', "
+  if [[ $3 == json ]]; then
+    printf '%s' "SELECT toUInt32(JSONExtractUInt(v, ${p}'after', 'id')) AS id,
+      JSONExtractString(v, ${p}'after', 'name') AS name,
+      toDateTime(intDiv(JSONExtractInt(v, ${p}'after', 'created_at'), 1000000), 'UTC') AS created_at,
+      JSONExtractString(v, ${p}'op') AS op, now() AS ts
+    FROM $src WHERE op = 'u'"
+  else
+    printf '%s' "SELECT toUInt32(visitParamExtractUInt(visitParamExtractRaw(v, 'after') AS a, 'id')) AS id,
+      visitParamExtractString(a, 'name') AS name,
+      toDateTime(intDiv(visitParamExtractInt(a, 'created_at'), 1000000), 'UTC') AS created_at,
+      visitParamExtractString(v, 'op') AS op, now() AS ts
+    FROM $src WHERE op = 'u'"
+  fi
+}
+FLOOR_FUNCS=visitparam
+((HAS_JSONEXTRACT)) && FLOOR_FUNCS=json
+# The Kafka engine's values pass TabSeparated unless the server has JSONAsString: TSV unescapes
+# \" and \\ (present in source.sequence), which leaves the extracted fields intact for
+# visitParamExtract* but is no JSON for JSONExtract*.
+KE_FORMAT=TabSeparated
+KE_FUNCS=visitparam
+if ((HAS_JSONASSTRING)); then
+  KE_FORMAT=JSONAsString
+  KE_FUNCS=$FLOOR_FUNCS
+fi
+
+# check_rows DB LABEL: DB.changes holds exactly N rows, else exit 1.
+check_rows() {
+  local rows
+  rows=$(ch "SELECT count() FROM $1.changes")
+  ((rows == N)) || die "$2: $1.changes holds $rows rows, expected $N"
+}
+
+# same_rows DB REF LABEL: DB.changes has REF.changes's (id, name, created_at, op), else exit 1.
+same_rows() {
+  local diff
+  diff=$(ch "SELECT count() FROM (SELECT count() FROM
+               (SELECT id, name, created_at, op FROM $1.changes
+                UNION ALL SELECT id, name, created_at, op FROM $2.changes)
+             GROUP BY id, name, created_at, op HAVING count() != 2)")
+  ((diff == 0)) || die "$3: $diff distinct rows of $1.changes and $2.changes differ (rerun with --keep to look)"
+}
+
+# Warm-up, not measured: one event through cdcpipe and kcat, so the first mode does not pay
 # for one-time work (the broker creating __consumer_offsets for the first group, ClickHouse's
 # first queries, page cache for the binaries).
 log "warm-up: one event through cdcpipe"
@@ -321,11 +569,9 @@ measure warmup-kcat kcat -b "$KAFKA_BROKERS" -C -e -o beginning -t "$warm_topic"
 RESULTS="$WORK/results"
 : >"$RESULTS"
 
-for v in "${VARIANTS[@]}"; do
+for v in "${MODES[@]}"; do
   topic="cdcpipe-bench-$TID-$v"
-  db="bench_${ID}_$v"
-  raw_db="bench_${ID}_${v}_raw"
-  group="cdcpipe-bench-$TID-$v"
+  ref_db=
 
   # --- produce
   create_topic "$topic"
@@ -343,61 +589,270 @@ for v in "${VARIANTS[@]}"; do
   log "$v: kcat -C (one unmeasured pass first: broker JIT and page cache warm for every run)"
   measure "kcat-$v-warm" kcat -b "$KAFKA_BROKERS" -C -e -o beginning -t "$topic" -q -X fetch.wait.max.ms=10
   measure "kcat-$v" kcat -b "$KAFKA_BROKERS" -C -e -o beginning -t "$topic" -q -X fetch.wait.max.ms=10
-  echo "$v kcat $M_WALL $M_CPU $M_RSS_MIB" >>"$RESULTS"
+  result "$v" kcat "$M_WALL" "$M_CPU" "$M_SCPU" "$M_RSS_MIB" ok
 
-  # --- cdcpipe
-  DATABASES+=("$db")
-  ch "CREATE DATABASE $db" >/dev/null
-  log "$v: cdcpipe --once into $db"
-  measure "cdcpipe-$v" "$BINARY" --once --from beginning -b "$KAFKA_BROKERS" -t "$topic" \
-    -g "$group" --clickhouse "$CLICKHOUSE_URL" --database "$db" "$PIPELINE"
-  echo "$v cdcpipe $M_WALL $M_CPU $M_RSS_MIB" >>"$RESULTS"
-  summary=$(grep -o 'consumed=.*' "$WORK/cdcpipe-$v.log" | tail -n 1 || true)
-  log "$v: cdcpipe: ${summary:-no summary line}"
-  if grep -qiE 'error|warn' "$WORK/cdcpipe-$v.log"; then
-    log "$v: cdcpipe logged warnings/errors:"
-    grep -iE 'error|warn' "$WORK/cdcpipe-$v.log" | head -n 10 >&2
-  fi
-  rows=$(ch "SELECT count() FROM $db.changes")
-  ((rows == N)) || die "$v: $db.changes holds $rows rows after cdcpipe, expected $N"
+  # --- cdcpipe, once per variant
+  for i in "${!VARIANT_NAMES[@]}"; do
+    name=${VARIANT_NAMES[i]}
+    if ((VARIANT_SKIP[i])); then
+      result "$v" "cdcpipe:$name" - - - - skipped
+      continue
+    fi
+    read -r -a extra <<<"${VARIANT_ARGS[i]}"
+    db="bench_${ID}_${v}_c$i"
+    DATABASES+=("$db")
+    ch "CREATE DATABASE $db" >/dev/null
+    log "$v: cdcpipe $name (${VARIANT_ARGS[i]:-no extra flags}) --once into $db"
+    run_measured "cdcpipe-$v-$name" "$BINARY" --once --from beginning -b "$KAFKA_BROKERS" -t "$topic" \
+      -g "cdcpipe-bench-$TID-$v-c$i" --clickhouse "$CLICKHOUSE_URL" --database "$db" \
+      "${extra[@]}" "$PIPELINE"
+    if ((M_RC == 2)); then
+      msg=$(grep -v '^$' "$WORK/cdcpipe-$v-$name.log" | head -n 1 || true)
+      NOTES+=("cdcpipe variant '$name' skipped: the binary rejects '${VARIANT_ARGS[i]}' (exit 2: ${msg:-no message})")
+      log "$v: cdcpipe $name: rejected (exit 2): ${msg:-no message}; skipped"
+      VARIANT_SKIP[i]=1
+      result "$v" "cdcpipe:$name" - - - - skipped
+      continue
+    elif ((M_RC != 0)); then
+      tail -n 20 "$WORK/cdcpipe-$v-$name.log" >&2
+      die "cdcpipe $name failed (exit $M_RC)"
+    fi
+    result "$v" "cdcpipe:$name" "$M_WALL" "$M_CPU" "$M_SCPU" "$M_RSS_MIB" ok
+    summary=$(grep -o 'consumed=.*' "$WORK/cdcpipe-$v-$name.log" | tail -n 1 || true)
+    log "$v: cdcpipe $name: ${summary:-no summary line}"
+    if grep -qiE 'error|warn' "$WORK/cdcpipe-$v-$name.log"; then
+      log "$v: cdcpipe $name logged warnings/errors:"
+      grep -iE 'error|warn' "$WORK/cdcpipe-$v-$name.log" | head -n 10 >&2
+    fi
+    check_rows "$db" "$v: cdcpipe $name"
+    if [[ -z $ref_db ]]; then ref_db=$db; else same_rows "$db" "$ref_db" "$v: cdcpipe $name"; fi
+  done
 
   # --- curl baseline: raw insert of the transformed rows
+  raw_db="bench_${ID}_${v}_raw"
   DATABASES+=("$raw_db")
   ch "CREATE DATABASE $raw_db" >/dev/null
-  ch "CREATE TABLE $raw_db.changes AS $db.changes" >/dev/null
+  if [[ -n $ref_db ]]; then
+    ch "CREATE TABLE $raw_db.changes AS $ref_db.changes" >/dev/null
+  else # every variant rejected: the same DDL as pipeline.lua's
+    ch "CREATE TABLE $raw_db.changes (id UInt32, name String, created_at DateTime('UTC'), op String,
+        ts DateTime DEFAULT now()) ENGINE = MergeTree() ORDER BY (id, ts)" >/dev/null
+  fi
   log "$v: curl INSERT into $raw_db"
   query="INSERT INTO $raw_db.changes (id,name,created_at,op) FORMAT JSONEachRow"
   measure "curl-$v" curl -sS -f -g --data-binary "@$WORK/rows.jsonl" "$CLICKHOUSE_URL/?query=${query// /%20}"
-  echo "$v curl $M_WALL $M_CPU $M_RSS_MIB" >>"$RESULTS"
-  rows=$(ch "SELECT count() FROM $raw_db.changes")
-  ((rows == N)) || die "$v: $raw_db.changes holds $rows rows after curl, expected $N"
-  diff=$(ch "SELECT count() FROM (SELECT id, name, created_at, op FROM $db.changes
-             UNION ALL SELECT id, name, created_at, op FROM $raw_db.changes)
-             GROUP BY id, name, created_at, op HAVING count() != 2")
-  [[ -z $diff ]] || log "$v: WARNING: cdcpipe's rows differ from the pre-transformed rows"
+  result "$v" curl "$M_WALL" "$M_CPU" "$M_SCPU" "$M_RSS_MIB" ok
+  check_rows "$raw_db" "$v: curl INSERT"
+  if [[ -n $ref_db ]]; then same_rows "$raw_db" "$ref_db" "$v: curl INSERT"; else ref_db=$raw_db; fi
+
+  # --- the floor: kcat | one streaming curl INSERT of the raw values, ClickHouse extracts
+  floor_db="bench_${ID}_${v}_floor"
+  DATABASES+=("$floor_db")
+  ch "CREATE DATABASE $floor_db" >/dev/null
+  ch "CREATE TABLE $floor_db.changes AS $raw_db.changes" >/dev/null
+  ch "CREATE TABLE $floor_db.raw (v String) ENGINE = Null" >/dev/null
+  ch "CREATE MATERIALIZED VIEW $floor_db.extract TO $floor_db.changes AS
+      $(extract_select "$v" "$floor_db.raw" "$FLOOR_FUNCS")" >/dev/null
+  log "$v: floor: kcat | curl INSERT (raw values) into $floor_db ($FLOOR_FUNCS extraction)"
+  url="$CLICKHOUSE_URL/?format_csv_delimiter=%01&query=INSERT%20INTO%20$floor_db.raw%20FORMAT%20CSV"
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  measure "floor-$v" bash -c 'set -o pipefail
+    kcat -b "$1" -C -e -o beginning -q -t "$2" -f "%s\n" -X fetch.wait.max.ms=10 |
+      curl -sS -f -X POST -T - -H "Expect:" "$3"' floor "$KAFKA_BROKERS" "$topic" "$url"
+  result "$v" floor "$M_WALL" "$M_CPU" "$M_SCPU" "$M_RSS_MIB" ok
+  check_rows "$floor_db" "$v: floor"
+  same_rows "$floor_db" "$ref_db" "$v: floor"
+
+  # --- ClickHouse's Kafka engine + the same materialized view into a MergeTree
+  if ((KAFKA_ENGINE)); then
+    ke_db="bench_${ID}_${v}_ke"
+    group="cdcpipe-bench-$TID-$v-ke"
+    DATABASES+=("$ke_db")
+    ch "CREATE DATABASE $ke_db" >/dev/null
+    ch "CREATE TABLE $ke_db.changes AS $raw_db.changes" >/dev/null
+    log "$v: Kafka engine ($KE_FORMAT, $KE_FUNCS extraction) into $ke_db, at most $KE_TIMEOUT s"
+    status=ok
+    # shellcheck disable=SC2046 # one word per partition
+    if ! out=$(commit_offset_zero "$group" "$topic" $(topic_partitions "$topic") 2>&1); then
+      status=failed
+      NOTES+=("$v: Kafka engine not run: cannot commit offset 0 for its group: $out")
+    elif ! out=$(ch_try "CREATE TABLE $ke_db.queue (v String) ENGINE = Kafka SETTINGS
+        kafka_broker_list = '$KAFKA_BROKERS', kafka_topic_list = '$topic',
+        kafka_group_name = '$group', kafka_format = '$KE_FORMAT', kafka_row_delimiter = '\n',
+        kafka_num_consumers = 1"); then
+      status=failed
+      NOTES+=("$v: Kafka engine not run: CREATE TABLE … ENGINE = Kafka failed: ${out:0:300}")
+    else
+      s0=$(server_ticks)
+      t0=$(date +%s%N)
+      deadline=$((SECONDS + KE_TIMEOUT))
+      ch "CREATE MATERIALIZED VIEW $ke_db.extract TO $ke_db.changes AS
+          $(extract_select "$v" "$ke_db.queue" "$KE_FUNCS")" >/dev/null
+      rows=0
+      while :; do
+        rows=$(ch "SELECT count() FROM $ke_db.changes")
+        ((rows < N)) || break
+        ((SECONDS < deadline)) || { status=timeout; break; }
+        sleep 0.1
+      done
+      t1=$(date +%s%N)
+      s1=$(server_ticks)
+      ch "DROP TABLE $ke_db.extract" >/dev/null
+      ch "DROP TABLE $ke_db.queue" >/dev/null
+      ((rows <= N)) || die "$v: Kafka engine: $ke_db.changes holds $rows rows, expected $N"
+      if [[ $status == ok ]]; then
+        wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+        result "$v" kengine "$wall" 0 "$(ticks_to_s "$s0" "$s1")" - ok
+        same_rows "$ke_db" "$ref_db" "$v: Kafka engine"
+        log "$v: Kafka engine: $N rows in $wall s"
+      else
+        NOTES+=("$v: Kafka engine timed out after $KE_TIMEOUT s with $rows of $N rows")
+        log "$v: Kafka engine timed out after $KE_TIMEOUT s with $rows of $N rows"
+      fi
+    fi
+    [[ $status == ok ]] || result "$v" kengine - - - - "$status"
+  fi
 done
+
+# ---------------------------------------------------------------- instructions per event
+
+if ((CALLGRIND)); then
+  for v in "${MODES[@]}"; do
+    log "$v: callgrind: cdcpipe test pipeline.lua over $CG_EVENTS events (about a minute)"
+    if valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind-$v.out" \
+      "$BINARY" test "$PIPELINE" "$WORK/cg-$v.jsonl" >"$WORK/callgrind-$v.rows" 2>"$WORK/callgrind-$v.log"; then
+      ir=$(awk '/^(summary|totals):/ { print $2; exit }' "$WORK/callgrind-$v.out")
+      rows=$(wc -l <"$WORK/callgrind-$v.rows")
+      ((rows == CG_EVENTS)) || die "$v: cdcpipe test printed $rows rows for $CG_EVENTS events"
+      echo "$v $ir" >>"$WORK/callgrind"
+    else
+      tail -n 5 "$WORK/callgrind-$v.log" >&2
+      NOTES+=("$v: valgrind failed (see $WORK/callgrind-$v.log with --keep)")
+    fi
+  done
+fi
 
 # ---------------------------------------------------------------- report
 
-echo "# cdcpipe bench: $N events per variant; $(nproc) CPUs; $("$BINARY" --version 2>&1 | head -n 1)"
-echo "# ClickHouse $(ch "SELECT version()"); kcat $(kcat -V 2>&1 | sed -n 's/^Version \([^ ]*\).*\(librdkafka [^ ]*\).*/\1 (\2)/p')"
+echo "# cdcpipe bench: $N events per schema mode; $(nproc) CPUs; $("$BINARY" --version 2>&1 | head -n 1)"
+echo "# ClickHouse $CH_VERSION (server pid ${CH_PID:-unknown}); kcat $(kcat -V 2>&1 | sed -n 's/^Version \([^ ]*\).*\(librdkafka [^ ]*\).*/\1 (\2)/p')"
 echo "# mean event size (key+value bytes): $(awk '{ printf "%s%s %s", sep, $1, $2; sep = ", " }' "$WORK/sizes")"
-echo "# CPU s = user+sys of the client process only (not the broker, not the ClickHouse server)"
-awk -v n="$N" '
-  BEGIN {
-    label["kcat"] = "kcat -C"; label["cdcpipe"] = "cdcpipe"; label["curl"] = "curl INSERT"
-    printf "%-9s %-12s %10s %8s %7s %13s\n", "variant", "run", "events/s", "wall s", "CPU s", "peak RSS MiB"
+for i in "${!VARIANT_NAMES[@]}"; do
+  [[ ${VARIANT_NAMES[i]} == default && -z ${VARIANT_ARGS[i]} ]] ||
+    echo "# cdcpipe ${VARIANT_NAMES[i]}: extra flags '${VARIANT_ARGS[i]}'"
+done
+echo "# wall: from start until the rows can be counted (Kafka engine: CREATE MATERIALIZED VIEW until count() = N)"
+echo "# proc CPU: user+sys of the client process (floor: kcat + curl; Kafka engine: none)"
+echo "# server CPU: clickhouse-server utime+stime in the run window only (no merges after it; any other client counts)"
+echo "# floor: kcat | curl, raw values via CSV into Null + MV ($FLOOR_FUNCS); Kafka engine: $KE_FORMAT + MV ($KE_FUNCS)"
+for note in "${NOTES[@]}"; do echo "# note: $note"; done
+awk -v n="$N" -v order="${MODES[*]}" '
+  function label(k) {
+    if (k == "kcat") return "kcat -C"
+    if (k == "curl") return "curl INSERT"
+    if (k == "floor") return "floor kcat|curl"
+    if (k == "kengine") return "Kafka engine"
+    if (k == "cdcpipe:default") return "cdcpipe"
+    sub(/^cdcpipe:/, "cdcpipe ", k); return k
   }
+  function rank(k) {
+    return k == "floor" ? 1 : k == "kengine" ? 2 : k ~ /^cdcpipe:/ ? 3 : k == "kcat" ? 4 : 5
+  }
+  function num(x) { return x != "-" }
+  # lpad/rpad S W: S padded to W columns (printf counts bytes in mawk; µ and ÷ are two)
+  function width(s) { gsub(/µ|÷/, "x", s); return length(s) }
+  function spaces(k,  s) { s = ""; while (k-- > 0) s = s " "; return s }
+  function lpad(s, w) { return s spaces(w - width(s)) }
+  function rpad(s, w) { return spaces(w - width(s)) s }
+  function evs(m, k) { return (m, k) in ok ? n / wall[m, k] : "" }
   {
-    wall[$1, $2] = $3
-    printf "%-9s %-12s %10.0f %8.2f %7.2f %13.1f\n", $1, label[$2], n / $3, $3, $4, $5
-    if (!($1 in seen)) { seen[$1] = 1; order[++nv] = $1 }
+    m = $1; k = $2
+    if (!(k in seenk)) { seenk[k] = 1; keys[++nk] = k }
+    line[m, k] = $0
+    if ($7 == "ok") {
+      ok[m, k] = 1; wall[m, k] = $3
+      pcpu[m, k] = num($4) ? $4 : 0; scpu[m, k] = $5; rss[m, k] = $6
+    } else status[m, k] = $7
   }
   END {
-    printf "\nvariant   cdcpipe ev/s ÷ kcat ev/s   cdcpipe wall ÷ (kcat wall + curl wall)\n"
-    for (i = 1; i <= nv; i++) {
-      v = order[i]
-      printf "%-9s %24.2f %40.2f\n", v, wall[v, "kcat"] / wall[v, "cdcpipe"],
-        wall[v, "cdcpipe"] / (wall[v, "kcat"] + wall[v, "curl"])
+    nm = split(order, modes, " ")
+    # keys in print order: floor, Kafka engine, cdcpipe variants (as given), kcat, curl
+    for (r = 1; r <= 5; r++) for (i = 1; i <= nk; i++) if (rank(keys[i]) == r) sorted[++ns] = keys[i]
+    for (i = 1; i <= nk; i++) keys[i] = sorted[i]
+
+    printf "\n%-9s %-18s %10s %8s %10s %12s %19s %13s\n", "mode", "contender", "events/s",
+      "wall s", "proc CPU s", "server CPU s", rpad("CPU µs/ev proc+srv", 19), "peak RSS MiB"
+    for (a = 1; a <= nm; a++) {
+      m = modes[a]
+      for (i = 1; i <= nk; i++) {
+        k = keys[i]
+        if (!((m, k) in line)) continue
+        if (!((m, k) in ok)) {
+          s = status[m, k] == "timeout" ? "timed out" : status[m, k]
+          printf "%-9s %-18s %10s\n", m, label(k), s
+          continue
+        }
+        pu = pcpu[m, k] / n * 1e6
+        if (num(scpu[m, k])) {
+          su = scpu[m, k] / n * 1e6; cpu = sprintf("%.1f+%.1f=%.1f", pu, su, pu + su)
+          sc = sprintf("%.2f", scpu[m, k])
+        } else { cpu = sprintf("%.1f+?", pu); sc = "n/a" }
+        r = num(rss[m, k]) ? sprintf("%.1f", rss[m, k]) : "in server"
+        pc = k == "kengine" ? "-" : sprintf("%.2f", pcpu[m, k])
+        printf "%-9s %-18s %10.0f %8.2f %10s %12s %19s %13s\n", m, label(k), n / wall[m, k],
+          wall[m, k], pc, sc, cpu, r
+      }
+    }
+
+    # side by side: one line per contender, one column group per mode
+    printf "\n%-18s", "side by side"
+    for (a = 1; a <= nm; a++) printf " | %s", lpad("events/s, CPU µs/ev, RSS MiB: " modes[a], 36)
+    printf "\n"
+    for (i = 1; i <= nk; i++) {
+      k = keys[i]
+      printf "%-18s", label(k)
+      for (a = 1; a <= nm; a++) {
+        m = modes[a]
+        if ((m, k) in ok) {
+          tot = num(scpu[m, k]) ? sprintf("%.1f", (pcpu[m, k] + scpu[m, k]) / n * 1e6) : "?"
+          r = num(rss[m, k]) ? sprintf("%.0f", rss[m, k]) : "server"
+          printf " | %10.0f %12s %12s", n / wall[m, k], tot, r
+        } else if ((m, k) in line)
+          printf " | %10s %12s %12s", status[m, k] == "timeout" ? "timed out" : status[m, k], "", ""
+        else printf " | %36s", ""
+      }
+      printf "\n"
+    }
+
+    # ratios, same run
+    printf "\n%-48s", "ratios (same run)"
+    for (a = 1; a <= nm; a++) printf " %10s", modes[a]
+    printf "\n"
+    for (i = 1; i <= nk; i++) {
+      c = keys[i]
+      if (c !~ /^cdcpipe:/) continue
+      for (a = 1; a <= nm; a++) if ((modes[a], c) in ok) break
+      if (a > nm) continue  # skipped in every mode
+      split("floor kengine kcat", others, " ")
+      split("events/s ÷ floor;events/s ÷ Kafka engine;events/s ÷ kcat -C", what, ";")
+      for (o = 1; o <= 4; o++) {
+        if (o < 4) printf "%s", lpad(label(c) " " what[o], 48)
+        else printf "%s", lpad(label(c) " wall ÷ (kcat wall + curl wall)", 48)
+        for (a = 1; a <= nm; a++) {
+          m = modes[a]
+          if (!((m, c) in ok)) { printf " %10s", "-"; continue }
+          if (o < 4) {
+            if ((m, others[o]) in ok) printf " %10.2f", wall[m, others[o]] / wall[m, c]
+            else printf " %10s", ((m, others[o]) in line) ? status[m, others[o]] : "-"
+          } else if (((m, "kcat") in ok) && ((m, "curl") in ok))
+            printf " %10.2f", wall[m, c] / (wall[m, "kcat"] + wall[m, "curl"])
+          else printf " %10s", "-"
+        }
+        printf "\n"
+      }
     }
   }' "$RESULTS"
+if [[ -s $WORK/callgrind ]]; then
+  printf '\ninstructions per event, cdcpipe test pipeline.lua over %d events (callgrind Ir)\n' "$CG_EVENTS"
+  awk -v n="$CG_EVENTS" '{ printf "%-9s %10.0f\n", $1, $2 / n }' "$WORK/callgrind"
+fi
