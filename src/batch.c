@@ -3,9 +3,10 @@
  *
  * Columns: each batch keeps the union of its rows' keys in first-seen order, with their lengths
  * (compared with memcmp: a key is bytes, not a C string), and a hash set over them so a key is
- * found in constant time whatever the number of columns. The hash is SipHash-1-3 with a key
- * drawn at random per process: the topic's writer chooses column names (a script that copies
- * an event's keys into rows), so collisions must not be predictable. The set uses linear
+ * found in constant time whatever the number of columns (up to 8 columns a plain scan is cheaper
+ * and the set is not built). The hash is SipHash-1-3 with a key drawn at random per process: the
+ * topic's writer chooses column names (a script that copies an event's keys into rows), so
+ * collisions must not be predictable. The set uses linear
  * probing; columns only ever leave it newest first (a failed row, a rollback, a clear), and
  * emptying the slot of the newest column keeps every other lookup intact (no column probed past
  * a slot that was empty when it was inserted), so removal needs no tombstones.
@@ -126,10 +127,14 @@ static void rehash(batch *b, size_t nslots)
 /* Removes the newest columns until `keep` are left. */
 static void drop_columns_from(batch *b, size_t keep)
 {
-    if (keep == 0 && b->slots) memset(b->slots, 0, b->nslots * sizeof *b->slots);
+    if (keep == 0) { /* back to a linear scan until the batch is wide again */
+        free(b->slots);
+        b->slots = NULL;
+        b->nslots = 0;
+    }
     while (b->ncolumns > keep) {
         size_t c = --b->ncolumns;
-        if (keep > 0) {
+        if (b->nslots) {
             size_t i = probe(b, b->columns[c], b->column_len[c],
                              hash_name(b->columns[c], b->column_len[c]));
             b->slots[i] = 0;
@@ -139,16 +144,26 @@ static void drop_columns_from(batch *b, size_t keep)
 }
 
 /* The column number of name, added to the batch if new. Returns -1 when the batch cannot number
- * another column (not reachable within any batch size, but checked). */
+ * another column (not reachable within any batch size, but checked). Up to SCAN_COLUMNS columns
+ * a scan (lengths first) is cheaper than hashing the key; past them the hash set is built. */
+#define SCAN_COLUMNS 8
 static long find_or_add_column(batch *b, const char *name, size_t len)
 {
-    uint64_t hash = hash_name(name, len);
+    uint64_t hash = 0;
     if (b->nslots) {
+        hash = hash_name(name, len);
         size_t i = probe(b, name, len, hash);
         if (b->slots[i]) return (long)b->slots[i] - 1;
+    } else {
+        for (size_t c = 0; c < b->ncolumns; c++)
+            if (b->column_len[c] == len && memcmp(b->columns[c], name, len) == 0) return (long)c;
     }
     if (b->ncolumns >= UINT32_MAX - 1) return -1;
-    if (2 * (b->ncolumns + 1) > b->nslots) rehash(b, b->nslots ? 2 * b->nslots : 64);
+    bool hashed = b->nslots > 0;
+    if (b->ncolumns + 1 > SCAN_COLUMNS && 2 * (b->ncolumns + 1) > b->nslots) {
+        rehash(b, b->nslots ? 2 * b->nslots : 64);
+        if (!hashed) hash = hash_name(name, len);
+    }
     if (b->ncolumns == b->columns_cap) {
         b->columns_cap = b->columns_cap ? b->columns_cap * 2 : 16;
         b->columns = xrealloc(b->columns, b->columns_cap * sizeof *b->columns);
@@ -161,7 +176,7 @@ static long find_or_add_column(batch *b, const char *name, size_t len)
     size_t c = b->ncolumns++;
     b->columns[c] = copy;
     b->column_len[c] = len;
-    b->slots[probe(b, name, len, hash)] = (uint32_t)c + 1;
+    if (b->nslots) b->slots[probe(b, name, len, hash)] = (uint32_t)c + 1;
     return (long)c;
 }
 
