@@ -72,8 +72,8 @@ static size_t round16(size_t size)
 /* True when the block whose payload is ptr was carved from the arena (not a spill). */
 static bool in_arena(const arena *a, const void *ptr)
 {
-    const unsigned char *h = (const unsigned char *)ptr - sizeof(block_header);
-    return h >= a->base && h < a->base + ARENA_SIZE;
+    uintptr_t h = (uintptr_t)ptr - sizeof(block_header), base = (uintptr_t)a->base;
+    return h >= base && h < base + ARENA_SIZE; /* as integers: ptr may be from another block */
 }
 
 /* The spill holding ptr (a payload outside the arena). */
