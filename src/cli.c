@@ -48,7 +48,7 @@ const char cli_usage[] =
     "      --dlq-topic NAME       dead letters to NAME; default <topic>.dlq; none: no topic\n"
     "      --dlq-file PATH        also append dead letters to PATH (JSON lines)\n"
     "      --dlq-max-bytes N      cut dead-letter values at N bytes (default 900 KiB)\n"
-    "      --max-event-bytes N    dead-letter events bigger than N bytes (default 8 MiB)\n"
+    "      --max-event-bytes N    dead-letter events whose value or key is over N bytes (8 MiB)\n"
     "      --shutdown-timeout S   after SIGINT/SIGTERM or a revoke, retry inserts S more seconds "
     "(10)\n"
     "      --stats-interval S     log the counters every S seconds (60; 0: only at the end)\n"

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,19 +22,16 @@
 #include <lauxlib.h>
 #include <yajl/yajl_parse.h>
 
-/* ---- arena: yajl's allocations, released all at once per message ---- */
+/* ---- arena: yajl's allocations, released all at once per message ----
+ *
+ * Small blocks are carved from one 64 KiB buffer; larger ones ("spills") are malloc'd and kept
+ * on a list. yajl grows its buffers with realloc (its parse stack 128 bytes at a time, its string
+ * buffer by doubling): the block that was allocated last grows in place, and a spill is
+ * realloc'd, so growth never leaves copies behind; garbage is bounded by the 64 KiB buffer.
+ * yajl does not check what its allocator returns, so an allocation that fails aborts here
+ * (alloc_or_abort) instead of handing it NULL. */
 
 #define ARENA_SIZE (64 * 1024)
-
-typedef struct spill {
-    struct spill *next;
-} spill;
-
-typedef struct {
-    unsigned char *base;
-    size_t used;
-    spill *spills; /* blocks too large for the arena, freed on reset */
-} arena;
 
 /* Every block starts with its size so realloc can copy. */
 typedef struct {
@@ -41,39 +39,123 @@ typedef struct {
     size_t pad; /* keeps the payload 16-byte aligned */
 } block_header;
 
+/* A block too large for the arena: list links, then the block. */
+typedef struct spill {
+    struct spill *prev, *next;
+    block_header h; /* last member: the payload follows it directly */
+} spill;
+_Static_assert(offsetof(spill, h) + sizeof(block_header) == sizeof(spill),
+               "a spill's payload follows its header");
+
+typedef struct {
+    unsigned char *base;
+    size_t used;
+    spill *spills; /* blocks too large for the arena, freed on reset */
+} arena;
+
+/* The one place arena memory comes from: yajl must never see NULL. */
+static void *alloc_or_abort(void *ptr, size_t size)
+{
+    void *fresh = size <= SIZE_MAX / 2 ? realloc(ptr, size) : NULL;
+    if (!fresh) {
+        fprintf(stderr, "cdcpipe: out of memory in the JSON decoder (%zu bytes)\n", size);
+        abort();
+    }
+    return fresh;
+}
+
+static size_t round16(size_t size)
+{
+    return (size + 15) & ~(size_t)15;
+}
+
+/* True when the block whose payload is ptr was carved from the arena (not a spill). */
+static bool in_arena(const arena *a, const void *ptr)
+{
+    uintptr_t h = (uintptr_t)ptr - sizeof(block_header), base = (uintptr_t)a->base;
+    return h >= base && h < base + ARENA_SIZE; /* as integers: ptr may be from another block */
+}
+
+/* The spill holding ptr (a payload outside the arena). */
+static spill *spill_of(void *ptr)
+{
+    return (spill *)(void *)((unsigned char *)ptr - sizeof(spill));
+}
+
+/* True when the arena block at ptr is the last one carved: it can grow or shrink in place. */
+static bool is_last(const arena *a, const void *ptr, const block_header *h)
+{
+    return (const unsigned char *)ptr + round16(h->size) == a->base + a->used;
+}
+
 static void *arena_malloc(void *ctx, size_t size)
 {
     arena *a = ctx;
-    size_t need = sizeof(block_header) + ((size + 15) & ~(size_t)15);
+    if (size > SIZE_MAX / 2) alloc_or_abort(NULL, size); /* reports and aborts */
+    size_t need = sizeof(block_header) + round16(size);
     block_header *h;
     if (a->used + need <= ARENA_SIZE) {
-        h = (block_header *)(a->base + a->used);
+        h = (block_header *)(void *)(a->base + a->used);
         a->used += need;
     } else {
-        spill *s = malloc(sizeof(spill) + sizeof(block_header) + size + 16);
-        if (!s) return NULL;
+        spill *s = alloc_or_abort(NULL, sizeof(spill) + size);
+        s->prev = NULL;
         s->next = a->spills;
+        if (s->next) s->next->prev = s;
         a->spills = s;
-        h = (block_header *)(void *)((unsigned char *)s + 16);
+        h = &s->h;
     }
     h->size = size;
     return h + 1;
 }
 
+static void arena_free(void *ctx, void *ptr)
+{
+    arena *a = ctx;
+    if (!ptr) return;
+    block_header *h = (block_header *)ptr - 1;
+    if (in_arena(a, ptr)) {
+        if (is_last(a, ptr, h)) a->used = (size_t)((unsigned char *)h - a->base);
+        return; /* other arena blocks: released by arena_reset */
+    }
+    spill *s = spill_of(ptr);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        a->spills = s->next;
+    if (s->next) s->next->prev = s->prev;
+    free(s);
+}
+
 static void *arena_realloc(void *ctx, void *ptr, size_t size)
 {
+    arena *a = ctx;
     if (!ptr) return arena_malloc(ctx, size);
     block_header *old = (block_header *)ptr - 1;
     if (old->size >= size) return ptr;
-    void *fresh = arena_malloc(ctx, size);
-    if (fresh) memcpy(fresh, ptr, old->size);
+    if (!in_arena(a, ptr)) { /* a spill: realloc it and mend the list */
+        if (size > SIZE_MAX / 2) alloc_or_abort(NULL, size);
+        spill *s = alloc_or_abort(spill_of(ptr), sizeof(spill) + size);
+        if (s->prev)
+            s->prev->next = s;
+        else
+            a->spills = s;
+        if (s->next) s->next->prev = s;
+        s->h.size = size;
+        return &s->h + 1;
+    }
+    if (is_last(a, ptr, old) && size <= ARENA_SIZE &&
+        a->used - round16(old->size) + round16(size) <= ARENA_SIZE) {
+        a->used = a->used - round16(old->size) + round16(size); /* grows in place */
+        old->size = size;
+        return ptr;
+    }
+    size_t old_size = old->size;
+    bool was_last = is_last(a, ptr, old);
+    void *fresh = arena_malloc(ctx, size); /* a spill when it is the last block: see above */
+    memcpy(fresh, ptr, old_size);
+    if (was_last && !in_arena(a, fresh)) a->used = (size_t)((unsigned char *)old - a->base);
     return fresh;
-}
-
-static void arena_free(void *ctx, void *ptr)
-{
-    (void)ctx;
-    (void)ptr; /* released by arena_reset */
 }
 
 static void arena_reset(arena *a)
@@ -155,18 +237,21 @@ static bool skipping_scalar(json_decoder *d)
     return d->skip_depth > 0;
 }
 
-static bool skipping_open(json_decoder *d)
+/* Returns 1 when the container opening now is part of a skipped subtree (and accounts for it),
+ * 0 when it is not, -1 when it would nest deeper than JSON_MAX_DEPTH: the limit holds inside
+ * the skipped schema too, or yajl's parse stack would grow without bound. */
+static int skipping_open(json_decoder *d)
 {
-    if (d->skip_next) {
-        d->skip_next = false;
-        d->skip_depth = 1;
-        return true;
+    if (!d->skip_next && d->skip_depth == 0) return 0;
+    if (d->depth + d->skip_depth >= JSON_MAX_DEPTH) {
+        snprintf(d->problem, sizeof d->problem,
+                 "nesting deeper than %d levels (inside the envelope's \"schema\")",
+                 JSON_MAX_DEPTH);
+        return -1;
     }
-    if (d->skip_depth > 0) {
-        d->skip_depth++;
-        return true;
-    }
-    return false;
+    d->skip_next = false;
+    d->skip_depth++;
+    return 1;
 }
 
 static bool skipping_close(json_decoder *d)
@@ -296,7 +381,8 @@ static int on_string(void *ctx, const unsigned char *s, size_t len)
 
 static int open_container(json_decoder *d, bool is_array)
 {
-    if (skipping_open(d)) return 1;
+    int skipped = skipping_open(d);
+    if (skipped != 0) return skipped > 0;
     note_kind(d, is_array ? "array" : "object");
     if (d->depth >= JSON_MAX_DEPTH) {
         snprintf(d->problem, sizeof d->problem, "nesting deeper than %d levels", JSON_MAX_DEPTH);
@@ -404,8 +490,9 @@ static const char *skip_string(const char *p, const char *end)
     }
 }
 
-/* Returns the byte after the JSON value starting at p, or NULL. */
-static const char *skip_value(const char *p, const char *end)
+/* Returns the byte after the JSON value starting at p, or NULL (also when it nests deeper than
+ * max_depth levels: the general parser then reports it). */
+static const char *skip_value(const char *p, const char *end, int max_depth)
 {
     if (p >= end) return NULL;
     if (*p == '"') return skip_string(p, end);
@@ -423,7 +510,7 @@ static const char *skip_value(const char *p, const char *end)
             continue;
         }
         if (*p == '{' || *p == '[') {
-            depth++;
+            if (++depth > max_depth) return NULL;
         } else if (*p == '}' || *p == ']') {
             if (--depth == 0) return p + 1;
         }
@@ -452,12 +539,14 @@ static bool find_payload(const char *text, size_t len, const char **start, size_
     const char *end = text + len, *p = skip_ws(text, end);
     if (p >= end || *p++ != '{' || !match_key(&p, end, "schema")) return false;
     *schema = p;
-    if (!(p = skip_value(p, end))) return false;
+    /* the envelope is a level: the schema may nest one level less than JSON_MAX_DEPTH, as on
+     * the general path */
+    if (!(p = skip_value(p, end, JSON_MAX_DEPTH - 1))) return false;
     *slen = (size_t)(p - *schema);
     p = skip_ws(p, end);
     if (p >= end || *p++ != ',' || !match_key(&p, end, "payload")) return false;
     *start = p;
-    if (!(p = skip_value(p, end))) return false;
+    if (!(p = skip_value(p, end, JSON_MAX_DEPTH))) return false;
     *plen = (size_t)(p - *start);
     p = skip_ws(p, end);
     if (p >= end || *p++ != '}') return false;
@@ -470,7 +559,7 @@ static void note_schema_span(json_decoder *d, const char *text, size_t len)
     const char *end = text + len, *p = skip_ws(text + d->schema_key_end, end), *q;
     if (p >= end || *p != ':') return;
     p = skip_ws(p + 1, end);
-    if (p < end && *p == '{' && (q = skip_value(p, end))) {
+    if (p < end && *p == '{' && (q = skip_value(p, end, JSON_MAX_DEPTH))) {
         d->schema_text = p;
         d->schema_len = (size_t)(q - p);
     }

@@ -162,11 +162,14 @@ static int append_object(strbuf *out, lua_State *L, int idx, const char *column,
         qsort(keys, n, sizeof keys[0], compare_keys);
         int rc = 0;
         for (size_t i = 0; i < n && rc == 0; i++) {
+            if (depth == 0 && on_key && on_key(ud, keys[i].s, keys[i].len, err, errlen) != 0) {
+                rc = -1;
+                break;
+            }
             if (!first) strbuf_putc(out, ',');
             first = false;
             row_json_string(out, keys[i].s, keys[i].len);
             strbuf_putc(out, ':');
-            if (depth == 0 && on_key) on_key(ud, keys[i].s, keys[i].len);
             lua_pushlstring(L, keys[i].s, keys[i].len);
             lua_rawget(L, idx);
             rc = append_value(out, L, lua_gettop(L), depth ? column : keys[i].s, depth + 1, sorted,
@@ -186,13 +189,16 @@ static int append_object(strbuf *out, lua_State *L, int idx, const char *column,
                 lua_pop(L, 2);
                 return -1;
             }
-            if (!first) strbuf_putc(out, ',');
-            first = false;
             size_t klen;
             const char *key = lua_tolstring(L, -2, &klen);
+            if (depth == 0 && on_key && on_key(ud, key, klen, err, errlen) != 0) {
+                lua_pop(L, 2);
+                return -1;
+            }
+            if (!first) strbuf_putc(out, ',');
+            first = false;
             row_json_string(out, key, klen);
             strbuf_putc(out, ':');
-            if (depth == 0 && on_key) on_key(ud, key, klen);
             int rc = append_value(out, L, lua_gettop(L), depth ? column : key, depth + 1, sorted,
                                   err, errlen);
             lua_pop(L, 1);

@@ -38,7 +38,8 @@ struct script {
     bool in_event;          /* cdc.emit is only valid inside transform */
     long instruction_limit; /* per event; 0: none */
     long instructions_left;
-    bool debezium_only; /* --input debezium: values must be change events (an "op" code) */
+    bool debezium_only;   /* --input debezium: values must be change events (an "op" code) */
+    size_t max_key_bytes; /* --max-event-bytes for the record key; 0: none */
 };
 
 /* Lua instructions between two budget checks: cheap enough to be free, fine enough to stop a
@@ -66,9 +67,15 @@ void script_set_debezium_only(script *s, bool on)
     s->debezium_only = on;
 }
 
+void script_set_max_key_bytes(script *s, size_t bytes)
+{
+    s->max_key_bytes = bytes;
+}
+
 void script_apply_config(script *s, const config *cfg)
 {
     script_set_instruction_limit(s, cfg->lua_instructions);
+    script_set_max_key_bytes(s, cfg->max_event_bytes > 0 ? (size_t)cfg->max_event_bytes : 0);
     script_set_debezium_only(s, strcmp(cfg->input, "debezium") == 0);
 }
 
@@ -379,17 +386,28 @@ static int deliver(event_call *c, lua_State *L, const char *table, int idx)
     return 0;
 }
 
-/* Pushes the key: decoded JSON when it parses, the raw bytes otherwise, nil when absent. */
-static void push_key(event_call *c, lua_State *L)
+/* Pushes the key: decoded JSON when it parses, the raw bytes otherwise, nil when absent.
+ * Returns 0, or -1 with the event's error set when the key is larger than --max-event-bytes (it
+ * is not decoded then). */
+static int push_key(event_call *c, lua_State *L)
 {
     char ignored[256];
     if (!c->ev->key) {
         lua_pushnil(L);
-        return;
+        return 0;
+    }
+    if (c->s->max_key_bytes && c->ev->key_len > c->s->max_key_bytes) {
+        snprintf(c->err, c->errlen,
+                 "key of %zu bytes is larger than --max-event-bytes %zu (the limit applies to the "
+                 "key and to the value)",
+                 c->ev->key_len, c->s->max_key_bytes);
+        c->result = SCRIPT_DECODE_ERROR;
+        return -1;
     }
     if (json_decoder_push(c->s->decoder, L, c->ev->key, c->ev->key_len, JSON_UNWRAP_ENVELOPE,
                           ignored, sizeof ignored) != 0)
         lua_pushlstring(L, c->ev->key, c->ev->key_len);
+    return 0;
 }
 
 /* Pushes meta.headers: header name → value string (false for a header without a value; the
@@ -449,7 +467,7 @@ static int process_protected(lua_State *L)
         lua_pushinteger(L, ev->timestamp_ms);
         lua_setfield(L, 2, "timestamp");
     }
-    push_key(c, L);
+    if (push_key(c, L) != 0) return 0;
     lua_setfield(L, 2, "key");
     if (push_headers(L, ev->headers)) lua_setfield(L, 2, "headers");
 

@@ -15,19 +15,33 @@
 
 #include "cdcpipe/strbuf.h"
 
+/* What a row may have: past these its event is refused (batch_set_add_row fails, and the
+ * pipeline dead-letters the event at the lua stage). Column names travel in every INSERT's
+ * column list; a name with a NUL byte cannot be sent at all. */
+#define BATCH_MAX_COLUMNS     1000 /* columns (top-level keys) per row */
+#define BATCH_MAX_COLUMN_NAME 256  /* bytes per column name */
+
 typedef struct {
     char *table; /* target table as the script named it ("t" or "db.t") */
     strbuf rows; /* JSONEachRow: one object per line */
     size_t nrows;
     /* per row: where its line ends in `rows`, the pipeline's index of the event it came from,
-     * and which of `columns` it has (bit i = columns[i]; columns past 63 count as present) */
+     * and where its column numbers end in `row_cols` (the indexes into `columns` it has) */
     size_t *row_end;
     uint32_t *row_event;
-    uint64_t *row_columns;
+    size_t *row_cols_end;
     size_t rows_cap;
-    char **columns; /* union of the rows' keys, in first-seen order */
+    uint32_t *row_cols; /* every row's column numbers, row after row */
+    size_t nrow_cols, row_cols_cap;
+    /* union of the rows' keys, in first-seen order: NUL-terminated (a key with a NUL byte is
+     * refused), with their lengths, and a hash set over them (open addressing: column number +
+     * 1, 0 = empty; its size a power of two, at least twice the columns) */
+    char **columns;
+    size_t *column_len;
     size_t ncolumns;
     size_t columns_cap;
+    uint32_t *slots;
+    size_t nslots;
     int64_t opened_ms; /* clock_ms() of the first row, for the time limit */
     /* state at the last mark */
     size_t mark_len, mark_rows, mark_columns;
@@ -40,8 +54,10 @@ typedef struct {
 } batch_set;
 
 /* Serializes the row table at idx into the batch for `table` (created on first use), noting
- * that it came from event number `event` (the caller's numbering). Returns 0, or -1 with err;
- * the batch is then unchanged. */
+ * that it came from event number `event` (the caller's numbering). Returns 0, or -1 with err
+ * (a value row_json cannot write, more than BATCH_MAX_COLUMNS columns, a column name longer than
+ * BATCH_MAX_COLUMN_NAME bytes or holding a NUL byte: err names the limit and the column, its
+ * bytes escaped); the batch is then unchanged. */
 int batch_set_add_row(batch_set *set, const char *table, lua_State *L, int idx, uint32_t event,
                       char *err, size_t errlen);
 

@@ -34,7 +34,9 @@ void json_decoder_free(json_decoder *d);
 
 /* Parses text[0..len) and pushes exactly one Lua value on L. Returns 0, or -1 with the stack
  * unchanged and err describing the problem and its byte offset. May raise a Lua memory error, so
- * call it from protected code. Nesting deeper than JSON_MAX_DEPTH is an error. */
+ * call it from protected code. Nesting deeper than JSON_MAX_DEPTH is an error, inside a skipped
+ * envelope "schema" too (the envelope counts as a level). The parser's own memory stays in
+ * proportion to the text; if it cannot be had the process aborts (yajl cannot take a NULL). */
 #define JSON_MAX_DEPTH 128
 int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t len, int flags,
                       char *err, size_t errlen);

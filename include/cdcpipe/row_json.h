@@ -19,12 +19,14 @@
 /* The value of cdc.null: a light userdata with this address means JSON null. */
 void *row_json_null(void);
 
-/* Called once per top-level key written (the row's columns). */
-typedef void (*row_json_key_fn)(void *ud, const char *key, size_t len);
+/* Called once per top-level key written (the row's columns). Returns 0, or -1 with err to
+ * refuse the row: row_json_append then stops and fails with that message. */
+typedef int (*row_json_key_fn)(void *ud, const char *key, size_t len, char *err, size_t errlen);
 
 /* Appends the table at stack index idx as a JSON object (no newline) to out. With `sorted`, keys
  * are written in byte order (stable output for people and tests); otherwise in table order.
- * on_key may be NULL. Returns 0, or -1 with err naming the offending column; out is then left
+ * on_key may be NULL. Returns 0, or -1 with err naming the offending column (or on_key's
+ * message); out is then left
  * with a partial row the caller must truncate. Does not raise Lua errors except out of memory. */
 int row_json_append(strbuf *out, lua_State *L, int idx, bool sorted, row_json_key_fn on_key,
                     void *ud, char *err, size_t errlen);

@@ -64,8 +64,12 @@ void script_set_instruction_limit(script *s, long instructions);
  * SCRIPT_DECODE_ERROR before transform sees it. */
 void script_set_debezium_only(script *s, bool on);
 
-/* Applies cfg's per-event settings (--lua-instructions, --input) to a script just opened: the
- * one place the CLI and a SIGHUP reload set them. */
+/* Caps the record key (bytes; 0: no cap, the default of a fresh script): a larger key is not
+ * decoded and the event fails with SCRIPT_DECODE_ERROR. --max-event-bytes sets it. */
+void script_set_max_key_bytes(script *s, size_t bytes);
+
+/* Applies cfg's per-event settings (--lua-instructions, --input, --max-event-bytes for the key)
+ * to a script just opened: the one place the CLI and a SIGHUP reload set them. */
 void script_apply_config(script *s, const config *cfg);
 
 lua_State *script_lua(script *s);

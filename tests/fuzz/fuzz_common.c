@@ -10,6 +10,11 @@
 
 #include <lauxlib.h>
 
+const char *__asan_default_options(void)
+{
+    return "quarantine_size_mb=64";
+}
+
 void fuzz_fail(const char *fmt, ...)
 {
     va_list ap;

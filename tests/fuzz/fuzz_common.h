@@ -19,6 +19,11 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* AddressSanitizer's defaults for every target (ASAN_OPTIONS still overrides them): a 64 MiB
+ * quarantine instead of 256 MiB, so that -rss_limit_mb measures the code under test rather than
+ * freed memory ASan holds back. */
+const char *__asan_default_options(void);
+
 /* Prints "fuzz: <message>" on stderr and aborts: the input is a finding. */
 void fuzz_fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 

@@ -285,11 +285,14 @@ typedef struct {
     size_t keys;
 } row_count;
 
-static void count_key(void *ud, const char *key, size_t len)
+static int count_key(void *ud, const char *key, size_t len, char *err, size_t errlen)
 {
     (void)key;
     (void)len;
+    (void)err;
+    (void)errlen;
     ((row_count *)ud)->keys++;
+    return 0;
 }
 
 /* script_row_fn: the row as the pipeline (unsorted) and as --dry-run (sorted line) writes it. */

@@ -230,9 +230,11 @@ typedef struct {
     size_t prev_len;
 } key_log;
 
-static void on_key(void *ud, const char *key, size_t len)
+static int on_key(void *ud, const char *key, size_t len, char *err, size_t errlen)
 {
     key_log *k = ud;
+    (void)err;
+    (void)errlen;
     if (k->sorted && k->n > 0) {
         size_t m = len < k->prev_len ? len : k->prev_len;
         int c = memcmp(k->prev, key, m);
@@ -243,6 +245,7 @@ static void on_key(void *ud, const char *key, size_t len)
     k->prev = key; /* anchored in the row table for the whole call */
     k->prev_len = len;
     k->n++;
+    return 0;
 }
 
 static bool same(const strbuf *a, const strbuf *b)

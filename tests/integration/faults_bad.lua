@@ -28,6 +28,17 @@ function transform(event, meta)
     end
   elseif kind == "nan" then
     return { id = a.id, name = "nan", score = 0 / 0 }
+  elseif kind == "nul_key" or kind == "wide" or kind == "long_column" then
+    -- a good first row, then one the batch refuses: the event goes whole to the dead letters
+    local bad = { id = a.id, name = kind, score = 1 }
+    if kind == "nul_key" then
+      bad["na\0me"] = "x"
+    elseif kind == "wide" then
+      for i = 1, 1000 do bad["c" .. i] = i end
+    else
+      bad[string.rep("n", 300)] = 1
+    end
+    return { { id = a.id, name = "first row of " .. kind, score = 1 }, bad }
   elseif kind == "ch_reject" then
     return { id = "not a number", name = "rejected", score = 1 } -- a string for a UInt32 column
   end

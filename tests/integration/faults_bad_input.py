@@ -47,6 +47,13 @@ def tombstone(i):
 def stream():
     deep = b'{"op":"c","after":{"id":107,"x":' + b"[" * 200 + b"]" * 200 + b"}}"
     big = json.dumps({"op": "c", "after": {"id": 106, "name": "y" * 20000}}).encode()
+    # schemas.enable=true with 300 levels inside the skipped "schema": once accepted whatever
+    # its depth (and memory grew with the square of it), now refused like any nesting too deep
+    deep_schema = (b'{"schema":' + b"[" * 300 + b"]" * 300 +
+                   b',"payload":{"op":"c","after":{"id":116,"name":"deep schema","score":1}}}')
+    # a key over --max-event-bytes (10000 in the test) with an ordinary value
+    big_key = ("big_key", {"bad": "big_key", "pad": "k" * 12000}, json.dumps(
+        {"op": "c", "after": {"id": 117, "name": "big key", "score": 1}}).encode())
     return [
         good(1),
         tombstone(1),
@@ -67,7 +74,9 @@ def stream():
         good(4),
         bad("oversized", big),
         bad("deep", deep),
+        bad("deep_schema", deep_schema),
         good(5),
+        big_key,
         marker("lua_error", 108),
         ("skip", {"id": 200}, json.dumps({"op": "c", "after": {"id": 200, "kind": "skip"}}).encode()),
         marker("return_string", 109),
@@ -79,6 +88,12 @@ def stream():
         marker("nan", 112),
         marker("ch_reject", 113),
         good(9),
+        # rows the batches refuse (lua stage): each event's first row is fine and must be rolled
+        # back with it
+        marker("nul_key", 118),
+        marker("wide", 119),
+        good(13),
+        marker("long_column", 120),
         ("skip", {"id": 201}, json.dumps({"op": "c", "after": {"id": 201, "kind": "skip"}}).encode()),
         good(10),
         tombstone(10),

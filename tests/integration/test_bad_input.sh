@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_bad_input.sh — one topic mixing 17 kinds of bad input with good events, tombstones and
+# test_bad_input.sh — one topic mixing 22 kinds of bad input with good events, tombstones and
 # filtered events (faults_bad_input.py builds the stream, faults_bad.lua is the pipeline): one
 # `cdcpipe --once` run inserts exactly the good rows, dead-letters every bad event once — to the
 # JSONL file and to the Kafka topic <topic>.dlq — at the right stage with a reason that names
@@ -17,7 +17,9 @@ python3 "$HERE/faults_bad_input.py" produce "$TOPIC" "$KAFKA_BROKERS" "$RUN/mani
 declare -A STAGE=(
   [truncated]=decode [not_json]=decode [bad_utf8]=decode [utf8_surrogate]=decode [array]=decode [string]=decode
   [empty]=decode [not_debezium]=decode [bad_op]=decode [oversized]=decode [deep]=decode
+  [deep_schema]=decode [big_key]=decode
   [lua_error]=lua [return_string]=lua [endless]=lua [memory]=lua [nan]=lua
+  [nul_key]=lua [wide]=lua [long_column]=lua
   [ch_reject]=clickhouse
 )
 declare -A REASON=(
@@ -28,10 +30,15 @@ declare -A REASON=(
   [oversized]="larger than --max-event-bytes" [deep]="nesting deeper"
   [lua_error]="deliberate failure for event 108" [return_string]="it returned a string"
   [endless]="budget" [memory]="out of memory" [nan]="NaN" [ch_reject]="Code: "
+  [deep_schema]="nesting deeper than 128 levels (inside the envelope's \"schema\")"
+  [big_key]="key of 12026 bytes is larger than --max-event-bytes 10000 (the limit applies to the key"
+  [nul_key]='row for table good: column name "na\x00me" holds a NUL byte'
+  [wide]="row for table good has more than 1000 columns (the limit per row): column 1001 is"
+  [long_column]="row for table good: column name \"nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn...\" is 300 bytes, longer than the limit of 256 bytes"
 )
-KINDS=(truncated not_json bad_utf8 utf8_surrogate array string empty not_debezium bad_op oversized deep lua_error return_string
-  endless memory nan ch_reject)
-GOOD=12 TOMBSTONES=3 FILTERED=2 BAD=${#KINDS[@]}
+KINDS=(truncated not_json bad_utf8 utf8_surrogate array string empty not_debezium bad_op oversized deep
+  deep_schema big_key lua_error return_string endless memory nan nul_key wide long_column ch_reject)
+GOOD=13 TOMBSTONES=3 FILTERED=2 BAD=${#KINDS[@]}
 CONSUMED=$((GOOD + TOMBSTONES + FILTERED + BAD))
 
 rc=0

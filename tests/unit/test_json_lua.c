@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <cmocka.h>
 
 #include <lauxlib.h>
@@ -563,6 +564,141 @@ static void test_depth_limit(void **state)
     lua_pop(L, 1);
 }
 
+/* ---- a skipped schema: the depth limit holds, memory stays flat ---- */
+
+/* Peak resident memory of this process so far, in KiB. */
+static long peak_rss_kib(void)
+{
+    struct rusage ru;
+    assert_int_equal(getrusage(RUSAGE_SELF, &ru), 0);
+    return ru.ru_maxrss;
+}
+
+/* {"schema":S,"payload":P} (schema_first) or {"payload":P,"schema":S}. */
+static strbuf envelope(const char *schema, const char *payload, bool schema_first)
+{
+    strbuf b = {0};
+    if (schema_first)
+        strbuf_printf(&b, "{\"schema\":%s,\"payload\":%s}", schema, payload);
+    else
+        strbuf_printf(&b, "{\"payload\":%s,\"schema\":%s}", payload, schema);
+    return b;
+}
+
+/* The envelope counts as a level, so a schema may nest JSON_MAX_DEPTH - 1 levels; one more is
+ * refused with the same reason as any nesting too deep, whether the envelope fast path (schema
+ * first) or the general parser (payload first) meets it, and the stack is left unchanged. */
+static void test_schema_depth_limit(void **state)
+{
+    fixture *f = *state;
+    lua_State *L = f->L;
+    char err[256];
+    static const char payload[] = "{\"op\":\"c\"}";
+    for (int schema_first = 0; schema_first <= 1; schema_first++) {
+        for (int object = 0; object <= 1; object++) {
+            const char *open = object ? "{\"a\":" : "[", *close = object ? "}" : "]";
+            char *fits = nested(JSON_MAX_DEPTH - 1, open, "1", close);
+            strbuf b = envelope(fits, payload, schema_first);
+            char *got = decode_dump(f, b.data, b.len, JSON_UNWRAP_ENVELOPE | JSON_OBJECT_ONLY);
+            assert_string_equal(got, "{op=\"c\"}");
+            free(got);
+            strbuf_free(&b);
+            free(fits);
+
+            lua_pushliteral(L, "below");
+            char *deep = nested(JSON_MAX_DEPTH, open, "1", close);
+            b = envelope(deep, payload, schema_first);
+            /* the opening that is one level too many: the envelope, then 128 of the schema */
+            size_t prefix = (size_t)(strstr(b.data, "\"schema\":") - b.data) + 9;
+            size_t at = prefix + (JSON_MAX_DEPTH - 1) * strlen(open) + 1;
+            char want[160];
+            snprintf(want, sizeof want,
+                     "invalid JSON at byte %zu: nesting deeper than 128 levels (inside the "
+                     "envelope's \"schema\")",
+                     at);
+            assert_int_equal(json_decoder_push(f->d, L, b.data, b.len,
+                                               JSON_UNWRAP_ENVELOPE | JSON_OBJECT_ONLY, err,
+                                               sizeof err),
+                             -1);
+            assert_string_equal(err, want);
+            assert_int_equal(lua_gettop(L), 1);
+            lua_pop(L, 1);
+            strbuf_free(&b);
+            free(deep);
+        }
+    }
+    /* without JSON_UNWRAP_ENVELOPE "schema" is an ordinary member: the same limit */
+    char *deep = nested(JSON_MAX_DEPTH, "[", "1", "]");
+    strbuf b = envelope(deep, payload, false);
+    assert_int_equal(json_decoder_push(f->d, L, b.data, b.len, 0, err, sizeof err), -1);
+    assert_non_null(strstr(err, "nesting deeper than 128 levels"));
+    strbuf_free(&b);
+    free(deep);
+    /* the decoder is usable afterwards */
+    char *out = decode_dump(f, "[1]", 3, 0);
+    assert_string_equal(out, "{[1]=1}");
+    free(out);
+}
+
+/* The audit's reproducer: 400,000 levels inside a skipped schema (800 KB) took 625 MB, memory
+ * growing with the square of the depth. Now it is refused at level 129 with memory to spare. */
+static void test_schema_deep_memory(void **state)
+{
+    fixture *f = *state;
+    enum { LEVELS = 400000 };
+    char err[256];
+    char *deep = nested(LEVELS, "[", "", "]");
+    long before = peak_rss_kib();
+    for (int schema_first = 0; schema_first <= 1; schema_first++) {
+        strbuf b = envelope(deep, "{\"op\":\"c\"}", schema_first);
+        assert_int_equal(json_decoder_push(f->d, f->L, b.data, b.len,
+                                           JSON_UNWRAP_ENVELOPE | JSON_OBJECT_ONLY, err,
+                                           sizeof err),
+                         -1);
+        assert_non_null(strstr(err, "nesting deeper than 128 levels (inside the envelope's"));
+        assert_int_equal(lua_gettop(f->L), 0);
+        strbuf_free(&b);
+    }
+    long grown = peak_rss_kib() - before;
+    if (grown > 32 * 1024) fail_msg("decoding a deep schema raised the peak RSS by %ld KiB", grown);
+    free(deep);
+}
+
+/* A large flat schema (long arrays, many keys, long strings with escapes, which grow yajl's
+ * buffers) is still skipped, on both paths, and the payload decoded, with memory in proportion
+ * to the text. */
+static void test_schema_large_flat(void **state)
+{
+    fixture *f = *state;
+    strbuf schema = {0};
+    strbuf_puts(&schema, "{\"type\":\"struct\",\"fields\":[");
+    for (int i = 0; i < 50000; i++)
+        strbuf_printf(&schema, "%s{\"field\":\"f%d\",\"type\":\"int64\",\"n\":[1,2,3]}",
+                      i ? "," : "", i);
+    strbuf_puts(&schema, "],\"doc\":\"");
+    for (int i = 0; i < 200000; i++)
+        strbuf_puts(&schema, "ab\\n\\u00e9");
+    strbuf_puts(&schema, "\"}");
+    assert_true(schema.len > 4000000);
+    long before = peak_rss_kib();
+    for (int schema_first = 0; schema_first <= 1; schema_first++) {
+        strbuf b = envelope(schema.data, "{\"op\":\"c\",\"after\":{\"id\":1}}", schema_first);
+        char *got = decode_dump(f, b.data, b.len, JSON_UNWRAP_ENVELOPE | JSON_OBJECT_ONLY);
+        assert_string_equal(got, "{after={id=1},op=\"c\"}");
+        free(got);
+        const char *span;
+        size_t len;
+        json_decoder_schema_span(f->d, &span, &len);
+        assert_int_equal(len, schema.len);
+        assert_memory_equal(span, schema.data, len);
+        strbuf_free(&b);
+    }
+    long grown = peak_rss_kib() - before;
+    /* the two texts themselves are about 9 MB; yajl's buffers must not add copies of them */
+    if (grown > 48 * 1024) fail_msg("skipping a flat schema raised the peak RSS by %ld KiB", grown);
+    strbuf_free(&schema);
+}
+
 /* Texts larger than the decoder's arena (64 KiB) and reuse after them. */
 static void test_large_values(void **state)
 {
@@ -934,6 +1070,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_string_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_length_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_depth_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_depth_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_deep_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_large_flat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fixture_create_s27, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fixture_typed, setup, teardown),

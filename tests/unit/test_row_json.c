@@ -373,14 +373,51 @@ typedef struct {
     int n;
 } key_log;
 
-static void log_key(void *ud, const char *key, size_t len)
+static int log_key(void *ud, const char *key, size_t len, char *err, size_t errlen)
 {
     key_log *k = ud;
+    (void)err;
+    (void)errlen;
     assert_true(k->n < 16);
     assert_true(len < sizeof k->keys[0]);
     memcpy(k->keys[k->n], key, len);
     k->keys[k->n][len] = '\0';
     k->n++;
+    return 0;
+}
+
+/* Refuses the second key it sees. */
+static int refuse_second(void *ud, const char *key, size_t len, char *err, size_t errlen)
+{
+    int *seen = ud;
+    if (++*seen == 2) {
+        snprintf(err, errlen, "refused %.*s", (int)len, key);
+        return -1;
+    }
+    return 0;
+}
+
+/* on_key can refuse the row: row_json_append stops there and fails with its message, the stack
+ * as it was. */
+static void test_on_key_refuses(void **state)
+{
+    lua_State *L = *state;
+    char err[256];
+    strbuf out = {0};
+    push_expr(L, "{a = 1, b = {c = 2}, d = 3}");
+    for (int sorted = 0; sorted <= 1; sorted++) {
+        int seen = 0, top = lua_gettop(L);
+        err[0] = '\0';
+        assert_int_equal(
+            row_json_append(&out, L, -1, sorted, refuse_second, &seen, err, sizeof err), -1);
+        assert_int_equal(seen, 2);
+        assert_int_equal(strncmp(err, "refused ", 8), 0);
+        if (sorted) assert_string_equal(err, "refused b");
+        assert_int_equal(lua_gettop(L), top);
+        strbuf_reset(&out);
+    }
+    lua_pop(L, 1);
+    strbuf_free(&out);
 }
 
 static void test_on_key(void **state)
@@ -467,6 +504,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nesting_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_columns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_on_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_on_key_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stack_index, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

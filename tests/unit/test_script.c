@@ -16,11 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <cmocka.h>
 
 #include <librdkafka/rdkafka.h>
 #include <lua.h>
 
+#include "cdcpipe/config.h"
 #include "cdcpipe/row_json.h"
 #include "cdcpipe/script.h"
 #include "cdcpipe/strbuf.h"
@@ -909,6 +911,87 @@ static void test_row_callback_error(void **state)
     strbuf_free(&rows);
 }
 
+/* ---- the key's size limit ---- */
+
+/* --max-event-bytes covers the key as well as the value: a larger key is not decoded and the
+ * event is a decode error naming the key and the limit, for transform and tombstone(meta)
+ * alike; a key within the limit is decoded as before. A key deep inside a "schema" envelope is
+ * refused by the decoder's depth limit and arrives as its raw bytes, without the memory that
+ * used to grow with the square of its depth. */
+static void test_key_limit(void **state)
+{
+    fixture *f = *state;
+    script *s = open_script(f,
+                            "function transform(event, meta)\n"
+                            "  return { t = type(meta.key), n = #tostring(meta.key) }\n"
+                            "end\n"
+                            "function tombstone(meta) return { gone = type(meta.key) } end\n",
+                            0);
+    config cfg;
+    config_init(&cfg);
+    cfg.max_event_bytes = 1024;
+    script_apply_config(s, &cfg); /* how the CLI and a reload set it */
+    config_free(&cfg);
+    strbuf key = {0};
+    strbuf_putc(&key, '"');
+    for (int i = 0; i < 1022; i++)
+        strbuf_putc(&key, 'k');
+    strbuf_putc(&key, '"');
+    outcome o = {0};
+    script_event ev = event_of("{\"op\":\"c\"}");
+    ev.key = key.data;
+    ev.key_len = key.len; /* 1024: the limit itself */
+    process(s, &ev, &o);
+    assert_int_equal(o.result, SCRIPT_ROWS);
+    assert_string_equal(o.rows.data, "events\t{\"n\":1022,\"t\":\"string\"}\n");
+
+    strbuf_puts(&key, " "); /* 1025 bytes (JSON whitespace: it would still decode) */
+    ev.key = key.data;
+    ev.key_len = key.len;
+    static const char want[] = "key of 1025 bytes is larger than --max-event-bytes 1024 (the limit "
+                               "applies to the key and to the value)";
+    process(s, &ev, &o);
+    assert_int_equal(o.result, SCRIPT_DECODE_ERROR);
+    assert_string_equal(o.err, want);
+    assert_int_equal(o.nrows, 0);
+    assert_string_equal(o.rows.data, "");
+    ev.value = NULL; /* a tombstone's key too */
+    process(s, &ev, &o);
+    assert_int_equal(o.result, SCRIPT_DECODE_ERROR);
+    assert_string_equal(o.err, want);
+
+    /* no cap: decoded again */
+    script_set_max_key_bytes(s, 0);
+    process(s, &ev, &o);
+    assert_int_equal(o.result, SCRIPT_ROWS);
+    assert_string_equal(o.rows.data, "events\t{\"gone\":\"string\"}\n");
+
+    /* 400,000 levels inside a key's envelope schema (800 KB): raw bytes, memory flat */
+    strbuf_reset(&key);
+    strbuf_puts(&key, "{\"payload\":{\"id\":1},\"schema\":");
+    for (int i = 0; i < 400000; i++)
+        strbuf_putc(&key, '[');
+    for (int i = 0; i < 400000; i++)
+        strbuf_putc(&key, ']');
+    strbuf_putc(&key, '}');
+    script_set_max_key_bytes(s, 1u << 20);
+    ev = event_of("{\"op\":\"c\"}");
+    ev.key = key.data;
+    ev.key_len = key.len;
+    struct rusage before, after;
+    getrusage(RUSAGE_SELF, &before);
+    process(s, &ev, &o);
+    getrusage(RUSAGE_SELF, &after);
+    assert_int_equal(o.result, SCRIPT_ROWS);
+    char want_rows[80];
+    snprintf(want_rows, sizeof want_rows, "events\t{\"n\":%zu,\"t\":\"string\"}\n", key.len);
+    assert_string_equal(o.rows.data, want_rows);
+    if (after.ru_maxrss - before.ru_maxrss > 32 * 1024)
+        fail_msg("a deep key raised the peak RSS by %ld KiB", after.ru_maxrss - before.ru_maxrss);
+    strbuf_free(&key);
+    strbuf_free(&o.rows);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -917,6 +1000,7 @@ int main(void)
         script_fixture_test(test_tombstone_handler),
         script_fixture_test(test_meta),
         script_fixture_test(test_meta_headers),
+        script_fixture_test(test_key_limit),
         script_fixture_test(test_value_length),
         script_fixture_test(test_debezium_only),
         script_fixture_test(test_default_pipeline),
