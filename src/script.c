@@ -173,6 +173,30 @@ static void one_line(char *s)
         if (*p == '\n' || *p == '\t') *p = *p == '\n' ? '|' : ' ';
 }
 
+/* Keeps only the absolute templates of package[field] (Lua's defaults and LUA_PATH/LUA_CPATH):
+ * "./?.lua", "./?.so" and any other relative one would load a module file from whatever
+ * directory cdcpipe was started in before the installed one. */
+static void drop_relative_templates(lua_State *L, int package, const char *field)
+{
+    luaL_Buffer b;
+    lua_getfield(L, package, field);
+    const char *p = lua_tostring(L, -1);
+    bool first = true;
+    luaL_buffinit(L, &b);
+    while (p && *p) {
+        size_t len = strcspn(p, ";");
+        if (len > 0 && p[0] == '/') {
+            if (!first) luaL_addchar(&b, ';');
+            luaL_addlstring(&b, p, len);
+            first = false;
+        }
+        p += len + (p[len] == ';');
+    }
+    luaL_pushresult(&b);
+    lua_setfield(L, package, field);
+    lua_pop(L, 1);
+}
+
 /* Looks up the optional global function `name`: *ref is its registry reference, or LUA_NOREF
  * when the script does not define it. Returns 0, or -1 with err when it is something else. */
 static int optional_function(script *s, const char *name, const char *what, int *ref, char *err,
@@ -222,9 +246,11 @@ script *script_open(const char *path, size_t memory_limit, char *err, size_t err
     lua_setfield(L, -2, "cdcpipe");
     lua_pop(L, 1);
 
-    /* Modules next to pipeline.lua can be required. */
+    /* Modules next to pipeline.lua can be required; none from the working directory. */
     const char *slash = strrchr(path, '/');
     lua_getglobal(L, "package");
+    drop_relative_templates(L, lua_gettop(L), "path");
+    drop_relative_templates(L, lua_gettop(L), "cpath");
     if (slash)
         lua_pushlstring(L, path, (size_t)(slash - path));
     else

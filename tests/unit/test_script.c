@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <librdkafka/rdkafka.h>
@@ -821,6 +822,38 @@ static void test_require_beside(void **state)
     strbuf_free(&o.rows);
 }
 
+/* Nothing is loaded from the working directory (Lua's default "./?.lua", "./?.so"): a module
+ * there does not shadow an installed one. The script's own folder comes first in package.path. */
+static void test_require_not_from_cwd(void **state)
+{
+    fixture *f = *state;
+    write_file("cwd_only_module.lua", "return { loaded = true }\n");
+    script *s =
+        open_script(f,
+                    "function transform(e)\n"
+                    "  local ok, msg = pcall(require, 'cwd_only_module')\n"
+                    "  local relative = {}\n"
+                    "  for t in (package.path .. ';' .. package.cpath):gmatch('[^;]+') do\n"
+                    "    if t:sub(1, 1) ~= '/' then relative[#relative + 1] = t end\n"
+                    "  end\n"
+                    "  return { loaded = ok, relative = table.concat(relative, ';'),\n"
+                    "           said = msg:match(\"module 'cwd_only_module' not found\") }\n"
+                    "end\n",
+                    0);
+    outcome o = {0};
+    script_event ev = event_of("{}");
+    process(s, &ev, &o);
+    unlink("cwd_only_module.lua");
+    assert_int_equal(o.result, SCRIPT_ROWS);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "events\t{\"loaded\":false,\"relative\":\"%s/?.lua\","
+             "\"said\":\"module 'cwd_only_module' not found\"}\n",
+             f->dir);
+    assert_string_equal(o.rows.data, want);
+    strbuf_free(&o.rows);
+}
+
 /* The memory cap turns a runaway allocation into an event error; the state goes on. */
 static void test_memory_limit(void **state)
 {
@@ -924,6 +957,7 @@ int main(void)
         script_fixture_test(test_ddl),
         script_fixture_test(test_open_errors),
         script_fixture_test(test_require_beside),
+        script_fixture_test(test_require_not_from_cwd),
         script_fixture_test(test_memory_limit),
         script_fixture_test(test_instruction_limit),
         script_fixture_test(test_row_callback_error),
