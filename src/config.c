@@ -62,7 +62,7 @@ static const setting settings[] = {
     {"lua_memory_mb", "lua-memory-mb", "CDCPIPE_LUA_MEMORY_MB", "lua", "memory_mb", T_LONG,
      S(lua_memory_mb), 1, 1 << 20, "256"},
     {"lua_instructions", "lua-instructions", "CDCPIPE_LUA_INSTRUCTIONS", "lua", "instructions",
-     T_LONG, S(lua_instructions), 1000, 2000000000L, "10000000"},
+     T_LONG, S(lua_instructions), CONFIG_MIN_LUA_INSTRUCTIONS, 2000000000L, "10000000"},
     {"dlq_topic", "dlq-topic", "CDCPIPE_DLQ_TOPIC", "dead_letters", "topic", T_STRING, S(dlq_topic),
      0, 0, ""},
     {"dlq_file", "dlq-file", "CDCPIPE_DLQ_FILE", "dead_letters", "file", T_STRING, S(dlq_file), 0,

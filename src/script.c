@@ -9,6 +9,7 @@
  */
 #include "cdcpipe/script.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,22 +39,97 @@ struct script {
     bool in_event;          /* cdc.emit is only valid inside transform */
     long instruction_limit; /* per event; 0: none */
     long instructions_left;
-    bool debezium_only; /* --input debezium: values must be change events (an "op" code) */
+    bool metering;               /* script_process runs: the hook charges the budget */
+    volatile sig_atomic_t spent; /* a SPENT_ code: the event fails whatever the script does */
+    bool debezium_only;          /* --input debezium: values must be change events (an "op" code) */
 };
 
-/* Lua instructions between two budget checks: cheap enough to be free, fine enough to stop a
- * runaway loop within a few milliseconds. */
-#define HOOK_STEP 10000
+/* ---- the per-event limits ----
+ *
+ * The count hook is set on the main Lua thread for the life of the state, so every coroutine
+ * inherits it (lua_newthread copies the hook), and the script cannot remove it: the debug library
+ * is reduced to debug.traceback. During an event it charges the budget with the instructions run
+ * since its last call. Once a limit is spent the event is lost whatever the script does: the hook
+ * raises again at every instruction (pcall cannot swallow it for long) and script_process fails
+ * the event after the call even if the script caught every error and returned rows. */
 
-/* Count hook: stops a transform that used up its instruction budget. */
+/* Lua instructions between two calls of the hook: the budget is charged in these steps, so the
+ * smallest budget allowed is one step. */
+#define HOOK_STEP 1000
+_Static_assert(HOOK_STEP <= CONFIG_MIN_LUA_INSTRUCTIONS,
+               "the smallest --lua-instructions must be at least one hook step");
+
+enum { SPENT_NONE, SPENT_BUDGET };
+
+/* The error for the limit that was spent. */
+static void spent_message(const script *s, char *out, size_t len)
+{
+    snprintf(out, len, "transform used up its budget of %ld Lua instructions (--lua-instructions)",
+             s->instruction_limit);
+}
+
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
     script *s = *(script **)lua_getextraspace(L);
-    s->instructions_left -= HOOK_STEP;
-    if (s->instructions_left <= 0)
-        luaL_error(L, "transform used up its budget of %I Lua instructions (--lua-instructions)",
-                   (lua_Integer)s->instruction_limit);
+    int count = lua_gethookcount(L);
+    if (s->metering && !s->spent && s->instruction_limit > 0) {
+        s->instructions_left -= count;
+        if (s->instructions_left <= 0) s->spent = SPENT_BUDGET;
+    }
+    if (s->metering && s->spent) {
+        char msg[160];
+        spent_message(s, msg, sizeof msg);
+        if (count != 1) lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+        luaL_error(L, "%s", msg);
+    }
+    if (count != HOOK_STEP) lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
+}
+
+/* xpcall's message handler, wrapped (upvalue 1: the script's handler): once the event's limit is
+ * spent the error passes unchanged. The limit's error is raised by the hook, and Lua runs the
+ * handler of an error raised by a hook with hooks off: a handler that loops could not be stopped.
+ */
+static int guarded_handler(lua_State *L)
+{
+    script *s = *(script **)lua_getextraspace(L);
+    if (s->metering && s->spent) return 1;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
+/* xpcall(f, msgh, ...): Lua's (upvalue 1) with msgh wrapped by guarded_handler. */
+static int guarded_xpcall(lua_State *L)
+{
+    int n = lua_gettop(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, guarded_handler, 1);
+    lua_replace(L, 2);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, n, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* Of the debug library only debug.traceback stays. The rest reaches past what Lua code can
+ * otherwise touch and breaks what the C code relies on: sethook removes the budget's hook,
+ * getregistry/getinfo/getupvalue/getlocal hand out internal tables and C functions, setupvalue,
+ * setlocal and setuservalue replace values C code reads back as its own (an io.stderr in place of
+ * cdc.decimal's buffers aborted the process), setmetatable changes every string, number or nil. */
+static void restrict_debug(lua_State *L)
+{
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    lua_getfield(L, -1, LUA_DBLIBNAME);
+    lua_createtable(L, 0, 1);
+    lua_getfield(L, -2, "traceback");
+    lua_setfield(L, -2, "traceback");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -4, LUA_DBLIBNAME); /* require "debug" */
+    lua_setglobal(L, LUA_DBLIBNAME);
+    lua_pop(L, 2);
 }
 
 void script_set_instruction_limit(script *s, long instructions)
@@ -230,9 +306,14 @@ script *script_open(const char *path, size_t memory_limit, char *err, size_t err
         script_close(s);
         return NULL;
     }
-    *(script **)lua_getextraspace(s->L) = s; /* for budget_hook */
+    *(script **)lua_getextraspace(s->L) = s; /* for budget_hook; copied into every coroutine */
     lua_State *L = s->L;
     luaL_openlibs(L);
+    restrict_debug(L);
+    lua_getglobal(L, "xpcall");
+    lua_pushcclosure(L, guarded_xpcall, 1);
+    lua_setglobal(L, "xpcall");
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
 
     lua_pushcfunction(L, traceback);
     s->ref_traceback = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -562,15 +643,27 @@ script_result script_process(script *s, const script_event *ev, const char *defa
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_traceback);
     lua_pushcfunction(L, process_protected);
     lua_pushlightuserdata(L, &c);
-    if (s->instruction_limit > 0) {
-        s->instructions_left = s->instruction_limit;
-        lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
-    }
+    s->instructions_left = s->instruction_limit;
+    s->spent = SPENT_NONE;
+    if (lua_gethookcount(L) != HOOK_STEP) lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
+    s->metering = true;
     int rc = lua_pcall(L, 1, 0, base + 1);
-    if (s->instruction_limit > 0) lua_sethook(L, NULL, 0, 0);
+    s->metering = false;
     s->in_event = false;
     schema_end_event(s->schemas);
-    if (rc == LUA_ERRMEM) {
+    if (s->spent) {
+        /* the hook's error with its traceback, unless the script caught it and went on */
+        char limit[160];
+        spent_message(s, limit, sizeof limit);
+        const char *msg = rc != LUA_OK ? lua_tostring(L, -1) : NULL;
+        if (msg && strstr(msg, limit))
+            snprintf(err, errlen, "%s", msg);
+        else
+            snprintf(err, errlen, "%s; the script caught the error and went on, the event fails",
+                     limit);
+        one_line(err);
+        c.result = SCRIPT_LUA_ERROR;
+    } else if (rc == LUA_ERRMEM) {
         snprintf(err, errlen,
                  "out of memory while decoding or transforming the event: the Lua state may use "
                  "%zu MiB (--lua-memory-mb)",

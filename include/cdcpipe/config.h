@@ -16,6 +16,8 @@
 
 /* The ClickHouse HTTP interface takes at most this many rows per INSERT from us. */
 #define CONFIG_MAX_BATCH_ROWS 1000000L
+/* The smallest --lua-instructions: one step of the count hook (script.c). */
+#define CONFIG_MIN_LUA_INSTRUCTIONS 1000
 
 typedef struct {
     char *brokers;

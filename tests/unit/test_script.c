@@ -908,6 +908,77 @@ static void test_instruction_limit(void **state)
     strbuf_free(&o.rows);
 }
 
+/* Once the budget is spent the event fails whatever the script does: catching the error with
+ * pcall or xpcall, running in a coroutine made before any event, removing the hook with
+ * debug.sethook. debug keeps only traceback (debug.setupvalue on a cdc function aborted the
+ * process). The budget is charged in steps of 1,000 instructions, not 10,000: a loop of ~3,000
+ * instructions exceeds a budget of 1,000. After each failure the state goes on. */
+static const char escape_script[] =
+    "local cdc = require 'cdcpipe'\n"
+    "local spinner = coroutine.wrap(function() for i = 1, 3e6 do end return 'done' end)\n"
+    "local function spin() while true do end end\n"
+    "function transform(event)\n"
+    "  local k = event.kind\n"
+    "  if k == 'small' then local n = 0 for i = 1, 1500 do n = n + i end return { n = n } end\n"
+    "  if k == 'pcall' then for i = 1, 300 do pcall(spin) end return { survived = 'pcall' } end\n"
+    "  if k == 'xpcall' then\n"
+    "    for i = 1, 300 do xpcall(spin, function(m) while true do end end) end\n"
+    "    return { survived = 'xpcall' }\n"
+    "  end\n"
+    "  if k == 'coroutine' then return { survived = spinner() } end\n"
+    "  if k == 'sethook' then\n"
+    "    debug.sethook() for i = 1, 3e6 do end return { survived = 'sethook' }\n"
+    "  end\n"
+    "  if k == 'setupvalue' then\n"
+    "    debug.setupvalue(cdc.decimal, 1, io.stderr) return { d = cdc.decimal('1.5') }\n"
+    "  end\n"
+    "  if k == 'debug' then\n"
+    "    local names = {} for name in pairs(debug) do names[#names + 1] = name end\n"
+    "    return { names = table.concat(names, ','), same = require('debug') == debug }\n"
+    "  end\n"
+    "  return { ok = k }\n"
+    "end\n";
+
+static void test_budget_cannot_be_escaped(void **state)
+{
+    fixture *f = *state;
+    script *s = open_script(f, escape_script, 0);
+    static const struct {
+        const char *kind;
+        long budget;
+        const char *want; /* in the error */
+    } cases[] = {
+        {"small", 1000,
+         "transform used up its budget of 1000 Lua instructions (--lua-instructions)"},
+        {"pcall", 1000000, "budget of 1000000 Lua instructions (--lua-instructions)"},
+        {"xpcall", 1000000, "budget of 1000000 Lua instructions (--lua-instructions)"},
+        {"coroutine", 1000000, "budget of 1000000 Lua instructions (--lua-instructions)"},
+        {"sethook", 1000000, "attempt to call a nil value (field 'sethook')"},
+        {"setupvalue", 1000000, "attempt to call a nil value (field 'setupvalue')"},
+    };
+    outcome o = {0};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char event[64];
+        script_set_instruction_limit(s, cases[i].budget);
+        snprintf(event, sizeof event, "{\"kind\":\"%s\"}", cases[i].kind);
+        script_event ev = event_of(event);
+        process(s, &ev, &o);
+        if (o.result != SCRIPT_LUA_ERROR || !strstr(o.err, cases[i].want))
+            fail_msg("%s: got %s, rows \"%s\", error \"%s\"; want an error with \"%s\"",
+                     cases[i].kind, result_name(o.result), o.rows.data, o.err, cases[i].want);
+        assert_int_equal(o.nrows, 0);
+        ev = event_of("{\"kind\":\"next\"}");
+        process(s, &ev, &o);
+        assert_int_equal(o.result, SCRIPT_ROWS);
+        assert_string_equal(o.rows.data, "events\t{\"ok\":\"next\"}\n");
+    }
+    script_event ev = event_of("{\"kind\":\"debug\"}");
+    process(s, &ev, &o);
+    assert_int_equal(o.result, SCRIPT_ROWS);
+    assert_string_equal(o.rows.data, "events\t{\"names\":\"traceback\",\"same\":true}\n");
+    strbuf_free(&o.rows);
+}
+
 /* An on_row failure fails the event with the callback's message. */
 static int refuse_audit(void *ud, const char *table, lua_State *L, int idx, char *err,
                         size_t errlen)
@@ -960,6 +1031,7 @@ int main(void)
         script_fixture_test(test_require_not_from_cwd),
         script_fixture_test(test_memory_limit),
         script_fixture_test(test_instruction_limit),
+        script_fixture_test(test_budget_cannot_be_escaped),
         script_fixture_test(test_row_callback_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
