@@ -45,6 +45,7 @@ const char cli_usage[] =
     "      --env-file PATH        read settings from PATH instead of ./.env\n"
     "      --lua-memory-mb N      cap the Lua state's memory           (CDCPIPE_LUA_MEMORY_MB)\n"
     "      --lua-instructions N   per-event budget of Lua instructions (CDCPIPE_LUA_INSTRUCTIONS)\n"
+    "      --lua-timeout MS       per-event time limit, milliseconds  (CDCPIPE_LUA_TIMEOUT, 1000)\n"
     "      --dlq-topic NAME       dead letters to NAME; default <topic>.dlq; none: no topic\n"
     "      --dlq-file PATH        also append dead letters to PATH (JSON lines)\n"
     "      --dlq-max-bytes N      cut dead-letter values at N bytes (default 900 KiB)\n"
@@ -114,6 +115,7 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
         {"log-level", required_argument, NULL, OPT_SETTING},
         {"lua-memory-mb", required_argument, NULL, OPT_SETTING},
         {"lua-instructions", required_argument, NULL, OPT_SETTING},
+        {"lua-timeout", required_argument, NULL, OPT_SETTING},
         {"dlq-topic", required_argument, NULL, OPT_SETTING},
         {"dlq-file", required_argument, NULL, OPT_SETTING},
         {"dlq-max-bytes", required_argument, NULL, OPT_SETTING},

@@ -63,6 +63,8 @@ static const setting settings[] = {
      S(lua_memory_mb), 1, 1 << 20, "256"},
     {"lua_instructions", "lua-instructions", "CDCPIPE_LUA_INSTRUCTIONS", "lua", "instructions",
      T_LONG, S(lua_instructions), CONFIG_MIN_LUA_INSTRUCTIONS, 2000000000L, "10000000"},
+    {"lua_timeout_ms", "lua-timeout", "CDCPIPE_LUA_TIMEOUT", "lua", "timeout_ms", T_LONG,
+     S(lua_timeout_ms), 10, 3600000, "1000"},
     {"dlq_topic", "dlq-topic", "CDCPIPE_DLQ_TOPIC", "dead_letters", "topic", T_STRING, S(dlq_topic),
      0, 0, ""},
     {"dlq_file", "dlq-file", "CDCPIPE_DLQ_FILE", "dead_letters", "file", T_STRING, S(dlq_file), 0,

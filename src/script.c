@@ -9,8 +9,12 @@
  */
 #include "cdcpipe/script.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +25,7 @@
 
 #include "cdcpipe/json_lua.h"
 #include "cdcpipe/lua_module.h"
+#include "cdcpipe/lua_patterns.h"
 #include "cdcpipe/schema.h"
 
 struct script {
@@ -42,6 +47,17 @@ struct script {
     bool metering;               /* script_process runs: the hook charges the budget */
     volatile sig_atomic_t spent; /* a SPENT_ code: the event fails whatever the script does */
     bool debezium_only;          /* --input debezium: values must be change events (an "op" code) */
+    /* --lua-timeout: the watchdog thread, started by the first event that has a time limit */
+    atomic_long timeout_ms;     /* per event; 0: none */
+    atomic_uint_fast64_t event; /* serial number of the event being processed; 0 between events */
+    atomic_uint_fast64_t stop;  /* the event the watchdog found past the time limit */
+    uint_fast64_t events;       /* events processed: the serial numbers */
+    bool watchdog_running;
+    bool watchdog_quit;
+    pthread_t watchdog;
+    pthread_t event_thread; /* the thread that processes events: the one to interrupt */
+    pthread_mutex_t watchdog_lock;
+    pthread_cond_t watchdog_wake;
 };
 
 /* ---- the per-event limits ----
@@ -59,13 +75,18 @@ struct script {
 _Static_assert(HOOK_STEP <= CONFIG_MIN_LUA_INSTRUCTIONS,
                "the smallest --lua-instructions must be at least one hook step");
 
-enum { SPENT_NONE, SPENT_BUDGET };
+enum { SPENT_NONE, SPENT_BUDGET, SPENT_TIME };
 
 /* The error for the limit that was spent. */
 static void spent_message(const script *s, char *out, size_t len)
 {
-    snprintf(out, len, "transform used up its budget of %ld Lua instructions (--lua-instructions)",
-             s->instruction_limit);
+    if (s->spent == SPENT_TIME)
+        snprintf(out, len, "transform ran past its time limit of %ld ms (--lua-timeout)",
+                 atomic_load(&s->timeout_ms));
+    else
+        snprintf(out, len,
+                 "transform used up its budget of %ld Lua instructions (--lua-instructions)",
+                 s->instruction_limit);
 }
 
 static void budget_hook(lua_State *L, lua_Debug *ar)
@@ -84,6 +105,134 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
         luaL_error(L, "%s", msg);
     }
     if (count != HOOK_STEP) lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
+}
+
+/* string.find/match/gmatch/gsub's check (lua_patterns.h): stops a match once the event's limit is
+ * spent, which the watchdog signals while the match runs. */
+static int check_spent(lua_State *L)
+{
+    script *s = *(script **)lua_getextraspace(L);
+    if (s->metering && s->spent) {
+        char msg[160];
+        spent_message(s, msg, sizeof msg);
+        luaL_error(L, "%s", msg);
+    }
+    return 0;
+}
+
+/* ---- the time limit: a watchdog thread and a signal ----
+ *
+ * The event thread only numbers its events (two atomic stores per event, no system call). The
+ * watchdog wakes every tenth of the limit (5 to 100 ms) and, when the same event has been
+ * running for the whole limit, sends WATCHDOG_SIGNAL to the event thread. The handler, on that
+ * thread, checks that this event still runs, marks it spent and sets the count hook to fire at
+ * the very next instruction — lua_sethook is meant to be called from a signal handler (lua.c
+ * stops a script on Ctrl-C that way). Lua code stops at its next instruction; pattern matching
+ * within LUA_PATTERNS_CHECK_STEPS steps (check_spent); other C functions, whose time is linear in
+ * input bounded by --max-event-bytes and --lua-memory-mb, when they return. */
+
+#define WATCHDOG_SIGNAL SIGURG /* ignored by default: one arriving late does no harm */
+
+static _Thread_local script *volatile event_script; /* the script running an event here */
+
+static void on_watchdog_signal(int sig)
+{
+    (void)sig;
+    script *s = event_script;
+    if (!s) return;
+    uint_fast64_t running = atomic_load(&s->event);
+    if (running == 0 || running != atomic_load(&s->stop)) return; /* that event is over */
+    if (!s->spent) s->spent = SPENT_TIME;
+    lua_sethook(s->L, budget_hook, LUA_MASKCOUNT, 1);
+}
+
+static void install_watchdog_handler(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_watchdog_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(WATCHDOG_SIGNAL, &sa, NULL);
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *watchdog_main(void *arg)
+{
+    script *s = arg;
+    uint_fast64_t seen = 0, signalled = 0;
+    int64_t seen_since = 0;
+    pthread_mutex_lock(&s->watchdog_lock);
+    while (!s->watchdog_quit) {
+        long limit = atomic_load(&s->timeout_ms);
+        long tick = limit / 10 < 5 ? 5 : limit / 10 > 100 ? 100 : limit / 10;
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += tick * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        int rc = pthread_cond_timedwait(&s->watchdog_wake, &s->watchdog_lock, &until);
+        if (rc != 0 && rc != ETIMEDOUT) break;
+        uint_fast64_t running = atomic_load(&s->event);
+        int64_t now = monotonic_ms();
+        if (running != seen) { /* a new event, or none: the clock starts now */
+            seen = running;
+            seen_since = now;
+        } else if (running != 0 && running != signalled && limit > 0 && now - seen_since >= limit) {
+            atomic_store(&s->stop, running);
+            signalled = running;
+            pthread_kill(s->event_thread, WATCHDOG_SIGNAL);
+        }
+    }
+    pthread_mutex_unlock(&s->watchdog_lock);
+    return NULL;
+}
+
+/* Starts the watchdog for events processed on the calling thread. Aborts when it cannot (as when
+ * memory runs out): events would run without their time limit. */
+static void watchdog_start(script *s)
+{
+    static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+    pthread_once(&handler_once, install_watchdog_handler);
+    pthread_condattr_t attr;
+    if (pthread_condattr_init(&attr) != 0 ||
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
+        pthread_cond_init(&s->watchdog_wake, &attr) != 0 ||
+        pthread_mutex_init(&s->watchdog_lock, NULL) != 0)
+        abort();
+    pthread_condattr_destroy(&attr);
+    s->event_thread = pthread_self();
+    /* the watchdog takes no signals: SIGINT, SIGTERM, SIGHUP stay with the other threads */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&s->watchdog, NULL, watchdog_main, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        fprintf(stderr, "cdcpipe: cannot start the --lua-timeout watchdog thread: %s\n",
+                strerror(rc));
+        abort();
+    }
+    s->watchdog_running = true;
+}
+
+static void watchdog_stop(script *s)
+{
+    if (!s->watchdog_running) return;
+    pthread_mutex_lock(&s->watchdog_lock);
+    s->watchdog_quit = true;
+    pthread_cond_signal(&s->watchdog_wake);
+    pthread_mutex_unlock(&s->watchdog_lock);
+    pthread_join(s->watchdog, NULL);
+    pthread_cond_destroy(&s->watchdog_wake);
+    pthread_mutex_destroy(&s->watchdog_lock);
+    s->watchdog_running = false;
 }
 
 /* xpcall's message handler, wrapped (upvalue 1: the script's handler): once the event's limit is
@@ -137,6 +286,11 @@ void script_set_instruction_limit(script *s, long instructions)
     s->instruction_limit = instructions;
 }
 
+void script_set_timeout(script *s, long ms)
+{
+    atomic_store(&s->timeout_ms, ms);
+}
+
 void script_set_debezium_only(script *s, bool on)
 {
     s->debezium_only = on;
@@ -145,6 +299,7 @@ void script_set_debezium_only(script *s, bool on)
 void script_apply_config(script *s, const config *cfg)
 {
     script_set_instruction_limit(s, cfg->lua_instructions);
+    script_set_timeout(s, cfg->lua_timeout_ms);
     script_set_debezium_only(s, strcmp(cfg->input, "debezium") == 0);
 }
 
@@ -314,6 +469,7 @@ script *script_open(const char *path, size_t memory_limit, char *err, size_t err
     lua_pushcclosure(L, guarded_xpcall, 1);
     lua_setglobal(L, "xpcall");
     lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
+    lua_patterns_install(L, check_spent);
 
     lua_pushcfunction(L, traceback);
     s->ref_traceback = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -377,6 +533,7 @@ script *script_open(const char *path, size_t memory_limit, char *err, size_t err
 void script_close(script *s)
 {
     if (!s) return;
+    watchdog_stop(s);
     if (s->L) lua_close(s->L);
     schema_cache_free(s->schemas); /* after lua_close: its tables live in that state */
     json_decoder_free(s->decoder);
@@ -647,7 +804,12 @@ script_result script_process(script *s, const script_event *ev, const char *defa
     s->spent = SPENT_NONE;
     if (lua_gethookcount(L) != HOOK_STEP) lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
     s->metering = true;
+    if (atomic_load(&s->timeout_ms) > 0 && !s->watchdog_running) watchdog_start(s);
+    event_script = s;
+    atomic_store(&s->event, ++s->events);
     int rc = lua_pcall(L, 1, 0, base + 1);
+    atomic_store(&s->event, 0);
+    event_script = NULL;
     s->metering = false;
     s->in_event = false;
     schema_end_event(s->schemas);

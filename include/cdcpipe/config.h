@@ -41,6 +41,7 @@ typedef struct {
     char *log_level;
     long lua_memory_mb;
     long lua_instructions; /* per event; a transform running longer is stopped */
+    long lua_timeout_ms;   /* per event, wall clock; an event running longer is stopped */
     char *dlq_topic;       /* "" = "<source topic>.dlq", "none" = no Kafka dead letters */
     char *dlq_file;        /* "" = no file */
     long dlq_max_bytes;

@@ -41,6 +41,7 @@ static const char *const setting_vars[] = {
     "CDCPIPE_SHOW",
     "CDCPIPE_LOG_LEVEL",
     "CDCPIPE_LUA_MEMORY_MB",
+    "CDCPIPE_LUA_TIMEOUT",
 };
 
 static void unset_setting_vars(void)
@@ -140,6 +141,7 @@ static void field_text(const config *c, const char *name, char *out, size_t len)
         {"batch_ms", NULL, c->batch_ms, 1},
         {"show", NULL, c->show, 1},
         {"lua_memory_mb", NULL, c->lua_memory_mb, 1},
+        {"lua_timeout_ms", NULL, c->lua_timeout_ms, 1},
         {"once", NULL, c->once, 2},
         {"dry_run", NULL, c->dry_run, 2},
     };
@@ -211,6 +213,7 @@ static void test_defaults(void **state)
         {"batch_ms", "1000", "default"},
         {"show", "0", "default"},
         {"lua_memory_mb", "256", "default"},
+        {"lua_timeout_ms", "1000", "default"},
         {"once", "false", "default"},
         {"dry_run", "false", "default"},
     };
@@ -234,7 +237,7 @@ static void test_precedence(void **state)
                "  clickhouse = { table = 'lua_table', user = 'lua_user', database = 'lua_db',\n"
                "                 url = 'http://lua:8123' },\n"
                "  batch = { max_rows = 1234, max_bytes = 2048, max_ms = 500 },\n"
-               "  lua = { memory_mb = 32 },\n"
+               "  lua = { memory_mb = 32, timeout_ms = 250 },\n"
                "}\n"
                "function transform(event, meta) return event end\n");
     write_file(t->env, "# .env for the precedence test\n"
@@ -253,19 +256,21 @@ static void test_precedence(void **state)
     setenv("CDCPIPE_CLICKHOUSE_URL", "http://environ:8123", 1);
     setenv("CDCPIPE_ONCE", "yes", 1);
     setenv("CDCPIPE_SHOW", "3", 1);
+    setenv("CDCPIPE_LUA_TIMEOUT", "400", 1);
     config cfg;
     char err[512];
     const char *args[] = {
         "-b",   "cli-broker:9092", "--table",    "cli_table", "--batch-bytes",
         "4096", "--show",          "7",          "-X",        "client.id=cli-client",
-        "-X",   "acks=all",        "--env-file", t->env,      t->script,
-        NULL};
+        "-X",   "acks=all",        "--env-file", t->env,      "--lua-timeout",
+        "600",  t->script,         NULL};
     if (configure(args, &cfg, err, sizeof err) != 0) fail_msg("%s", err);
     static const field_want want[] = {
         {"brokers", "cli-broker:9092", "CLI over environment, .env, pipeline.lua"},
         {"table", "cli_table", "CLI over .env, pipeline.lua"},
         {"batch_bytes", "4096", "CLI over pipeline.lua"},
         {"show", "7", "CLI over environment"},
+        {"lua_timeout_ms", "600", "CLI over environment, pipeline.lua"},
         {"group", "environ-group", "environment over .env, pipeline.lua"},
         {"lua_memory_mb", "128", "environment over .env, pipeline.lua"},
         {"clickhouse_url", "http://environ:8123", "environment over pipeline.lua"},
@@ -298,6 +303,7 @@ static void test_precedence(void **state)
         {"table", "envfile_table", ".env"},
         {"batch_bytes", "2048", "pipeline.lua"},
         {"show", "3", "environment"},
+        {"lua_timeout_ms", "400", "environment over pipeline.lua"},
     };
     check_fields(&cfg, want_no_cli, sizeof want_no_cli / sizeof want_no_cli[0]);
     assert_string_equal(kafka_value(&cfg, "client.id"), "lua-client");
@@ -329,6 +335,7 @@ static void test_precedence(void **state)
         {"clickhouse_user", "lua_user", "pipeline.lua"},
         {"batch_ms", "500", "pipeline.lua"},
         {"lua_memory_mb", "32", "pipeline.lua"},
+        {"lua_timeout_ms", "250", "pipeline.lua"},
         {"dry_run", "false", "default"},
     };
     check_fields(&cfg, want_lua, sizeof want_lua / sizeof want_lua[0]);
@@ -502,6 +509,16 @@ static const error_case error_cases[] = {
      NULL,
      {"--batch-bytes", "1023"},
      "--batch-bytes: \"1023\" is not a whole number from 1024 to 2147483648"},
+    {MINIMAL_SCRIPT_LINE,
+     "",
+     NULL,
+     {"--lua-timeout", "5"},
+     "--lua-timeout: \"5\" is not a whole number from 10 to 3600000"},
+    {MINIMAL_SCRIPT_LINE,
+     "",
+     NULL,
+     {"--lua-instructions", "999"},
+     "--lua-instructions: \"999\" is not a whole number from 1000 to 2000000000"},
     {MINIMAL_SCRIPT_LINE,
      "",
      NULL,

@@ -979,6 +979,62 @@ static void test_budget_cannot_be_escaped(void **state)
     strbuf_free(&o.rows);
 }
 
+/* --lua-timeout stops what the instruction budget cannot: C functions that run long (a pattern
+ * match quadratic in a 200 KB subject took minutes; plain find; few instructions each calling a
+ * long C function) and, with no budget at all, Lua loops, caught errors included. The event fails
+ * naming the limit and the state goes on; events within the limit are not affected. No timing is
+ * asserted: only that the event stopped (the runaways below would take minutes or forever). */
+static const char runaway_script[] =
+    "local function spin() while true do end end\n"
+    "local spaces = 'x' .. string.rep(' ', 200000) .. 'y'\n"
+    "function transform(event)\n"
+    "  local k = event.kind\n"
+    "  if k == 'trim' then return { v = spaces:match('^%s*(.-)%s*$') } end\n"
+    "  if k == 'gsub' then return { v = spaces:gsub('%s*(.-)%s*$', function(x) return x end) } "
+    "end\n"
+    "  if k == 'find' then\n"
+    "    local hay = string.rep('a', 2e6)\n"
+    "    for i = 1, 1e9 do hay:find(string.rep('a', 1e5) .. 'b', 1, true) end\n"
+    "  end\n"
+    "  if k == 'rep' then while true do local big = string.rep('x', 1 << 22) end end\n"
+    "  if k == 'spin' then spin() end\n"
+    "  if k == 'pcall' then while true do pcall(spin) end end\n"
+    "  if k == 'coroutine' then return { v = coroutine.wrap(spin)() } end\n"
+    "  return { ok = k }\n"
+    "end\n";
+
+static void test_time_limit(void **state)
+{
+    fixture *f = *state;
+    script *s = open_script(f, runaway_script, 64u << 20);
+    script_set_instruction_limit(s, 0); /* only the time limit */
+    script_set_timeout(s, 100);
+    static const char *const kinds[] = {"trim", "gsub",  "find",     "rep",
+                                        "spin", "pcall", "coroutine"};
+    outcome o = {0};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        char event[64];
+        snprintf(event, sizeof event, "{\"kind\":\"%s\"}", kinds[i]);
+        script_event ev = event_of(event);
+        process(s, &ev, &o);
+        if (o.result != SCRIPT_LUA_ERROR ||
+            !strstr(o.err, "transform ran past its time limit of 100 ms (--lua-timeout)"))
+            fail_msg("%s: got %s, error \"%s\"", kinds[i], result_name(o.result), o.err);
+        assert_int_equal(o.nrows, 0);
+        ev = event_of("{\"kind\":\"next\"}");
+        process(s, &ev, &o);
+        assert_int_equal(o.result, SCRIPT_ROWS);
+        assert_string_equal(o.rows.data, "events\t{\"ok\":\"next\"}\n");
+    }
+    /* many short events in a row: none is stopped */
+    for (int i = 0; i < 20000; i++) {
+        script_event ev = event_of("{\"kind\":\"short\"}");
+        process(s, &ev, &o);
+        assert_int_equal(o.result, SCRIPT_ROWS);
+    }
+    strbuf_free(&o.rows);
+}
+
 /* An on_row failure fails the event with the callback's message. */
 static int refuse_audit(void *ud, const char *table, lua_State *L, int idx, char *err,
                         size_t errlen)
@@ -1032,6 +1088,7 @@ int main(void)
         script_fixture_test(test_memory_limit),
         script_fixture_test(test_instruction_limit),
         script_fixture_test(test_budget_cannot_be_escaped),
+        script_fixture_test(test_time_limit),
         script_fixture_test(test_row_callback_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
