@@ -41,6 +41,8 @@ static const setting settings[] = {
      T_STRING, S(clickhouse_user), 0, 0, ""},
     {"clickhouse_password", "clickhouse-password", "CDCPIPE_CLICKHOUSE_PASSWORD", "clickhouse",
      "password", T_STRING, S(clickhouse_password), 0, 0, ""},
+    {"clickhouse_password_file", "clickhouse-password-file", "CDCPIPE_CLICKHOUSE_PASSWORD_FILE",
+     "clickhouse", "password_file", T_STRING, S(clickhouse_password_file), 0, 0, ""},
     {"clickhouse_ca", "clickhouse-ca", "CDCPIPE_CLICKHOUSE_CA", "clickhouse", "ca", T_STRING,
      S(clickhouse_ca), 0, 0, ""},
     {"clickhouse_insecure", "clickhouse-insecure", "CDCPIPE_CLICKHOUSE_INSECURE", "clickhouse",
@@ -172,6 +174,35 @@ static int parse_bool(const char *v, bool *out)
     return -1;
 }
 
+/* The password in path: the whole file but one trailing newline (LF or CRLF). Errors name origin
+ * and path, never the content. */
+static int read_password_file(const char *path, const char *origin, char **password, char *err,
+                              size_t errlen)
+{
+    char buf[4097];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (!f || ferror(f)) {
+        snprintf(err, errlen, "%s: cannot read the password file %s: %s", origin, path,
+                 strerror(errno));
+        if (f) fclose(f);
+        return -1;
+    }
+    fclose(f);
+    if (n == sizeof buf || memchr(buf, '\0', n)) {
+        snprintf(err, errlen, "%s: %s is not a password file (%s)", origin, path,
+                 n == sizeof buf ? "larger than 4 KiB" : "it holds a NUL byte");
+        return -1;
+    }
+    if (n > 0 && buf[n - 1] == '\n') n--;
+    if (n > 0 && buf[n - 1] == '\r') n--;
+    buf[n] = '\0';
+    free(*password);
+    *password = xstrdup(buf);
+    memset(buf, 0, sizeof buf);
+    return 0;
+}
+
 int config_set(config *cfg, const char *key, const char *value, const char *origin, char *err,
                size_t errlen)
 {
@@ -184,6 +215,10 @@ int config_set(config *cfg, const char *key, const char *value, const char *orig
     switch (s->type) {
     case T_STRING:
         if (check_choice(key, value, origin, err, errlen) != 0) return -1;
+        /* the file's text is the password, replacing one from a source of lower precedence */
+        if (strcmp(key, "clickhouse_password_file") == 0 && value[0] &&
+            read_password_file(value, origin, &cfg->clickhouse_password, err, errlen) != 0)
+            return -1;
         free(*(char **)field);
         *(char **)field = xstrdup(value);
         return 0;

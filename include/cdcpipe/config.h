@@ -26,8 +26,9 @@ typedef struct {
     char *clickhouse_url;
     char *clickhouse_user;
     char *clickhouse_password;
-    char *clickhouse_ca;      /* CA file for https://, "" = the system's */
-    bool clickhouse_insecure; /* https:// without certificate verification */
+    char *clickhouse_password_file; /* "" = none; else its text became clickhouse_password */
+    char *clickhouse_ca;            /* CA file for https://, "" = the system's */
+    bool clickhouse_insecure;       /* https:// without certificate verification */
     char *database;
     char *table;
     long batch_rows;

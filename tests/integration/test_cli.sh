@@ -20,6 +20,20 @@ assert_contains "--version" "cdcpipe " "$(cat "$RUN/out")"
 
 expect_exit 2 "$RUN/out" "$BIN" --bogus "$SRC/pipeline.lua"
 assert_contains "unknown option is named" "unknown option --bogus" "$(cat "$RUN/out")"
+# A bad argument is shown only up to its '=': what follows may be a password.
+expect_exit 2 "$RUN/out" "$BIN" --clickhouse-passwd=S3cret "$SRC/pipeline.lua"
+assert_eq "misspelled flag: named without its value" \
+  "cdcpipe: unknown option --clickhouse-passwd (see cdcpipe --help)" "$(cat "$RUN/out")"
+expect_exit 2 "$RUN/out" "$BIN" -X sasl.password:S3cret "$SRC/pipeline.lua"
+assert_eq "-X name:value: the name without the value" \
+  "cdcpipe: -X sasl.password…: expected -X name=value (a librdkafka property)" "$(cat "$RUN/out")"
+expect_exit 2 "$RUN/out" "$BIN" --clickhouse-password S3cret -vZq "$SRC/pipeline.lua"
+assert_eq "a bad short option in a group: the option, not the argument before it" \
+  "cdcpipe: unknown option -Z (see cdcpipe --help)" "$(cat "$RUN/out")"
+expect_exit 2 "$RUN/out" "$BIN" --clickhouse-password-file "$RUN/no-such-file" -t x "$SRC/pipeline.lua"
+assert_eq "unreadable password file: exit 2 naming it" \
+  "cdcpipe: --clickhouse-password-file: cannot read the password file $RUN/no-such-file: No such file or directory" \
+  "$(cat "$RUN/out")"
 expect_exit 2 "$RUN/out" "$BIN"
 assert_contains "missing script" "expected a pipeline script" "$(cat "$RUN/out")"
 expect_exit 2 "$RUN/out" "$BIN" "$RUN/nope.lua"
@@ -87,4 +101,19 @@ for attempt in 1 2; do
 cdcpipe: consumed=3 tombstones=0 filtered=1 dead_lettered=0 events_inserted=2 rows_inserted=2 retries=0" \
     "$(sed 's/ seconds=.*//' "$RUN/out")"
 done
+# The ClickHouse password from a file (user tester, password secret): the file's text less its
+# trailing newline is sent; a file with a wrong password fails authentication.
+ch_db_create
+printf 'secret\n' >"$RUN/ch-password"
+chmod 600 "$RUN/ch-password"
+expect_exit 0 "$RUN/out" env CDCPIPE_CLICKHOUSE_PASSWORD_FILE="$RUN/ch-password" "$BIN" --once -q \
+  -b "$KAFKA_BROKERS" -t "$TOPIC" -g "pw_$ID" --clickhouse "$CLICKHOUSE_URL" --clickhouse-user tester \
+  --database "$DB" --table changes "$SRC/pipeline.lua"
+assert_eq "password file: the rows are inserted as tester" 2 "$(ch "SELECT count() FROM $DB.changes")"
+printf 'wrong\n' >"$RUN/ch-password"
+expect_exit 1 "$RUN/out" "$BIN" --once -q -b "$KAFKA_BROKERS" -t "$TOPIC" -g "pw2_$ID" \
+  --clickhouse "$CLICKHOUSE_URL" --clickhouse-user tester --clickhouse-password-file "$RUN/ch-password" \
+  --database "$DB" --table changes "$SRC/pipeline.lua"
+assert_contains "password file with a wrong password: authentication fails" "check the ClickHouse user and password" "$(cat "$RUN/out")"
+ch "DROP DATABASE $DB" >/dev/null
 finish

@@ -31,6 +31,7 @@ static const char *const setting_vars[] = {
     "CDCPIPE_CLICKHOUSE_URL",
     "CDCPIPE_CLICKHOUSE_USER",
     "CDCPIPE_CLICKHOUSE_PASSWORD",
+    "CDCPIPE_CLICKHOUSE_PASSWORD_FILE",
     "CDCPIPE_DATABASE",
     "CDCPIPE_TABLE",
     "CDCPIPE_BATCH_ROWS",
@@ -624,6 +625,84 @@ static void test_limits_accepted(void **state)
     config_free(&cfg);
 }
 
+/* --clickhouse-password-file: the file's text less one trailing newline is the password; between
+ * it and --clickhouse-password the source of higher precedence wins; an unreadable file is an
+ * error naming it. */
+static void test_password_file(void **state)
+{
+    tmp *t = *state;
+    char pw[700], err[1024], want[1024];
+    snprintf(pw, sizeof pw, "%s/pw", t->dir);
+    write_file(t->script,
+               "config = { clickhouse = { password = 'from-lua' } }\n" MINIMAL_SCRIPT_LINE);
+    write_file(t->env, "CDCPIPE_CLICKHOUSE_PASSWORD=from-env-file\n");
+    static const struct {
+        const char *text, *want;
+    } texts[] = {
+        {"s3cret\n", "s3cret"},
+        {"s3cret\r\n", "s3cret"},
+        {"s3cret", "s3cret"},
+        {" two\nlines \n\n", " two\nlines \n"},
+        {"\n", ""},
+    };
+    config cfg;
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        write_file(pw, texts[i].text);
+        const char *args[] = {"--env-file", t->env,    "--clickhouse-password-file",
+                              pw,           t->script, NULL};
+        if (configure(args, &cfg, err, sizeof err) != 0) fail_msg("%s", err);
+        assert_string_equal(cfg.clickhouse_password, texts[i].want);
+        config_free(&cfg);
+    }
+    /* the environment's file over the .env's password; the command line's password over both */
+    write_file(pw, "from-file\n");
+    setenv("CDCPIPE_CLICKHOUSE_PASSWORD_FILE", pw, 1);
+    const char *env_only[] = {"--env-file", t->env, t->script, NULL};
+    assert_int_equal(configure(env_only, &cfg, err, sizeof err), 0);
+    assert_string_equal(cfg.clickhouse_password, "from-file");
+    config_free(&cfg);
+    const char *cli[] = {"--env-file", t->env,    "--clickhouse-password",
+                         "from-cli",   t->script, NULL};
+    assert_int_equal(configure(cli, &cfg, err, sizeof err), 0);
+    assert_string_equal(cfg.clickhouse_password, "from-cli");
+    config_free(&cfg);
+    unsetenv("CDCPIPE_CLICKHOUSE_PASSWORD_FILE");
+    /* pipeline.lua's file under the .env's password */
+    char text[1024];
+    snprintf(text, sizeof text, "config = { clickhouse = { password_file = '%s' } }\n%s", pw,
+             MINIMAL_SCRIPT_LINE);
+    write_file(t->script, text);
+    assert_int_equal(configure(env_only, &cfg, err, sizeof err), 0);
+    assert_string_equal(cfg.clickhouse_password, "from-env-file");
+    config_free(&cfg);
+    write_file(t->env, "");
+    assert_int_equal(configure(env_only, &cfg, err, sizeof err), 0);
+    assert_string_equal(cfg.clickhouse_password, "from-file");
+    config_free(&cfg);
+    /* files that cannot be the password */
+    const char *missing[] = {"--env-file",      t->env,    "--clickhouse-password-file",
+                             "/nonexistent/pw", t->script, NULL};
+    assert_int_equal(configure(missing, &cfg, err, sizeof err), -1);
+    assert_string_equal(err, "--clickhouse-password-file: cannot read the password file "
+                             "/nonexistent/pw: No such file or directory");
+    const char *dir[] = {"--env-file", t->env,    "--clickhouse-password-file",
+                         t->dir,       t->script, NULL};
+    assert_int_equal(configure(dir, &cfg, err, sizeof err), -1);
+    snprintf(want, sizeof want,
+             "--clickhouse-password-file: cannot read the password file %s: Is a directory",
+             t->dir);
+    assert_string_equal(err, want);
+    char big[5000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    write_file(pw, big);
+    const char *large[] = {"--env-file", t->env, "--clickhouse-password-file", pw, t->script, NULL};
+    assert_int_equal(configure(large, &cfg, err, sizeof err), -1);
+    snprintf(want, sizeof want,
+             "--clickhouse-password-file: %s is not a password file (larger than 4 KiB)", pw);
+    assert_string_equal(err, want);
+}
+
 /* A runtime error while the script loads: file, line and traceback on one line. */
 static void test_script_runtime_error(void **state)
 {
@@ -757,7 +836,17 @@ static const parse_case parse_cases[] = {
     {{"test", "p.lua"},
      "expected a pipeline script and an events file (or - for stdin) (see cdcpipe --help)"},
     {{"-X", "novalue", "p.lua"}, "-X novalue: expected -X name=value (a librdkafka property)"},
-    {{"-X", "=x", "p.lua"}, "-X =x: expected -X name=value (a librdkafka property)"},
+    {{"-X", "=x", "p.lua"}, "-X (no name): expected -X name=value (a librdkafka property)"},
+    /* a bad argument is shown up to its '=' only: what follows may be a secret */
+    {{"--clickhouse-passwd=S3cret", "p.lua"},
+     "unknown option --clickhouse-passwd (see cdcpipe --help)"},
+    {{"-X", "sasl.password:S3cret", "p.lua"},
+     "-X sasl.password…: expected -X name=value (a librdkafka property)"},
+    {{"--clickhouse-password", "S3cret", "-vZq", "p.lua"},
+     "unknown option -Z (see cdcpipe --help)"},
+    {{"--once=S3cret", "p.lua"}, "option --once takes no value (see cdcpipe --help)"},
+    {{"p.lua", "--clickhouse-password"},
+     "option --clickhouse-password needs a value (see cdcpipe --help)"},
     {{"p.lua", "-b", "h:1"}, NULL},
     {{"check", "p.lua"}, NULL},
     {{"test", "p.lua", "-"}, NULL},
@@ -863,6 +952,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_error_cases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits_accepted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_script_runtime_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_password_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_file_syntax, setup, teardown),
         cmocka_unit_test_setup_teardown(test_default_env_file, setup, teardown),
         cmocka_unit_test(test_parse_cases),
