@@ -312,6 +312,7 @@ int cli_configure(const cli_args *a, config *cfg, script **out, char *err, size_
         return -1;
     }
     script_apply_config(s, cfg);
+    if (cfg->env_warning[0]) log_warn("%s", cfg->env_warning);
     *out = s;
     return 0;
 }

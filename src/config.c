@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -409,6 +411,59 @@ static char *trim(char *s)
     return s;
 }
 
+/* A .env value: the text after '='. Quoted ('…' or "…"), it is what lies between the quotes, and
+ * only a comment may follow; unquoted, it ends at a '#' that follows a space or tab (a comment)
+ * and is trimmed. Returns it, or NULL with err (naming where, never the value) for an unclosed
+ * quote, text after the closing one, or a quote at the end only. */
+static char *env_value(char *raw, const char *where, char *err, size_t errlen)
+{
+    char *v = trim(raw);
+    if (*v == '"' || *v == '\'') {
+        const char *kind = *v == '"' ? "double" : "single";
+        char *close = strchr(v + 1, *v);
+        if (!close) {
+            snprintf(err, errlen,
+                     "%s: the value opens a %s quote that the line never closes (close it at the "
+                     "end of the value)",
+                     where, kind);
+            return NULL;
+        }
+        char *rest = close + 1;
+        rest += strspn(rest, " \t");
+        if (*rest && *rest != '#') {
+            snprintf(err, errlen,
+                     "%s: text after the closing %s quote (quote the whole value; a comment "
+                     "after it starts with #)",
+                     where, kind);
+            return NULL;
+        }
+        *close = '\0';
+        return v + 1;
+    }
+    for (char *p = raw; *p; p++)
+        if (*p == '#' && p > raw && (p[-1] == ' ' || p[-1] == '\t')) {
+            *p = '\0';
+            break;
+        }
+    v = trim(raw);
+    size_t len = strlen(v);
+    if (len > 0 && (v[len - 1] == '"' || v[len - 1] == '\'')) {
+        snprintf(err, errlen,
+                 "%s: the value ends with a quote but does not start with one (quote the whole "
+                 "value or neither end)",
+                 where);
+        return NULL;
+    }
+    return v;
+}
+
+/* A name that looks like it holds a secret (not the name of a file that does). */
+static bool secret_name(const char *name)
+{
+    size_t len = strlen(name);
+    return strstr(name, "PASSWORD") && !(len > 5 && strcmp(name + len - 5, "_FILE") == 0);
+}
+
 int config_apply_env_file(config *cfg, const char *path, bool required, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
@@ -417,13 +472,23 @@ int config_apply_env_file(config *cfg, const char *path, bool required, char *er
         snprintf(err, errlen, "cannot read env file %s: %s", path, strerror(errno));
         return -1;
     }
-    char line[4096];
+    struct stat st;
+    bool exposed = fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH));
+    char *line = NULL, *secret = NULL;
+    size_t cap = 0;
+    ssize_t len;
     int lineno = 0, rc = 0;
-    while (rc == 0 && fgets(line, sizeof line, f)) {
+    while (rc == 0 && (len = getline(&line, &cap, f)) != -1) {
         lineno++;
+        char where[512];
+        if (memchr(line, '\0', (size_t)len)) {
+            snprintf(err, errlen, "%s:%d: a NUL byte (not a text file?)", path, lineno);
+            rc = -1;
+            break;
+        }
         char *s = trim(line);
         if (*s == '\0' || *s == '#') continue;
-        if (strncmp(s, "export ", 7) == 0) s = trim(s + 7);
+        if (strncmp(s, "export", 6) == 0 && (s[6] == ' ' || s[6] == '\t')) s = trim(s + 6);
         char *eq = strchr(s, '=');
         if (!eq) {
             snprintf(err, errlen, "%s:%d: expected NAME=VALUE", path, lineno);
@@ -431,24 +496,31 @@ int config_apply_env_file(config *cfg, const char *path, bool required, char *er
             break;
         }
         *eq = '\0';
-        char *name = trim(s), *value = trim(eq + 1);
-        size_t vlen = strlen(value);
-        if (vlen >= 2 && (value[0] == '"' || value[0] == '\'') && value[vlen - 1] == value[0]) {
-            value[vlen - 1] = '\0';
-            value++;
-        }
-        if (strncmp(name, "CDCPIPE_", 8) != 0) continue;
-        const char *key = config_key_for_env(name);
-        char origin[512];
-        snprintf(origin, sizeof origin, "%s:%d: %s", path, lineno, name);
-        if (!key) {
-            snprintf(err, errlen, "%s is not a known setting (see README)", origin);
+        char *name = trim(s);
+        snprintf(where, sizeof where, "%s:%d: %s", path, lineno, name);
+        char *value = env_value(eq + 1, where, err, errlen);
+        if (!value) {
             rc = -1;
             break;
         }
-        rc = config_set(cfg, key, value, origin, err, errlen);
+        if (exposed && !secret && value[0] && secret_name(name)) secret = strdup(name);
+        if (strncmp(name, "CDCPIPE_", 8) != 0) continue;
+        const char *key = config_key_for_env(name);
+        if (!key) {
+            snprintf(err, errlen, "%s is not a known setting (see README)", where);
+            rc = -1;
+            break;
+        }
+        rc = config_set(cfg, key, value, where, err, errlen);
     }
+    if (line) memset(line, 0, cap); /* it held the values, secrets among them */
+    free(line);
     fclose(f);
+    if (rc == 0 && secret)
+        snprintf(cfg->env_warning, sizeof cfg->env_warning,
+                 "%s holds %s but group or others may read it (mode %04o): chmod 600 %s", path,
+                 secret, (unsigned)(st.st_mode & 07777), path);
+    free(secret);
     return rc;
 }
 

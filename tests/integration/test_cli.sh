@@ -68,6 +68,30 @@ assert_contains "unknown .env name with file and line" "bad.env:3: CDCPIPE_BATCH
 expect_exit 0 "$RUN/out" "$BIN" check "$SRC/pipeline.lua"
 assert_contains "check prints the DDL" "CREATE TABLE IF NOT EXISTS changes (" "$(cat "$RUN/out")"
 
+# .env lines are read whole: a value past 4 KiB does not spill into a setting of its own;
+# `export` with a tab, inline comments; an unclosed quote names file and line, not the value.
+{
+  printf 'export\tCDCPIPE_DATABASE=analytics # where rows go\n'
+  printf 'CDCPIPE_GROUP=%s%s\n' "$(printf 'g%.0s' $(seq 4081))" 'CDCPIPE_TABLE=injected'
+} >"$RUN/long.env"
+expect_exit 0 "$RUN/out" "$BIN" check --env-file "$RUN/long.env" "$SRC/pipeline.lua"
+assert_contains "a long .env value stays one value; export<TAB> and # comments" \
+  "rows go to analytics.changes;" "$(head -1 "$RUN/out")"
+printf 'CDCPIPE_GROUP=g\nCDCPIPE_CLICKHOUSE_PASSWORD="S3cret\n' >"$RUN/quote.env"
+expect_exit 2 "$RUN/out" "$BIN" check --env-file "$RUN/quote.env" "$SRC/pipeline.lua"
+assert_eq "an unclosed quote: file and line, not the value" \
+  "cdcpipe: $RUN/quote.env:2: CDCPIPE_CLICKHOUSE_PASSWORD: the value opens a double quote that the line never closes (close it at the end of the value)" \
+  "$(cat "$RUN/out")"
+printf 'CDCPIPE_CLICKHOUSE_PASSWORD=S3cret\n' >"$RUN/secret.env"
+chmod 644 "$RUN/secret.env"
+expect_exit 0 "$RUN/out" "$BIN" check --env-file "$RUN/secret.env" "$SRC/pipeline.lua"
+assert_contains "a .env with a password that others may read: a warning saying how to fix it" \
+  "warn  $RUN/secret.env holds CDCPIPE_CLICKHOUSE_PASSWORD but group or others may read it (mode 0644): chmod 600 $RUN/secret.env" \
+  "$(cat "$RUN/out")"
+chmod 600 "$RUN/secret.env"
+expect_exit 0 "$RUN/out" "$BIN" check --env-file "$RUN/secret.env" "$SRC/pipeline.lua"
+assert_not_contains "mode 600: no warning" "warn" "$(cat "$RUN/out")"
+
 # cdcpipe test: one event per line, both layouts; rows as "table TAB json" with sorted keys.
 cat >"$RUN/events.jsonl" <<'JSON'
 {"op":"u","before":null,"after":{"id":7,"name":"Zoë \"z\"\tx","created_at":1700000000123456},"source":{"table":"my_table"}}

@@ -14,12 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "cdcpipe/cli.h"
 #include "cdcpipe/config.h"
 #include "cdcpipe/script.h"
+#include "cdcpipe/strbuf.h"
 
 #include "support.h"
 
@@ -454,6 +456,30 @@ static const error_case error_cases[] = {
      {NULL},
      "%E:2: expected NAME=VALUE"},
     {MINIMAL_SCRIPT_LINE,
+     "CDCPIPE_GROUP=g\nCDCPIPE_GROUP=\"mismatched'\n",
+     NULL,
+     {NULL},
+     "%E:2: CDCPIPE_GROUP: the value opens a double quote that the line never closes (close it "
+     "at the end of the value)"},
+    {MINIMAL_SCRIPT_LINE,
+     "CDCPIPE_CLICKHOUSE_PASSWORD='s3cret\n",
+     NULL,
+     {NULL},
+     "%E:1: CDCPIPE_CLICKHOUSE_PASSWORD: the value opens a single quote that the line never "
+     "closes (close it at the end of the value)"},
+    {MINIMAL_SCRIPT_LINE,
+     "CDCPIPE_GROUP=\"a\" b\n",
+     NULL,
+     {NULL},
+     "%E:1: CDCPIPE_GROUP: text after the closing double quote (quote the whole value; a comment "
+     "after it starts with #)"},
+    {MINIMAL_SCRIPT_LINE,
+     "\nCDCPIPE_GROUP=abc'\n",
+     NULL,
+     {NULL},
+     "%E:2: CDCPIPE_GROUP: the value ends with a quote but does not start with one (quote the "
+     "whole value or neither end)"},
+    {MINIMAL_SCRIPT_LINE,
      "CDCPIPE_ONCE=maybe\n",
      NULL,
      {NULL},
@@ -636,6 +662,7 @@ static void test_password_file(void **state)
     write_file(t->script,
                "config = { clickhouse = { password = 'from-lua' } }\n" MINIMAL_SCRIPT_LINE);
     write_file(t->env, "CDCPIPE_CLICKHOUSE_PASSWORD=from-env-file\n");
+    assert_int_equal(chmod(t->env, 0600), 0); /* no warning about it */
     static const struct {
         const char *text, *want;
     } texts[] = {
@@ -750,7 +777,18 @@ static const env_case env_cases[] = {
     {"  CDCPIPE_GROUP  =  spaced  \n", "group", "spaced"},
     {"CDCPIPE_GROUP=\"double quoted\"\n", "group", "double quoted"},
     {"CDCPIPE_GROUP='single quoted'\n", "group", "single quoted"},
-    {"CDCPIPE_GROUP=\"mismatched'\n", "group", "\"mismatched'"},
+    {"export\tCDCPIPE_GROUP=tab\n", "group", "tab"},
+    {"export   CDCPIPE_GROUP=spaces\n", "group", "spaces"},
+    {"exportCDCPIPE_GROUP=not-an-export\n", "group", "cdcpipe"},
+    {"CDCPIPE_GROUP=value # a comment\n", "group", "value"},
+    {"CDCPIPE_GROUP=value\t# a comment\n", "group", "value"},
+    {"CDCPIPE_GROUP=pass#word\n", "group", "pass#word"},
+    {"CDCPIPE_GROUP=#first\n", "group", "#first"},
+    {"CDCPIPE_GROUP= # only a comment\n", "group", ""},
+    {"CDCPIPE_GROUP=\"in quotes # stays\" # a comment\n", "group", "in quotes # stays"},
+    {"CDCPIPE_GROUP='say \"hi\"'\n", "group", "say \"hi\""},
+    {"CDCPIPE_GROUP=\"\"\n", "group", ""},
+    {"CDCPIPE_GROUP=mid\"quote\n", "group", "mid\"quote"},
     {"CDCPIPE_GROUP=crlf\r\n", "group", "crlf"},
     {"CDCPIPE_CLICKHOUSE_PASSWORD=a=b=c\n", "clickhouse_password", "a=b=c"},
     {"CDCPIPE_GROUP=\n", "group", ""},
@@ -786,6 +824,67 @@ static void test_env_file_syntax(void **state)
         config_free(&cfg);
     }
     assert_int_equal(failures, 0);
+}
+
+/* A line is read whole, however long: a 4 KiB buffer used to cut a long value and read its
+ * tail as a line of its own, so a value could set another setting. */
+static void test_env_long_line(void **state)
+{
+    tmp *t = *state;
+    strbuf text = {0}, want = {0};
+    strbuf_puts(&text, "CDCPIPE_GROUP=");
+    for (size_t i = text.len; i < 4095; i++)
+        strbuf_putc(&want, 'g');
+    strbuf_puts(&want, "CDCPIPE_TABLE=injected");
+    strbuf_append(&text, want.data, want.len);
+    strbuf_puts(&text, "\nCDCPIPE_BATCH_ROWS=7\n");
+    write_file(t->env, text.data);
+    config cfg;
+    config_init(&cfg);
+    char err[512];
+    if (config_apply_env_file(&cfg, t->env, true, err, sizeof err) != 0) fail_msg("%s", err);
+    assert_string_equal(cfg.group, want.data);
+    assert_string_equal(cfg.table, "changes");
+    assert_int_equal(cfg.batch_rows, 7);
+    config_free(&cfg);
+    strbuf_free(&text);
+    strbuf_free(&want);
+}
+
+/* A .env that holds a password and that group or others may read: a warning saying how to fix
+ * it; none at mode 600, none without a password (a *_PASSWORD_FILE names a file, no secret). */
+static void test_env_file_mode(void **state)
+{
+    tmp *t = *state;
+    static const struct {
+        const char *text;
+        mode_t mode;
+        const char *holds; /* NULL: no warning */
+    } cases[] = {
+        {"CDCPIPE_CLICKHOUSE_PASSWORD=s3cret\n", 0644, "CDCPIPE_CLICKHOUSE_PASSWORD"},
+        {"CDCPIPE_CLICKHOUSE_PASSWORD=s3cret\n", 0640, "CDCPIPE_CLICKHOUSE_PASSWORD"},
+        {"CDCPIPE_GROUP=g\nexport PG_PASSWORD=\"pg\"\n", 0604, "PG_PASSWORD"},
+        {"CDCPIPE_CLICKHOUSE_PASSWORD=s3cret\n", 0600, NULL},
+        {"CDCPIPE_CLICKHOUSE_PASSWORD=s3cret\n", 0400, NULL},
+        {"CDCPIPE_CLICKHOUSE_PASSWORD=\n", 0644, NULL},
+        {"CDCPIPE_GROUP=g\n", 0644, NULL},
+        {"CDCPIPE_CLICKHOUSE_PASSWORD_FILE=/etc/hostname\n", 0644, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_file(t->env, cases[i].text);
+        assert_int_equal(chmod(t->env, cases[i].mode), 0);
+        config cfg;
+        config_init(&cfg);
+        char err[512], want[2048] = "";
+        if (config_apply_env_file(&cfg, t->env, true, err, sizeof err) != 0) fail_msg("%s", err);
+        if (cases[i].holds)
+            snprintf(want, sizeof want,
+                     "%s holds %s but group or others may read it (mode %04o): chmod 600 %s",
+                     t->env, cases[i].holds, (unsigned)cases[i].mode, t->env);
+        if (strcmp(cfg.env_warning, want) != 0)
+            fail_msg("case %zu: warning \"%s\", want \"%s\"", i, cfg.env_warning, want);
+        config_free(&cfg);
+    }
 }
 
 /* Without --env-file, ./.env is read when present and skipped when absent. */
@@ -954,6 +1053,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_script_runtime_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_password_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_file_syntax, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_env_long_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_env_file_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_default_env_file, setup, teardown),
         cmocka_unit_test(test_parse_cases),
         cmocka_unit_test(test_parse_fields),
