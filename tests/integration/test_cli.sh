@@ -112,6 +112,14 @@ printf 'local cdc = require "cdcpipe"\nfunction transform(e)\n  return {x = cdc.
 echo '{"op":"u"}' | { expect_exit 1 "$RUN/out" "$BIN" test "$RUN/luaerr.lua" -; }
 assert_contains "Lua error with file, line and reason" "luaerr.lua:3: cdc.datetime: cannot parse \"not a date\"" "$(cat "$RUN/out")"
 
+# Event data in an error reaches the terminal escaped: no control byte, one line per error.
+printf 'function transform(e)\n  error("bad name " .. e.after.name)\nend\n' >"$RUN/names.lua"
+printf '{"op":"u","after":{"name":"\\u001b]0;owned\\u0007\\u001b[2J\\nline 9: forged"}}\n' |
+  { expect_exit 1 "$RUN/out" "$BIN" test "$RUN/names.lua" -; }
+assert_contains "a Lua error quoting the event: control bytes escaped" \
+  'bad name \x1b]0;owned\x07\x1b[2J|line 9: forged' "$(cat "$RUN/out")"
+assert_eq "... and no control byte reaches the terminal" 0 "$(tr -d '\n' <"$RUN/out" | tr -cd '\000-\037\177' | wc -c)"
+
 # --dry-run against real Kafka: no ClickHouse (a closed port), nothing committed, .env honoured.
 TOPIC="cli_$ID"
 cut -f1 "$RUN/events.jsonl" | grep . | sed 's/^/{"id":1}\t/' >"$RUN/records.tsv"
@@ -139,5 +147,13 @@ expect_exit 1 "$RUN/out" "$BIN" --once -q -b "$KAFKA_BROKERS" -t "$TOPIC" -g "pw
   --clickhouse "$CLICKHOUSE_URL" --clickhouse-user tester --clickhouse-password-file "$RUN/ch-password" \
   --database "$DB" --table changes "$SRC/pipeline.lua"
 assert_contains "password file with a wrong password: authentication fails" "check the ClickHouse user and password" "$(cat "$RUN/out")"
+# --show prints rows that hold event data: escaped, the table's own lines kept.
+SHOW_TOPIC="show_$ID"
+printf '{"id":5}\t{"op":"u","after":{"id":5,"name":"\\u001b[31mred\\u001b[0m","created_at":1}}\n' >"$RUN/show.tsv"
+produce "$SHOW_TOPIC" "$RUN/show.tsv"
+expect_exit 0 "$RUN/out" "$BIN" --once -q -b "$KAFKA_BROKERS" -t "$SHOW_TOPIC" -g "show_$ID" \
+  --clickhouse "$CLICKHOUSE_URL" --database "$DB" --table changes --show 5 "$SRC/pipeline.lua"
+assert_contains "--show: the row, its escape sequence shown, not sent" '\x1b[31mred\x1b[0m' "$(cat "$RUN/out")"
+assert_eq "--show: no control byte but newlines" 0 "$(tr -d '\n' <"$RUN/out" | tr -cd '\000-\037\177' | wc -c)"
 ch "DROP DATABASE $DB" >/dev/null
 finish
