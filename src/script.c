@@ -452,6 +452,9 @@ script *script_open(const char *path, size_t memory_limit, char *err, size_t err
     script *s = calloc(1, sizeof *s);
     if (!s) abort();
     s->memory_limit = memory_limit;
+    atomic_init(&s->timeout_ms, 0);
+    atomic_init(&s->event, 0);
+    atomic_init(&s->stop, 0);
     s->path = strdup(path);
     s->decoder = json_decoder_new();
     s->schemas = schema_cache_new();
