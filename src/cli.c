@@ -3,6 +3,7 @@
  */
 #include "cdcpipe/cli.h"
 
+#include <ctype.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +26,10 @@ const char cli_usage[] =
     "  -g, --group ID             consumer group                      (CDCPIPE_GROUP)\n"
     "      --clickhouse URL       ClickHouse HTTP URL                 (CDCPIPE_CLICKHOUSE_URL)\n"
     "      --clickhouse-user U    ClickHouse user                     (CDCPIPE_CLICKHOUSE_USER)\n"
-    "      --clickhouse-password P                                    "
+    "      --clickhouse-password P  shows in ps: prefer the file or env "
     "(CDCPIPE_CLICKHOUSE_PASSWORD)\n"
+    "      --clickhouse-password-file PATH  read the password from PATH "
+    "(CDCPIPE_CLICKHOUSE_PASSWORD_FILE)\n"
     "      --clickhouse-ca FILE   CA certificates for an https:// URL (CDCPIPE_CLICKHOUSE_CA)\n"
     "      --clickhouse-insecure  https:// without verifying the certificate (tests only)\n"
     "      --database DB          database for inserts and ddl()      (CDCPIPE_DATABASE)\n"
@@ -45,6 +48,7 @@ const char cli_usage[] =
     "      --env-file PATH        read settings from PATH instead of ./.env\n"
     "      --lua-memory-mb N      cap the Lua state's memory           (CDCPIPE_LUA_MEMORY_MB)\n"
     "      --lua-instructions N   per-event budget of Lua instructions (CDCPIPE_LUA_INSTRUCTIONS)\n"
+    "      --lua-timeout MS       per-event time limit, milliseconds  (CDCPIPE_LUA_TIMEOUT, 1000)\n"
     "      --dlq-topic NAME       dead letters to NAME; default <topic>.dlq; none: no topic\n"
     "      --dlq-file PATH        also append dead letters to PATH (JSON lines)\n"
     "      --dlq-max-bytes N      cut dead-letter values at N bytes (default 900 KiB)\n"
@@ -90,6 +94,21 @@ static void add_topic(cli_args *a, const char *topic)
 
 enum { OPT_ENV_FILE = 1000, OPT_SETTING };
 
+/* The option getopt_long refused, for the message: a long option up to its '=', never the value
+ * (a misspelled --clickhouse-passwd=S3cret), else the short option's letter. before: optind
+ * before the call; a short option refused inside a group (-vZq) leaves optind where it was, so
+ * argv[optind - 1] is then an earlier argument, perhaps a password. */
+static void refused_option(char *out, size_t len, char **argv, int before)
+{
+    const char *arg = optind > before ? argv[optind - 1] : NULL;
+    if (arg && strncmp(arg, "--", 2) == 0)
+        snprintf(out, len, "%.*s", (int)strcspn(arg, "="), arg);
+    else if (optopt > 0 && optopt < 128 && isgraph(optopt))
+        snprintf(out, len, "-%c", optopt);
+    else
+        snprintf(out, len, "(an option)");
+}
+
 int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
 {
     static const struct option options[] = {
@@ -99,6 +118,7 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
         {"clickhouse", required_argument, NULL, OPT_SETTING},
         {"clickhouse-user", required_argument, NULL, OPT_SETTING},
         {"clickhouse-password", required_argument, NULL, OPT_SETTING},
+        {"clickhouse-password-file", required_argument, NULL, OPT_SETTING},
         {"clickhouse-ca", required_argument, NULL, OPT_SETTING},
         {"clickhouse-insecure", no_argument, NULL, OPT_SETTING},
         {"database", required_argument, NULL, OPT_SETTING},
@@ -114,6 +134,7 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
         {"log-level", required_argument, NULL, OPT_SETTING},
         {"lua-memory-mb", required_argument, NULL, OPT_SETTING},
         {"lua-instructions", required_argument, NULL, OPT_SETTING},
+        {"lua-timeout", required_argument, NULL, OPT_SETTING},
         {"dlq-topic", required_argument, NULL, OPT_SETTING},
         {"dlq-file", required_argument, NULL, OPT_SETTING},
         {"dlq-max-bytes", required_argument, NULL, OPT_SETTING},
@@ -145,7 +166,8 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
     argv += first - 1;
     optind = 0;
     opterr = 0;
-    int c, index = -1;
+    int c, index = -1, before = optind;
+    char refused[128];
     while ((c = getopt_long(argc, argv, ":b:t:g:X:vqhV", options, &index)) != -1) {
         switch (c) {
         case 'b':
@@ -159,8 +181,15 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
             break;
         case 'X': {
             if (!strchr(optarg, '=') || optarg[0] == '=') {
-                snprintf(err, errlen, "-X %s: expected -X name=value (a librdkafka property)",
-                         optarg);
+                /* the name only: what follows may be the value (-X sasl.password:S3cret) */
+                int name =
+                    (int)strspn(optarg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789._-");
+                snprintf(err, errlen, "-X %.*s%s: expected -X name=value (a librdkafka property)",
+                         name, optarg,
+                         name == 0      ? "(no name)"
+                         : optarg[name] ? "…"
+                                        : "");
                 return -1;
             }
             char **props = realloc(a->kafka_props, (a->nkafka + 1) * sizeof *props);
@@ -191,13 +220,19 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
             break;
         }
         case ':':
-            snprintf(err, errlen, "option %s needs a value (see cdcpipe --help)", argv[optind - 1]);
+            refused_option(refused, sizeof refused, argv, before);
+            snprintf(err, errlen, "option %s needs a value (see cdcpipe --help)", refused);
             return -1;
         default:
-            snprintf(err, errlen, "unknown option %s (see cdcpipe --help)", argv[optind - 1]);
+            refused_option(refused, sizeof refused, argv, before);
+            /* getopt_long names the option in optopt when it exists but takes no value */
+            snprintf(err, errlen, "%s %s%s (see cdcpipe --help)",
+                     optopt && refused[1] == '-' ? "option" : "unknown option", refused,
+                     optopt && refused[1] == '-' ? " takes no value" : "");
             return -1;
         }
         index = -1;
+        before = optind;
     }
     if (verbosity != 0)
         add_setting(a, "log_level",
@@ -277,6 +312,7 @@ int cli_configure(const cli_args *a, config *cfg, script **out, char *err, size_
         return -1;
     }
     script_apply_config(s, cfg);
+    if (cfg->env_warning[0]) log_warn("%s", cfg->env_warning);
     *out = s;
     return 0;
 }

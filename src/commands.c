@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cdcpipe/log.h"
 #include "cdcpipe/row_json.h"
 #include "cdcpipe/strbuf.h"
 
@@ -27,7 +28,7 @@ int command_check(const config *cfg, script *s, FILE *out)
 
 int command_test(const config *cfg, script *s, FILE *input, FILE *out)
 {
-    strbuf rows = {0};
+    strbuf rows = {0}, text = {0};
     char *line = NULL, err[2048];
     size_t cap = 0;
     ssize_t len;
@@ -43,8 +44,10 @@ int command_test(const config *cfg, script *s, FILE *input, FILE *out)
         script_result r = script_process(s, &ev, cfg->table, row_json_append_line, &rows, &nrows,
                                          err, sizeof err);
         if (r == SCRIPT_DECODE_ERROR || r == SCRIPT_LUA_ERROR) {
+            strbuf_reset(&text); /* the error may quote the event: no control bytes to stderr */
+            log_escape(&text, err, strlen(err), false);
             fprintf(stderr, "line %ld: %s error: %s\n", lineno,
-                    r == SCRIPT_DECODE_ERROR ? "decode" : "lua", err);
+                    r == SCRIPT_DECODE_ERROR ? "decode" : "lua", text.data ? text.data : "");
             failures++;
         } else if (rows.len) {
             fwrite(rows.data, 1, rows.len, out);
@@ -52,6 +55,7 @@ int command_test(const config *cfg, script *s, FILE *input, FILE *out)
     }
     free(line);
     strbuf_free(&rows);
+    strbuf_free(&text);
     fflush(out);
     return failures ? 1 : 0;
 }

@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +43,8 @@ static const setting settings[] = {
      T_STRING, S(clickhouse_user), 0, 0, ""},
     {"clickhouse_password", "clickhouse-password", "CDCPIPE_CLICKHOUSE_PASSWORD", "clickhouse",
      "password", T_STRING, S(clickhouse_password), 0, 0, ""},
+    {"clickhouse_password_file", "clickhouse-password-file", "CDCPIPE_CLICKHOUSE_PASSWORD_FILE",
+     "clickhouse", "password_file", T_STRING, S(clickhouse_password_file), 0, 0, ""},
     {"clickhouse_ca", "clickhouse-ca", "CDCPIPE_CLICKHOUSE_CA", "clickhouse", "ca", T_STRING,
      S(clickhouse_ca), 0, 0, ""},
     {"clickhouse_insecure", "clickhouse-insecure", "CDCPIPE_CLICKHOUSE_INSECURE", "clickhouse",
@@ -62,7 +66,9 @@ static const setting settings[] = {
     {"lua_memory_mb", "lua-memory-mb", "CDCPIPE_LUA_MEMORY_MB", "lua", "memory_mb", T_LONG,
      S(lua_memory_mb), 1, 1 << 20, "256"},
     {"lua_instructions", "lua-instructions", "CDCPIPE_LUA_INSTRUCTIONS", "lua", "instructions",
-     T_LONG, S(lua_instructions), 1000, 2000000000L, "10000000"},
+     T_LONG, S(lua_instructions), CONFIG_MIN_LUA_INSTRUCTIONS, 2000000000L, "10000000"},
+    {"lua_timeout_ms", "lua-timeout", "CDCPIPE_LUA_TIMEOUT", "lua", "timeout_ms", T_LONG,
+     S(lua_timeout_ms), 10, 3600000, "1000"},
     {"dlq_topic", "dlq-topic", "CDCPIPE_DLQ_TOPIC", "dead_letters", "topic", T_STRING, S(dlq_topic),
      0, 0, ""},
     {"dlq_file", "dlq-file", "CDCPIPE_DLQ_FILE", "dead_letters", "file", T_STRING, S(dlq_file), 0,
@@ -170,6 +176,35 @@ static int parse_bool(const char *v, bool *out)
     return -1;
 }
 
+/* The password in path: the whole file but one trailing newline (LF or CRLF). Errors name origin
+ * and path, never the content. */
+static int read_password_file(const char *path, const char *origin, char **password, char *err,
+                              size_t errlen)
+{
+    char buf[4097];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (!f || ferror(f)) {
+        snprintf(err, errlen, "%s: cannot read the password file %s: %s", origin, path,
+                 strerror(errno));
+        if (f) fclose(f);
+        return -1;
+    }
+    fclose(f);
+    if (n == sizeof buf || memchr(buf, '\0', n)) {
+        snprintf(err, errlen, "%s: %s is not a password file (%s)", origin, path,
+                 n == sizeof buf ? "larger than 4 KiB" : "it holds a NUL byte");
+        return -1;
+    }
+    if (n > 0 && buf[n - 1] == '\n') n--;
+    if (n > 0 && buf[n - 1] == '\r') n--;
+    buf[n] = '\0';
+    free(*password);
+    *password = xstrdup(buf);
+    memset(buf, 0, sizeof buf);
+    return 0;
+}
+
 int config_set(config *cfg, const char *key, const char *value, const char *origin, char *err,
                size_t errlen)
 {
@@ -182,6 +217,10 @@ int config_set(config *cfg, const char *key, const char *value, const char *orig
     switch (s->type) {
     case T_STRING:
         if (check_choice(key, value, origin, err, errlen) != 0) return -1;
+        /* the file's text is the password, replacing one from a source of lower precedence */
+        if (strcmp(key, "clickhouse_password_file") == 0 && value[0] &&
+            read_password_file(value, origin, &cfg->clickhouse_password, err, errlen) != 0)
+            return -1;
         free(*(char **)field);
         *(char **)field = xstrdup(value);
         return 0;
@@ -372,6 +411,59 @@ static char *trim(char *s)
     return s;
 }
 
+/* A .env value: the text after '='. Quoted ('…' or "…"), it is what lies between the quotes, and
+ * only a comment may follow; unquoted, it ends at a '#' that follows a space or tab (a comment)
+ * and is trimmed. Returns it, or NULL with err (naming where, never the value) for an unclosed
+ * quote, text after the closing one, or a quote at the end only. */
+static char *env_value(char *raw, const char *where, char *err, size_t errlen)
+{
+    char *v = trim(raw);
+    if (*v == '"' || *v == '\'') {
+        const char *kind = *v == '"' ? "double" : "single";
+        char *close = strchr(v + 1, *v);
+        if (!close) {
+            snprintf(err, errlen,
+                     "%s: the value opens a %s quote that the line never closes (close it at the "
+                     "end of the value)",
+                     where, kind);
+            return NULL;
+        }
+        char *rest = close + 1;
+        rest += strspn(rest, " \t");
+        if (*rest && *rest != '#') {
+            snprintf(err, errlen,
+                     "%s: text after the closing %s quote (quote the whole value; a comment "
+                     "after it starts with #)",
+                     where, kind);
+            return NULL;
+        }
+        *close = '\0';
+        return v + 1;
+    }
+    for (char *p = raw; *p; p++)
+        if (*p == '#' && p > raw && (p[-1] == ' ' || p[-1] == '\t')) {
+            *p = '\0';
+            break;
+        }
+    v = trim(raw);
+    size_t len = strlen(v);
+    if (len > 0 && (v[len - 1] == '"' || v[len - 1] == '\'')) {
+        snprintf(err, errlen,
+                 "%s: the value ends with a quote but does not start with one (quote the whole "
+                 "value or neither end)",
+                 where);
+        return NULL;
+    }
+    return v;
+}
+
+/* A name that looks like it holds a secret (not the name of a file that does). */
+static bool secret_name(const char *name)
+{
+    size_t len = strlen(name);
+    return strstr(name, "PASSWORD") && !(len > 5 && strcmp(name + len - 5, "_FILE") == 0);
+}
+
 int config_apply_env_file(config *cfg, const char *path, bool required, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
@@ -380,13 +472,23 @@ int config_apply_env_file(config *cfg, const char *path, bool required, char *er
         snprintf(err, errlen, "cannot read env file %s: %s", path, strerror(errno));
         return -1;
     }
-    char line[4096];
+    struct stat st;
+    bool exposed = fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH));
+    char *line = NULL, *secret = NULL;
+    size_t cap = 0;
+    ssize_t len;
     int lineno = 0, rc = 0;
-    while (rc == 0 && fgets(line, sizeof line, f)) {
+    while (rc == 0 && (len = getline(&line, &cap, f)) != -1) {
         lineno++;
+        char where[512];
+        if (memchr(line, '\0', (size_t)len)) {
+            snprintf(err, errlen, "%s:%d: a NUL byte (not a text file?)", path, lineno);
+            rc = -1;
+            break;
+        }
         char *s = trim(line);
         if (*s == '\0' || *s == '#') continue;
-        if (strncmp(s, "export ", 7) == 0) s = trim(s + 7);
+        if (strncmp(s, "export", 6) == 0 && (s[6] == ' ' || s[6] == '\t')) s = trim(s + 6);
         char *eq = strchr(s, '=');
         if (!eq) {
             snprintf(err, errlen, "%s:%d: expected NAME=VALUE", path, lineno);
@@ -394,24 +496,31 @@ int config_apply_env_file(config *cfg, const char *path, bool required, char *er
             break;
         }
         *eq = '\0';
-        char *name = trim(s), *value = trim(eq + 1);
-        size_t vlen = strlen(value);
-        if (vlen >= 2 && (value[0] == '"' || value[0] == '\'') && value[vlen - 1] == value[0]) {
-            value[vlen - 1] = '\0';
-            value++;
-        }
-        if (strncmp(name, "CDCPIPE_", 8) != 0) continue;
-        const char *key = config_key_for_env(name);
-        char origin[512];
-        snprintf(origin, sizeof origin, "%s:%d: %s", path, lineno, name);
-        if (!key) {
-            snprintf(err, errlen, "%s is not a known setting (see README)", origin);
+        char *name = trim(s);
+        snprintf(where, sizeof where, "%s:%d: %s", path, lineno, name);
+        char *value = env_value(eq + 1, where, err, errlen);
+        if (!value) {
             rc = -1;
             break;
         }
-        rc = config_set(cfg, key, value, origin, err, errlen);
+        if (exposed && !secret && value[0] && secret_name(name)) secret = strdup(name);
+        if (strncmp(name, "CDCPIPE_", 8) != 0) continue;
+        const char *key = config_key_for_env(name);
+        if (!key) {
+            snprintf(err, errlen, "%s is not a known setting (see README)", where);
+            rc = -1;
+            break;
+        }
+        rc = config_set(cfg, key, value, where, err, errlen);
     }
+    if (line) memset(line, 0, cap); /* it held the values, secrets among them */
+    free(line);
     fclose(f);
+    if (rc == 0 && secret)
+        snprintf(cfg->env_warning, sizeof cfg->env_warning,
+                 "%s holds %s but group or others may read it (mode %04o): chmod 600 %s", path,
+                 secret, (unsigned)(st.st_mode & 07777), path);
+    free(secret);
     return rc;
 }
 

@@ -4,6 +4,8 @@
 #include "cdcpipe/log.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -33,10 +35,66 @@ int log_parse_level(const char *name, log_level *level)
     return -1;
 }
 
+/* The escape of the character at s[0..len) (len > 0) into unit (at least 8 bytes, NUL-terminated
+ * on return); returns how many bytes of s it stands for. */
+static size_t escape_one(const unsigned char *s, size_t len, bool keep_newlines, char *unit)
+{
+    unsigned c = s[0];
+    if (c == '\n' && keep_newlines) return snprintf(unit, 8, "\n"), 1;
+    if (c == '\n' || c == '\r' || c == '\t')
+        return snprintf(unit, 8, "\\%c", c == '\n' ? 'n' : c == '\r' ? 'r' : 't'), 1;
+    if (c < 0x20 || c == 0x7f) return snprintf(unit, 8, "\\x%02x", c), 1;
+    if (c < 0x80) return unit[0] = (char)c, unit[1] = '\0', 1;
+    /* a UTF-8 sequence: kept when valid and not a C1 control (U+0080..U+009F) */
+    size_t n = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
+    uint32_t cp = c & (0x3fu >> n), min = n == 1 ? 0x80 : n == 2 ? 0x800 : 0x10000;
+    bool ok = c >= 0xc2 && c < 0xf5 && len > n;
+    for (size_t k = 1; ok && k <= n; k++) {
+        ok = (s[k] & 0xc0) == 0x80;
+        cp = cp << 6 | (s[k] & 0x3fu);
+    }
+    if (!ok || cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return snprintf(unit, 8, "\\x%02x", c), 1;
+    if (cp <= 0x9f) return snprintf(unit, 8, "\\u%04x", (unsigned)cp), n + 1;
+    memcpy(unit, s, n + 1);
+    unit[n + 1] = '\0';
+    return n + 1;
+}
+
+/* Escapes s[0..len) onto out[*used..cap) (keeping room for a NUL), whole characters and escapes
+ * only; returns false when it did not fit. */
+static bool escape_into(char *out, size_t *used, size_t cap, const char *s, size_t len,
+                        bool keep_newlines)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    char unit[8];
+    while (len > 0) {
+        size_t took = escape_one(p, len, keep_newlines, unit), ulen = strlen(unit);
+        if (*used + ulen + 1 > cap) return false;
+        memcpy(out + *used, unit, ulen);
+        *used += ulen;
+        p += took;
+        len -= took;
+    }
+    return true;
+}
+
+void log_escape(strbuf *out, const char *s, size_t len, bool keep_newlines)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    char unit[8];
+    while (len > 0) {
+        size_t took = escape_one(p, len, keep_newlines, unit);
+        strbuf_puts(out, unit);
+        p += took;
+        len -= took;
+    }
+}
+
 void log_msg(log_level level, const char *fmt, ...)
 {
     if (level > current_level) return;
-    char line[4096];
+    char msg[4096], line[8192];
     struct timespec now;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &now);
@@ -46,10 +104,13 @@ void log_msg(log_level level, const char *fmt, ...)
                      now.tv_nsec / 1000000, level_names[level]);
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    int m = vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
-    if (len > sizeof line - 2) len = sizeof line - 2;
+    size_t mlen = m < 0 ? 0 : (size_t)m < sizeof msg ? (size_t)m : sizeof msg - 1;
+    size_t len = (size_t)n;
+    /* event data reaches log lines (decode and Lua errors, ClickHouse's messages): no control
+     * character gets to the terminal or splits the line */
+    escape_into(line, &len, sizeof line - 1, msg, mlen, false);
     line[len++] = '\n';
     fwrite(line, 1, len, stderr);
 }

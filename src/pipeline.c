@@ -489,8 +489,13 @@ static void show_tables(pipeline *p)
                           p->cfg->show);
         }
         if (ch_exec(p->ch, sql.data, &out, NULL, err, sizeof err) == CH_OK) {
-            printf("%s (last %ld rows):\n%s", table, p->cfg->show, out.data ? out.data : "");
+            /* rows hold event data: control bytes escaped, not sent to the terminal (every
+             * Pretty format passes them through; PrettyCompact adds the server's own ANSI) */
+            strbuf shown = {0};
+            log_escape(&shown, out.data ? out.data : "", out.len, true);
+            printf("%s (last %ld rows):\n%s", table, p->cfg->show, shown.data ? shown.data : "");
             fflush(stdout);
+            strbuf_free(&shown);
         } else {
             log_error("--show: %s", err);
         }

@@ -9,7 +9,12 @@
  */
 #include "cdcpipe/script.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +25,7 @@
 
 #include "cdcpipe/json_lua.h"
 #include "cdcpipe/lua_module.h"
+#include "cdcpipe/lua_patterns.h"
 #include "cdcpipe/schema.h"
 
 struct script {
@@ -38,28 +44,252 @@ struct script {
     bool in_event;          /* cdc.emit is only valid inside transform */
     long instruction_limit; /* per event; 0: none */
     long instructions_left;
-    bool debezium_only;   /* --input debezium: values must be change events (an "op" code) */
-    size_t max_key_bytes; /* --max-event-bytes for the record key; 0: none */
+    size_t max_key_bytes;        /* --max-event-bytes for the record key; 0: none */
+    bool metering;               /* script_process runs: the hook charges the budget */
+    volatile sig_atomic_t spent; /* a SPENT_ code: the event fails whatever the script does */
+    bool debezium_only;          /* --input debezium: values must be change events (an "op" code) */
+    /* --lua-timeout: the watchdog thread, started by the first event that has a time limit */
+    atomic_long timeout_ms;     /* per event; 0: none */
+    atomic_uint_fast64_t event; /* serial number of the event being processed; 0 between events */
+    atomic_uint_fast64_t stop;  /* the event the watchdog found past the time limit */
+    uint_fast64_t events;       /* events processed: the serial numbers */
+    bool watchdog_running;
+    bool watchdog_quit;
+    pthread_t watchdog;
+    pthread_t event_thread; /* the thread that processes events: the one to interrupt */
+    pthread_mutex_t watchdog_lock;
+    pthread_cond_t watchdog_wake;
 };
 
-/* Lua instructions between two budget checks: cheap enough to be free, fine enough to stop a
- * runaway loop within a few milliseconds. */
-#define HOOK_STEP 10000
+/* ---- the per-event limits ----
+ *
+ * The count hook is set on the main Lua thread for the life of the state, so every coroutine
+ * inherits it (lua_newthread copies the hook), and the script cannot remove it: the debug library
+ * is reduced to debug.traceback. During an event it charges the budget with the instructions run
+ * since its last call. Once a limit is spent the event is lost whatever the script does: the hook
+ * raises again at every instruction (pcall cannot swallow it for long) and script_process fails
+ * the event after the call even if the script caught every error and returned rows. */
 
-/* Count hook: stops a transform that used up its instruction budget. */
+/* Lua instructions between two calls of the hook: the budget is charged in these steps, so the
+ * smallest budget allowed is one step. */
+#define HOOK_STEP 1000
+_Static_assert(HOOK_STEP <= CONFIG_MIN_LUA_INSTRUCTIONS,
+               "the smallest --lua-instructions must be at least one hook step");
+
+enum { SPENT_NONE, SPENT_BUDGET, SPENT_TIME };
+
+/* The error for the limit that was spent. */
+static void spent_message(const script *s, char *out, size_t len)
+{
+    if (s->spent == SPENT_TIME)
+        snprintf(out, len, "transform ran past its time limit of %ld ms (--lua-timeout)",
+                 atomic_load(&s->timeout_ms));
+    else
+        snprintf(out, len,
+                 "transform used up its budget of %ld Lua instructions (--lua-instructions)",
+                 s->instruction_limit);
+}
+
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
     script *s = *(script **)lua_getextraspace(L);
-    s->instructions_left -= HOOK_STEP;
-    if (s->instructions_left <= 0)
-        luaL_error(L, "transform used up its budget of %I Lua instructions (--lua-instructions)",
-                   (lua_Integer)s->instruction_limit);
+    int count = lua_gethookcount(L);
+    if (s->metering && !s->spent && s->instruction_limit > 0) {
+        s->instructions_left -= count;
+        if (s->instructions_left <= 0) s->spent = SPENT_BUDGET;
+    }
+    if (s->metering && s->spent) {
+        char msg[160];
+        spent_message(s, msg, sizeof msg);
+        if (count != 1) lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+        luaL_error(L, "%s", msg);
+    }
+    if (count != HOOK_STEP) lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
+}
+
+/* string.find/match/gmatch/gsub's check (lua_patterns.h): stops a match once the event's limit is
+ * spent, which the watchdog signals while the match runs. */
+static int check_spent(lua_State *L)
+{
+    script *s = *(script **)lua_getextraspace(L);
+    if (s->metering && s->spent) {
+        char msg[160];
+        spent_message(s, msg, sizeof msg);
+        luaL_error(L, "%s", msg);
+    }
+    return 0;
+}
+
+/* ---- the time limit: a watchdog thread and a signal ----
+ *
+ * The event thread only numbers its events (two atomic stores per event, no system call). The
+ * watchdog wakes every tenth of the limit (5 to 100 ms) and, when the same event has been
+ * running for the whole limit, sends WATCHDOG_SIGNAL to the event thread. The handler, on that
+ * thread, checks that this event still runs, marks it spent and sets the count hook to fire at
+ * the very next instruction — lua_sethook is meant to be called from a signal handler (lua.c
+ * stops a script on Ctrl-C that way). Lua code stops at its next instruction; pattern matching
+ * within LUA_PATTERNS_CHECK_STEPS steps (check_spent); other C functions, whose time is linear in
+ * input bounded by --max-event-bytes and --lua-memory-mb, when they return. */
+
+#define WATCHDOG_SIGNAL SIGURG /* ignored by default: one arriving late does no harm */
+
+static _Thread_local script *volatile event_script; /* the script running an event here */
+
+static void on_watchdog_signal(int sig)
+{
+    (void)sig;
+    script *s = event_script;
+    if (!s) return;
+    uint_fast64_t running = atomic_load(&s->event);
+    if (running == 0 || running != atomic_load(&s->stop)) return; /* that event is over */
+    if (!s->spent) s->spent = SPENT_TIME;
+    lua_sethook(s->L, budget_hook, LUA_MASKCOUNT, 1);
+}
+
+static void install_watchdog_handler(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_watchdog_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(WATCHDOG_SIGNAL, &sa, NULL);
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *watchdog_main(void *arg)
+{
+    script *s = arg;
+    uint_fast64_t seen = 0, signalled = 0;
+    int64_t seen_since = 0;
+    pthread_mutex_lock(&s->watchdog_lock);
+    while (!s->watchdog_quit) {
+        long limit = atomic_load(&s->timeout_ms);
+        long tick = limit / 10 < 5 ? 5 : limit / 10 > 100 ? 100 : limit / 10;
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += tick * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        int rc = pthread_cond_timedwait(&s->watchdog_wake, &s->watchdog_lock, &until);
+        if (rc != 0 && rc != ETIMEDOUT) break;
+        uint_fast64_t running = atomic_load(&s->event);
+        int64_t now = monotonic_ms();
+        if (running != seen) { /* a new event, or none: the clock starts now */
+            seen = running;
+            seen_since = now;
+        } else if (running != 0 && running != signalled && limit > 0 && now - seen_since >= limit) {
+            atomic_store(&s->stop, running);
+            signalled = running;
+            pthread_kill(s->event_thread, WATCHDOG_SIGNAL);
+        }
+    }
+    pthread_mutex_unlock(&s->watchdog_lock);
+    return NULL;
+}
+
+/* Starts the watchdog for events processed on the calling thread. Aborts when it cannot (as when
+ * memory runs out): events would run without their time limit. */
+static void watchdog_start(script *s)
+{
+    static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+    pthread_once(&handler_once, install_watchdog_handler);
+    pthread_condattr_t attr;
+    if (pthread_condattr_init(&attr) != 0 ||
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
+        pthread_cond_init(&s->watchdog_wake, &attr) != 0 ||
+        pthread_mutex_init(&s->watchdog_lock, NULL) != 0)
+        abort();
+    pthread_condattr_destroy(&attr);
+    s->event_thread = pthread_self();
+    /* the watchdog takes no signals: SIGINT, SIGTERM, SIGHUP stay with the other threads */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&s->watchdog, NULL, watchdog_main, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        fprintf(stderr, "cdcpipe: cannot start the --lua-timeout watchdog thread: %s\n",
+                strerror(rc));
+        abort();
+    }
+    s->watchdog_running = true;
+}
+
+static void watchdog_stop(script *s)
+{
+    if (!s->watchdog_running) return;
+    pthread_mutex_lock(&s->watchdog_lock);
+    s->watchdog_quit = true;
+    pthread_cond_signal(&s->watchdog_wake);
+    pthread_mutex_unlock(&s->watchdog_lock);
+    pthread_join(s->watchdog, NULL);
+    pthread_cond_destroy(&s->watchdog_wake);
+    pthread_mutex_destroy(&s->watchdog_lock);
+    s->watchdog_running = false;
+}
+
+/* xpcall's message handler, wrapped (upvalue 1: the script's handler): once the event's limit is
+ * spent the error passes unchanged. The limit's error is raised by the hook, and Lua runs the
+ * handler of an error raised by a hook with hooks off: a handler that loops could not be stopped.
+ */
+static int guarded_handler(lua_State *L)
+{
+    script *s = *(script **)lua_getextraspace(L);
+    if (s->metering && s->spent) return 1;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
+/* xpcall(f, msgh, ...): Lua's (upvalue 1) with msgh wrapped by guarded_handler. */
+static int guarded_xpcall(lua_State *L)
+{
+    int n = lua_gettop(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, guarded_handler, 1);
+    lua_replace(L, 2);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, n, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* Of the debug library only debug.traceback stays. The rest reaches past what Lua code can
+ * otherwise touch and breaks what the C code relies on: sethook removes the budget's hook,
+ * getregistry/getinfo/getupvalue/getlocal hand out internal tables and C functions, setupvalue,
+ * setlocal and setuservalue replace values C code reads back as its own (an io.stderr in place of
+ * cdc.decimal's buffers aborted the process), setmetatable changes every string, number or nil. */
+static void restrict_debug(lua_State *L)
+{
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    lua_getfield(L, -1, LUA_DBLIBNAME);
+    lua_createtable(L, 0, 1);
+    lua_getfield(L, -2, "traceback");
+    lua_setfield(L, -2, "traceback");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -4, LUA_DBLIBNAME); /* require "debug" */
+    lua_setglobal(L, LUA_DBLIBNAME);
+    lua_pop(L, 2);
 }
 
 void script_set_instruction_limit(script *s, long instructions)
 {
     s->instruction_limit = instructions;
+}
+
+void script_set_timeout(script *s, long ms)
+{
+    atomic_store(&s->timeout_ms, ms);
 }
 
 void script_set_debezium_only(script *s, bool on)
@@ -76,6 +306,7 @@ void script_apply_config(script *s, const config *cfg)
 {
     script_set_instruction_limit(s, cfg->lua_instructions);
     script_set_max_key_bytes(s, cfg->max_event_bytes > 0 ? (size_t)cfg->max_event_bytes : 0);
+    script_set_timeout(s, cfg->lua_timeout_ms);
     script_set_debezium_only(s, strcmp(cfg->input, "debezium") == 0);
 }
 
@@ -180,6 +411,30 @@ static void one_line(char *s)
         if (*p == '\n' || *p == '\t') *p = *p == '\n' ? '|' : ' ';
 }
 
+/* Keeps only the absolute templates of package[field] (Lua's defaults and LUA_PATH/LUA_CPATH):
+ * "./?.lua", "./?.so" and any other relative one would load a module file from whatever
+ * directory cdcpipe was started in before the installed one. */
+static void drop_relative_templates(lua_State *L, int package, const char *field)
+{
+    luaL_Buffer b;
+    lua_getfield(L, package, field);
+    const char *p = lua_tostring(L, -1);
+    bool first = true;
+    luaL_buffinit(L, &b);
+    while (p && *p) {
+        size_t len = strcspn(p, ";");
+        if (len > 0 && p[0] == '/') {
+            if (!first) luaL_addchar(&b, ';');
+            luaL_addlstring(&b, p, len);
+            first = false;
+        }
+        p += len + (p[len] == ';');
+    }
+    luaL_pushresult(&b);
+    lua_setfield(L, package, field);
+    lua_pop(L, 1);
+}
+
 /* Looks up the optional global function `name`: *ref is its registry reference, or LUA_NOREF
  * when the script does not define it. Returns 0, or -1 with err when it is something else. */
 static int optional_function(script *s, const char *name, const char *what, int *ref, char *err,
@@ -204,6 +459,9 @@ script *script_open(const char *path, size_t memory_limit, char *err, size_t err
     script *s = calloc(1, sizeof *s);
     if (!s) abort();
     s->memory_limit = memory_limit;
+    atomic_init(&s->timeout_ms, 0);
+    atomic_init(&s->event, 0);
+    atomic_init(&s->stop, 0);
     s->path = strdup(path);
     s->decoder = json_decoder_new();
     s->schemas = schema_cache_new();
@@ -213,9 +471,15 @@ script *script_open(const char *path, size_t memory_limit, char *err, size_t err
         script_close(s);
         return NULL;
     }
-    *(script **)lua_getextraspace(s->L) = s; /* for budget_hook */
+    *(script **)lua_getextraspace(s->L) = s; /* for budget_hook; copied into every coroutine */
     lua_State *L = s->L;
     luaL_openlibs(L);
+    restrict_debug(L);
+    lua_getglobal(L, "xpcall");
+    lua_pushcclosure(L, guarded_xpcall, 1);
+    lua_setglobal(L, "xpcall");
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
+    lua_patterns_install(L, check_spent);
 
     lua_pushcfunction(L, traceback);
     s->ref_traceback = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -229,9 +493,11 @@ script *script_open(const char *path, size_t memory_limit, char *err, size_t err
     lua_setfield(L, -2, "cdcpipe");
     lua_pop(L, 1);
 
-    /* Modules next to pipeline.lua can be required. */
+    /* Modules next to pipeline.lua can be required; none from the working directory. */
     const char *slash = strrchr(path, '/');
     lua_getglobal(L, "package");
+    drop_relative_templates(L, lua_gettop(L), "path");
+    drop_relative_templates(L, lua_gettop(L), "cpath");
     if (slash)
         lua_pushlstring(L, path, (size_t)(slash - path));
     else
@@ -277,6 +543,7 @@ script *script_open(const char *path, size_t memory_limit, char *err, size_t err
 void script_close(script *s)
 {
     if (!s) return;
+    watchdog_stop(s);
     if (s->L) lua_close(s->L);
     schema_cache_free(s->schemas); /* after lua_close: its tables live in that state */
     json_decoder_free(s->decoder);
@@ -554,15 +821,32 @@ script_result script_process(script *s, const script_event *ev, const char *defa
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_traceback);
     lua_pushcfunction(L, process_protected);
     lua_pushlightuserdata(L, &c);
-    if (s->instruction_limit > 0) {
-        s->instructions_left = s->instruction_limit;
-        lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
-    }
+    s->instructions_left = s->instruction_limit;
+    s->spent = SPENT_NONE;
+    if (lua_gethookcount(L) != HOOK_STEP) lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
+    s->metering = true;
+    if (atomic_load(&s->timeout_ms) > 0 && !s->watchdog_running) watchdog_start(s);
+    event_script = s;
+    atomic_store(&s->event, ++s->events);
     int rc = lua_pcall(L, 1, 0, base + 1);
-    if (s->instruction_limit > 0) lua_sethook(L, NULL, 0, 0);
+    atomic_store(&s->event, 0);
+    event_script = NULL;
+    s->metering = false;
     s->in_event = false;
     schema_end_event(s->schemas);
-    if (rc == LUA_ERRMEM) {
+    if (s->spent) {
+        /* the hook's error with its traceback, unless the script caught it and went on */
+        char limit[160];
+        spent_message(s, limit, sizeof limit);
+        const char *msg = rc != LUA_OK ? lua_tostring(L, -1) : NULL;
+        if (msg && strstr(msg, limit))
+            snprintf(err, errlen, "%s", msg);
+        else
+            snprintf(err, errlen, "%s; the script caught the error and went on, the event fails",
+                     limit);
+        one_line(err);
+        c.result = SCRIPT_LUA_ERROR;
+    } else if (rc == LUA_ERRMEM) {
         snprintf(err, errlen,
                  "out of memory while decoding or transforming the event: the Lua state may use "
                  "%zu MiB (--lua-memory-mb)",

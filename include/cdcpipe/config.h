@@ -16,6 +16,8 @@
 
 /* The ClickHouse HTTP interface takes at most this many rows per INSERT from us. */
 #define CONFIG_MAX_BATCH_ROWS 1000000L
+/* The smallest --lua-instructions: one step of the count hook (script.c). */
+#define CONFIG_MIN_LUA_INSTRUCTIONS 1000
 
 typedef struct {
     char *brokers;
@@ -24,8 +26,9 @@ typedef struct {
     char *clickhouse_url;
     char *clickhouse_user;
     char *clickhouse_password;
-    char *clickhouse_ca;      /* CA file for https://, "" = the system's */
-    bool clickhouse_insecure; /* https:// without certificate verification */
+    char *clickhouse_password_file; /* "" = none; else its text became clickhouse_password */
+    char *clickhouse_ca;            /* CA file for https://, "" = the system's */
+    bool clickhouse_insecure;       /* https:// without certificate verification */
     char *database;
     char *table;
     long batch_rows;
@@ -39,12 +42,15 @@ typedef struct {
     char *log_level;
     long lua_memory_mb;
     long lua_instructions; /* per event; a transform running longer is stopped */
+    long lua_timeout_ms;   /* per event, wall clock; an event running longer is stopped */
     char *dlq_topic;       /* "" = "<source topic>.dlq", "none" = no Kafka dead letters */
     char *dlq_file;        /* "" = no file */
     long dlq_max_bytes;
     long max_event_bytes;
     long shutdown_timeout; /* seconds to keep retrying inserts after SIGINT/SIGTERM or a revoke */
     long stats_interval;   /* seconds between "progress:" log lines with the counters; 0: none */
+    /* config_apply_env_file: a warning for the user (a password readable by others), "" none */
+    char env_warning[640];
     /* librdkafka properties, applied after cdcpipe's own: names[i] = values[i] */
     char **kafka_names;
     char **kafka_values;
@@ -73,9 +79,12 @@ void config_set_kafka(config *cfg, const char *name, const char *value);
  * sections or keys are errors naming the script. Returns 0 or -1. */
 int config_apply_lua(config *cfg, lua_State *L, const char *script_path, char *err, size_t errlen);
 
-/* Applies a .env file: lines NAME=VALUE (optionally quoted, `export ` allowed, # comments).
- * Only CDCPIPE_* names are read; an unknown CDCPIPE_ name is an error naming file and line.
- * A missing file is an error only when `required`. */
+/* Applies a .env file: lines NAME=VALUE of any length, `export` and a space or tab before NAME
+ * allowed, # comment lines. A value in '…' or "…" is what lies between the quotes (no escapes);
+ * an unquoted one ends at a '#' after a space or tab. Only CDCPIPE_* names are read; an unknown
+ * CDCPIPE_ name, a line without '=', an unbalanced quote are errors naming file and line (never
+ * the value). A missing file is an error only when `required`. When the file holds a password
+ * (a name with PASSWORD) and group or others may read it, cfg->env_warning says so. */
 int config_apply_env_file(config *cfg, const char *path, bool required, char *err, size_t errlen);
 
 /* Applies every known CDCPIPE_* variable of the process environment. */

@@ -6,6 +6,11 @@
 #ifndef CDCPIPE_LOG_H
 #define CDCPIPE_LOG_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cdcpipe/strbuf.h"
+
 typedef enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 } log_level;
 
 /* Lines above this level are dropped. Default LOG_INFO. */
@@ -15,8 +20,15 @@ log_level log_get_level(void);
 /* Parses "error", "warn", "info", "debug". Returns 0, or -1 for anything else. */
 int log_parse_level(const char *name, log_level *level);
 
-/* Writes "YYYY-MM-DDThh:mm:ssZ LEVEL message\n" to stderr in one write. */
+/* Writes "YYYY-MM-DDThh:mm:ssZ LEVEL message\n" to stderr in one write. The message is escaped
+ * as log_escape does (newlines too): one call, one line, no terminal control sequence. */
 void log_msg(log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Appends s[0..len) to out with control characters made visible: \n \r \t as those escapes,
+ * other C0 controls and DEL as \xHH, C1 controls (U+0080..U+009F) as \u00HH, bytes that are not
+ * valid UTF-8 as \xHH; valid UTF-8 stays as it is. keep_newlines: '\n' is copied as it is. For
+ * text from events or servers that goes to a terminal. */
+void log_escape(strbuf *out, const char *s, size_t len, bool keep_newlines);
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)

@@ -59,6 +59,14 @@ void script_close(script *s);
  * with SCRIPT_LUA_ERROR and the state stays usable. */
 void script_set_instruction_limit(script *s, long instructions);
 
+/* Limits the wall-clock time of one event — decoding, transform and its rows — to ms (0: no
+ * limit); past it the event fails with SCRIPT_LUA_ERROR and the state stays usable. Lua code
+ * stops at its next instruction, string.find/match/gmatch/gsub within a few thousand steps of
+ * matching (lua_patterns.h), other C functions when they return. Enforced by a watchdog thread
+ * that signals (SIGURG) the thread processing events: a script's events must all be processed on
+ * one thread, the one that processes the first event with a limit. */
+void script_set_timeout(script *s, long ms);
+
 /* --input debezium (on) or json (off, the default of a fresh script): when on, a value that is
  * not a Debezium change event (no "op" code c u d r t m after the schemas envelope) fails with
  * SCRIPT_DECODE_ERROR before transform sees it. */
@@ -68,8 +76,8 @@ void script_set_debezium_only(script *s, bool on);
  * decoded and the event fails with SCRIPT_DECODE_ERROR. --max-event-bytes sets it. */
 void script_set_max_key_bytes(script *s, size_t bytes);
 
-/* Applies cfg's per-event settings (--lua-instructions, --input, --max-event-bytes for the key)
- * to a script just opened: the one place the CLI and a SIGHUP reload set them. */
+/* Applies cfg's per-event settings (--lua-instructions, --lua-timeout, --input, --max-event-bytes
+ * for the key) to a script just opened: the one place the CLI and a SIGHUP reload set them. */
 void script_apply_config(script *s, const config *cfg);
 
 lua_State *script_lua(script *s);

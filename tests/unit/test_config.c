@@ -14,12 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "cdcpipe/cli.h"
 #include "cdcpipe/config.h"
 #include "cdcpipe/script.h"
+#include "cdcpipe/strbuf.h"
 
 #include "support.h"
 
@@ -31,6 +33,7 @@ static const char *const setting_vars[] = {
     "CDCPIPE_CLICKHOUSE_URL",
     "CDCPIPE_CLICKHOUSE_USER",
     "CDCPIPE_CLICKHOUSE_PASSWORD",
+    "CDCPIPE_CLICKHOUSE_PASSWORD_FILE",
     "CDCPIPE_DATABASE",
     "CDCPIPE_TABLE",
     "CDCPIPE_BATCH_ROWS",
@@ -41,6 +44,7 @@ static const char *const setting_vars[] = {
     "CDCPIPE_SHOW",
     "CDCPIPE_LOG_LEVEL",
     "CDCPIPE_LUA_MEMORY_MB",
+    "CDCPIPE_LUA_TIMEOUT",
 };
 
 static void unset_setting_vars(void)
@@ -140,6 +144,7 @@ static void field_text(const config *c, const char *name, char *out, size_t len)
         {"batch_ms", NULL, c->batch_ms, 1},
         {"show", NULL, c->show, 1},
         {"lua_memory_mb", NULL, c->lua_memory_mb, 1},
+        {"lua_timeout_ms", NULL, c->lua_timeout_ms, 1},
         {"once", NULL, c->once, 2},
         {"dry_run", NULL, c->dry_run, 2},
     };
@@ -211,6 +216,7 @@ static void test_defaults(void **state)
         {"batch_ms", "1000", "default"},
         {"show", "0", "default"},
         {"lua_memory_mb", "256", "default"},
+        {"lua_timeout_ms", "1000", "default"},
         {"once", "false", "default"},
         {"dry_run", "false", "default"},
     };
@@ -234,7 +240,7 @@ static void test_precedence(void **state)
                "  clickhouse = { table = 'lua_table', user = 'lua_user', database = 'lua_db',\n"
                "                 url = 'http://lua:8123' },\n"
                "  batch = { max_rows = 1234, max_bytes = 2048, max_ms = 500 },\n"
-               "  lua = { memory_mb = 32 },\n"
+               "  lua = { memory_mb = 32, timeout_ms = 250 },\n"
                "}\n"
                "function transform(event, meta) return event end\n");
     write_file(t->env, "# .env for the precedence test\n"
@@ -253,19 +259,21 @@ static void test_precedence(void **state)
     setenv("CDCPIPE_CLICKHOUSE_URL", "http://environ:8123", 1);
     setenv("CDCPIPE_ONCE", "yes", 1);
     setenv("CDCPIPE_SHOW", "3", 1);
+    setenv("CDCPIPE_LUA_TIMEOUT", "400", 1);
     config cfg;
     char err[512];
     const char *args[] = {
         "-b",   "cli-broker:9092", "--table",    "cli_table", "--batch-bytes",
         "4096", "--show",          "7",          "-X",        "client.id=cli-client",
-        "-X",   "acks=all",        "--env-file", t->env,      t->script,
-        NULL};
+        "-X",   "acks=all",        "--env-file", t->env,      "--lua-timeout",
+        "600",  t->script,         NULL};
     if (configure(args, &cfg, err, sizeof err) != 0) fail_msg("%s", err);
     static const field_want want[] = {
         {"brokers", "cli-broker:9092", "CLI over environment, .env, pipeline.lua"},
         {"table", "cli_table", "CLI over .env, pipeline.lua"},
         {"batch_bytes", "4096", "CLI over pipeline.lua"},
         {"show", "7", "CLI over environment"},
+        {"lua_timeout_ms", "600", "CLI over environment, pipeline.lua"},
         {"group", "environ-group", "environment over .env, pipeline.lua"},
         {"lua_memory_mb", "128", "environment over .env, pipeline.lua"},
         {"clickhouse_url", "http://environ:8123", "environment over pipeline.lua"},
@@ -298,6 +306,7 @@ static void test_precedence(void **state)
         {"table", "envfile_table", ".env"},
         {"batch_bytes", "2048", "pipeline.lua"},
         {"show", "3", "environment"},
+        {"lua_timeout_ms", "400", "environment over pipeline.lua"},
     };
     check_fields(&cfg, want_no_cli, sizeof want_no_cli / sizeof want_no_cli[0]);
     assert_string_equal(kafka_value(&cfg, "client.id"), "lua-client");
@@ -329,6 +338,7 @@ static void test_precedence(void **state)
         {"clickhouse_user", "lua_user", "pipeline.lua"},
         {"batch_ms", "500", "pipeline.lua"},
         {"lua_memory_mb", "32", "pipeline.lua"},
+        {"lua_timeout_ms", "250", "pipeline.lua"},
         {"dry_run", "false", "default"},
     };
     check_fields(&cfg, want_lua, sizeof want_lua / sizeof want_lua[0]);
@@ -446,6 +456,30 @@ static const error_case error_cases[] = {
      {NULL},
      "%E:2: expected NAME=VALUE"},
     {MINIMAL_SCRIPT_LINE,
+     "CDCPIPE_GROUP=g\nCDCPIPE_GROUP=\"mismatched'\n",
+     NULL,
+     {NULL},
+     "%E:2: CDCPIPE_GROUP: the value opens a double quote that the line never closes (close it "
+     "at the end of the value)"},
+    {MINIMAL_SCRIPT_LINE,
+     "CDCPIPE_CLICKHOUSE_PASSWORD='s3cret\n",
+     NULL,
+     {NULL},
+     "%E:1: CDCPIPE_CLICKHOUSE_PASSWORD: the value opens a single quote that the line never "
+     "closes (close it at the end of the value)"},
+    {MINIMAL_SCRIPT_LINE,
+     "CDCPIPE_GROUP=\"a\" b\n",
+     NULL,
+     {NULL},
+     "%E:1: CDCPIPE_GROUP: text after the closing double quote (quote the whole value; a comment "
+     "after it starts with #)"},
+    {MINIMAL_SCRIPT_LINE,
+     "\nCDCPIPE_GROUP=abc'\n",
+     NULL,
+     {NULL},
+     "%E:2: CDCPIPE_GROUP: the value ends with a quote but does not start with one (quote the "
+     "whole value or neither end)"},
+    {MINIMAL_SCRIPT_LINE,
      "CDCPIPE_ONCE=maybe\n",
      NULL,
      {NULL},
@@ -502,6 +536,16 @@ static const error_case error_cases[] = {
      NULL,
      {"--batch-bytes", "1023"},
      "--batch-bytes: \"1023\" is not a whole number from 1024 to 2147483648"},
+    {MINIMAL_SCRIPT_LINE,
+     "",
+     NULL,
+     {"--lua-timeout", "5"},
+     "--lua-timeout: \"5\" is not a whole number from 10 to 3600000"},
+    {MINIMAL_SCRIPT_LINE,
+     "",
+     NULL,
+     {"--lua-instructions", "999"},
+     "--lua-instructions: \"999\" is not a whole number from 1000 to 2000000000"},
     {MINIMAL_SCRIPT_LINE,
      "",
      NULL,
@@ -607,6 +651,85 @@ static void test_limits_accepted(void **state)
     config_free(&cfg);
 }
 
+/* --clickhouse-password-file: the file's text less one trailing newline is the password; between
+ * it and --clickhouse-password the source of higher precedence wins; an unreadable file is an
+ * error naming it. */
+static void test_password_file(void **state)
+{
+    tmp *t = *state;
+    char pw[700], err[1024], want[1024];
+    snprintf(pw, sizeof pw, "%s/pw", t->dir);
+    write_file(t->script,
+               "config = { clickhouse = { password = 'from-lua' } }\n" MINIMAL_SCRIPT_LINE);
+    write_file(t->env, "CDCPIPE_CLICKHOUSE_PASSWORD=from-env-file\n");
+    assert_int_equal(chmod(t->env, 0600), 0); /* no warning about it */
+    static const struct {
+        const char *text, *want;
+    } texts[] = {
+        {"s3cret\n", "s3cret"},
+        {"s3cret\r\n", "s3cret"},
+        {"s3cret", "s3cret"},
+        {" two\nlines \n\n", " two\nlines \n"},
+        {"\n", ""},
+    };
+    config cfg;
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        write_file(pw, texts[i].text);
+        const char *args[] = {"--env-file", t->env,    "--clickhouse-password-file",
+                              pw,           t->script, NULL};
+        if (configure(args, &cfg, err, sizeof err) != 0) fail_msg("%s", err);
+        assert_string_equal(cfg.clickhouse_password, texts[i].want);
+        config_free(&cfg);
+    }
+    /* the environment's file over the .env's password; the command line's password over both */
+    write_file(pw, "from-file\n");
+    setenv("CDCPIPE_CLICKHOUSE_PASSWORD_FILE", pw, 1);
+    const char *env_only[] = {"--env-file", t->env, t->script, NULL};
+    assert_int_equal(configure(env_only, &cfg, err, sizeof err), 0);
+    assert_string_equal(cfg.clickhouse_password, "from-file");
+    config_free(&cfg);
+    const char *cli[] = {"--env-file", t->env,    "--clickhouse-password",
+                         "from-cli",   t->script, NULL};
+    assert_int_equal(configure(cli, &cfg, err, sizeof err), 0);
+    assert_string_equal(cfg.clickhouse_password, "from-cli");
+    config_free(&cfg);
+    unsetenv("CDCPIPE_CLICKHOUSE_PASSWORD_FILE");
+    /* pipeline.lua's file under the .env's password */
+    char text[1024];
+    snprintf(text, sizeof text, "config = { clickhouse = { password_file = '%s' } }\n%s", pw,
+             MINIMAL_SCRIPT_LINE);
+    write_file(t->script, text);
+    assert_int_equal(configure(env_only, &cfg, err, sizeof err), 0);
+    assert_string_equal(cfg.clickhouse_password, "from-env-file");
+    config_free(&cfg);
+    write_file(t->env, "");
+    assert_int_equal(configure(env_only, &cfg, err, sizeof err), 0);
+    assert_string_equal(cfg.clickhouse_password, "from-file");
+    config_free(&cfg);
+    /* files that cannot be the password */
+    const char *missing[] = {"--env-file",      t->env,    "--clickhouse-password-file",
+                             "/nonexistent/pw", t->script, NULL};
+    assert_int_equal(configure(missing, &cfg, err, sizeof err), -1);
+    assert_string_equal(err, "--clickhouse-password-file: cannot read the password file "
+                             "/nonexistent/pw: No such file or directory");
+    const char *dir[] = {"--env-file", t->env,    "--clickhouse-password-file",
+                         t->dir,       t->script, NULL};
+    assert_int_equal(configure(dir, &cfg, err, sizeof err), -1);
+    snprintf(want, sizeof want,
+             "--clickhouse-password-file: cannot read the password file %s: Is a directory",
+             t->dir);
+    assert_string_equal(err, want);
+    char big[5000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    write_file(pw, big);
+    const char *large[] = {"--env-file", t->env, "--clickhouse-password-file", pw, t->script, NULL};
+    assert_int_equal(configure(large, &cfg, err, sizeof err), -1);
+    snprintf(want, sizeof want,
+             "--clickhouse-password-file: %s is not a password file (larger than 4 KiB)", pw);
+    assert_string_equal(err, want);
+}
+
 /* A runtime error while the script loads: file, line and traceback on one line. */
 static void test_script_runtime_error(void **state)
 {
@@ -654,7 +777,18 @@ static const env_case env_cases[] = {
     {"  CDCPIPE_GROUP  =  spaced  \n", "group", "spaced"},
     {"CDCPIPE_GROUP=\"double quoted\"\n", "group", "double quoted"},
     {"CDCPIPE_GROUP='single quoted'\n", "group", "single quoted"},
-    {"CDCPIPE_GROUP=\"mismatched'\n", "group", "\"mismatched'"},
+    {"export\tCDCPIPE_GROUP=tab\n", "group", "tab"},
+    {"export   CDCPIPE_GROUP=spaces\n", "group", "spaces"},
+    {"exportCDCPIPE_GROUP=not-an-export\n", "group", "cdcpipe"},
+    {"CDCPIPE_GROUP=value # a comment\n", "group", "value"},
+    {"CDCPIPE_GROUP=value\t# a comment\n", "group", "value"},
+    {"CDCPIPE_GROUP=pass#word\n", "group", "pass#word"},
+    {"CDCPIPE_GROUP=#first\n", "group", "#first"},
+    {"CDCPIPE_GROUP= # only a comment\n", "group", ""},
+    {"CDCPIPE_GROUP=\"in quotes # stays\" # a comment\n", "group", "in quotes # stays"},
+    {"CDCPIPE_GROUP='say \"hi\"'\n", "group", "say \"hi\""},
+    {"CDCPIPE_GROUP=\"\"\n", "group", ""},
+    {"CDCPIPE_GROUP=mid\"quote\n", "group", "mid\"quote"},
     {"CDCPIPE_GROUP=crlf\r\n", "group", "crlf"},
     {"CDCPIPE_CLICKHOUSE_PASSWORD=a=b=c\n", "clickhouse_password", "a=b=c"},
     {"CDCPIPE_GROUP=\n", "group", ""},
@@ -690,6 +824,67 @@ static void test_env_file_syntax(void **state)
         config_free(&cfg);
     }
     assert_int_equal(failures, 0);
+}
+
+/* A line is read whole, however long: a 4 KiB buffer used to cut a long value and read its
+ * tail as a line of its own, so a value could set another setting. */
+static void test_env_long_line(void **state)
+{
+    tmp *t = *state;
+    strbuf text = {0}, want = {0};
+    strbuf_puts(&text, "CDCPIPE_GROUP=");
+    for (size_t i = text.len; i < 4095; i++)
+        strbuf_putc(&want, 'g');
+    strbuf_puts(&want, "CDCPIPE_TABLE=injected");
+    strbuf_append(&text, want.data, want.len);
+    strbuf_puts(&text, "\nCDCPIPE_BATCH_ROWS=7\n");
+    write_file(t->env, text.data);
+    config cfg;
+    config_init(&cfg);
+    char err[512];
+    if (config_apply_env_file(&cfg, t->env, true, err, sizeof err) != 0) fail_msg("%s", err);
+    assert_string_equal(cfg.group, want.data);
+    assert_string_equal(cfg.table, "changes");
+    assert_int_equal(cfg.batch_rows, 7);
+    config_free(&cfg);
+    strbuf_free(&text);
+    strbuf_free(&want);
+}
+
+/* A .env that holds a password and that group or others may read: a warning saying how to fix
+ * it; none at mode 600, none without a password (a *_PASSWORD_FILE names a file, no secret). */
+static void test_env_file_mode(void **state)
+{
+    tmp *t = *state;
+    static const struct {
+        const char *text;
+        mode_t mode;
+        const char *holds; /* NULL: no warning */
+    } cases[] = {
+        {"CDCPIPE_CLICKHOUSE_PASSWORD=s3cret\n", 0644, "CDCPIPE_CLICKHOUSE_PASSWORD"},
+        {"CDCPIPE_CLICKHOUSE_PASSWORD=s3cret\n", 0640, "CDCPIPE_CLICKHOUSE_PASSWORD"},
+        {"CDCPIPE_GROUP=g\nexport PG_PASSWORD=\"pg\"\n", 0604, "PG_PASSWORD"},
+        {"CDCPIPE_CLICKHOUSE_PASSWORD=s3cret\n", 0600, NULL},
+        {"CDCPIPE_CLICKHOUSE_PASSWORD=s3cret\n", 0400, NULL},
+        {"CDCPIPE_CLICKHOUSE_PASSWORD=\n", 0644, NULL},
+        {"CDCPIPE_GROUP=g\n", 0644, NULL},
+        {"CDCPIPE_CLICKHOUSE_PASSWORD_FILE=/etc/hostname\n", 0644, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_file(t->env, cases[i].text);
+        assert_int_equal(chmod(t->env, cases[i].mode), 0);
+        config cfg;
+        config_init(&cfg);
+        char err[512], want[2048] = "";
+        if (config_apply_env_file(&cfg, t->env, true, err, sizeof err) != 0) fail_msg("%s", err);
+        if (cases[i].holds)
+            snprintf(want, sizeof want,
+                     "%s holds %s but group or others may read it (mode %04o): chmod 600 %s",
+                     t->env, cases[i].holds, (unsigned)cases[i].mode, t->env);
+        if (strcmp(cfg.env_warning, want) != 0)
+            fail_msg("case %zu: warning \"%s\", want \"%s\"", i, cfg.env_warning, want);
+        config_free(&cfg);
+    }
 }
 
 /* Without --env-file, ./.env is read when present and skipped when absent. */
@@ -740,7 +935,17 @@ static const parse_case parse_cases[] = {
     {{"test", "p.lua"},
      "expected a pipeline script and an events file (or - for stdin) (see cdcpipe --help)"},
     {{"-X", "novalue", "p.lua"}, "-X novalue: expected -X name=value (a librdkafka property)"},
-    {{"-X", "=x", "p.lua"}, "-X =x: expected -X name=value (a librdkafka property)"},
+    {{"-X", "=x", "p.lua"}, "-X (no name): expected -X name=value (a librdkafka property)"},
+    /* a bad argument is shown up to its '=' only: what follows may be a secret */
+    {{"--clickhouse-passwd=S3cret", "p.lua"},
+     "unknown option --clickhouse-passwd (see cdcpipe --help)"},
+    {{"-X", "sasl.password:S3cret", "p.lua"},
+     "-X sasl.password…: expected -X name=value (a librdkafka property)"},
+    {{"--clickhouse-password", "S3cret", "-vZq", "p.lua"},
+     "unknown option -Z (see cdcpipe --help)"},
+    {{"--once=S3cret", "p.lua"}, "option --once takes no value (see cdcpipe --help)"},
+    {{"p.lua", "--clickhouse-password"},
+     "option --clickhouse-password needs a value (see cdcpipe --help)"},
     {{"p.lua", "-b", "h:1"}, NULL},
     {{"check", "p.lua"}, NULL},
     {{"test", "p.lua", "-"}, NULL},
@@ -846,7 +1051,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_error_cases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits_accepted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_script_runtime_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_password_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_file_syntax, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_env_long_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_env_file_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_default_env_file, setup, teardown),
         cmocka_unit_test(test_parse_cases),
         cmocka_unit_test(test_parse_fields),

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <librdkafka/rdkafka.h>
@@ -823,6 +824,38 @@ static void test_require_beside(void **state)
     strbuf_free(&o.rows);
 }
 
+/* Nothing is loaded from the working directory (Lua's default "./?.lua", "./?.so"): a module
+ * there does not shadow an installed one. The script's own folder comes first in package.path. */
+static void test_require_not_from_cwd(void **state)
+{
+    fixture *f = *state;
+    write_file("cwd_only_module.lua", "return { loaded = true }\n");
+    script *s =
+        open_script(f,
+                    "function transform(e)\n"
+                    "  local ok, msg = pcall(require, 'cwd_only_module')\n"
+                    "  local relative = {}\n"
+                    "  for t in (package.path .. ';' .. package.cpath):gmatch('[^;]+') do\n"
+                    "    if t:sub(1, 1) ~= '/' then relative[#relative + 1] = t end\n"
+                    "  end\n"
+                    "  return { loaded = ok, relative = table.concat(relative, ';'),\n"
+                    "           said = msg:match(\"module 'cwd_only_module' not found\") }\n"
+                    "end\n",
+                    0);
+    outcome o = {0};
+    script_event ev = event_of("{}");
+    process(s, &ev, &o);
+    unlink("cwd_only_module.lua");
+    assert_int_equal(o.result, SCRIPT_ROWS);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "events\t{\"loaded\":false,\"relative\":\"%s/?.lua\","
+             "\"said\":\"module 'cwd_only_module' not found\"}\n",
+             f->dir);
+    assert_string_equal(o.rows.data, want);
+    strbuf_free(&o.rows);
+}
+
 /* The memory cap turns a runaway allocation into an event error; the state goes on. */
 static void test_memory_limit(void **state)
 {
@@ -874,6 +907,133 @@ static void test_instruction_limit(void **state)
     process(s, &ev, &o);
     assert_int_equal(o.result, SCRIPT_ROWS);
     assert_string_equal(o.rows.data, "events\t{\"i\":1}\nevents\t{\"i\":2}\n");
+    strbuf_free(&o.rows);
+}
+
+/* Once the budget is spent the event fails whatever the script does: catching the error with
+ * pcall or xpcall, running in a coroutine made before any event, removing the hook with
+ * debug.sethook. debug keeps only traceback (debug.setupvalue on a cdc function aborted the
+ * process). The budget is charged in steps of 1,000 instructions, not 10,000: a loop of ~3,000
+ * instructions exceeds a budget of 1,000. After each failure the state goes on. */
+static const char escape_script[] =
+    "local cdc = require 'cdcpipe'\n"
+    "local spinner = coroutine.wrap(function() for i = 1, 3e6 do end return 'done' end)\n"
+    "local function spin() while true do end end\n"
+    "function transform(event)\n"
+    "  local k = event.kind\n"
+    "  if k == 'small' then local n = 0 for i = 1, 1500 do n = n + i end return { n = n } end\n"
+    "  if k == 'pcall' then for i = 1, 300 do pcall(spin) end return { survived = 'pcall' } end\n"
+    "  if k == 'xpcall' then\n"
+    "    for i = 1, 300 do xpcall(spin, function(m) while true do end end) end\n"
+    "    return { survived = 'xpcall' }\n"
+    "  end\n"
+    "  if k == 'coroutine' then return { survived = spinner() } end\n"
+    "  if k == 'sethook' then\n"
+    "    debug.sethook() for i = 1, 3e6 do end return { survived = 'sethook' }\n"
+    "  end\n"
+    "  if k == 'setupvalue' then\n"
+    "    debug.setupvalue(cdc.decimal, 1, io.stderr) return { d = cdc.decimal('1.5') }\n"
+    "  end\n"
+    "  if k == 'debug' then\n"
+    "    local names = {} for name in pairs(debug) do names[#names + 1] = name end\n"
+    "    return { names = table.concat(names, ','), same = require('debug') == debug }\n"
+    "  end\n"
+    "  return { ok = k }\n"
+    "end\n";
+
+static void test_budget_cannot_be_escaped(void **state)
+{
+    fixture *f = *state;
+    script *s = open_script(f, escape_script, 0);
+    static const struct {
+        const char *kind;
+        long budget;
+        const char *want; /* in the error */
+    } cases[] = {
+        {"small", 1000,
+         "transform used up its budget of 1000 Lua instructions (--lua-instructions)"},
+        {"pcall", 1000000, "budget of 1000000 Lua instructions (--lua-instructions)"},
+        {"xpcall", 1000000, "budget of 1000000 Lua instructions (--lua-instructions)"},
+        {"coroutine", 1000000, "budget of 1000000 Lua instructions (--lua-instructions)"},
+        {"sethook", 1000000, "attempt to call a nil value (field 'sethook')"},
+        {"setupvalue", 1000000, "attempt to call a nil value (field 'setupvalue')"},
+    };
+    outcome o = {0};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char event[64];
+        script_set_instruction_limit(s, cases[i].budget);
+        snprintf(event, sizeof event, "{\"kind\":\"%s\"}", cases[i].kind);
+        script_event ev = event_of(event);
+        process(s, &ev, &o);
+        if (o.result != SCRIPT_LUA_ERROR || !strstr(o.err, cases[i].want))
+            fail_msg("%s: got %s, rows \"%s\", error \"%s\"; want an error with \"%s\"",
+                     cases[i].kind, result_name(o.result), o.rows.data, o.err, cases[i].want);
+        assert_int_equal(o.nrows, 0);
+        ev = event_of("{\"kind\":\"next\"}");
+        process(s, &ev, &o);
+        assert_int_equal(o.result, SCRIPT_ROWS);
+        assert_string_equal(o.rows.data, "events\t{\"ok\":\"next\"}\n");
+    }
+    script_event ev = event_of("{\"kind\":\"debug\"}");
+    process(s, &ev, &o);
+    assert_int_equal(o.result, SCRIPT_ROWS);
+    assert_string_equal(o.rows.data, "events\t{\"names\":\"traceback\",\"same\":true}\n");
+    strbuf_free(&o.rows);
+}
+
+/* --lua-timeout stops what the instruction budget cannot: C functions that run long (a pattern
+ * match quadratic in a 200 KB subject took minutes; plain find; few instructions each calling a
+ * long C function) and, with no budget at all, Lua loops, caught errors included. The event fails
+ * naming the limit and the state goes on; events within the limit are not affected. No timing is
+ * asserted: only that the event stopped (the runaways below would take minutes or forever). */
+static const char runaway_script[] =
+    "local function spin() while true do end end\n"
+    "local spaces = 'x' .. string.rep(' ', 200000) .. 'y'\n"
+    "function transform(event)\n"
+    "  local k = event.kind\n"
+    "  if k == 'trim' then return { v = spaces:match('^%s*(.-)%s*$') } end\n"
+    "  if k == 'gsub' then return { v = spaces:gsub('%s*(.-)%s*$', function(x) return x end) } "
+    "end\n"
+    "  if k == 'find' then\n"
+    "    local hay = string.rep('a', 2e6)\n"
+    "    for i = 1, 1e9 do hay:find(string.rep('a', 1e5) .. 'b', 1, true) end\n"
+    "  end\n"
+    "  if k == 'rep' then while true do local big = string.rep('x', 1 << 22) end end\n"
+    "  if k == 'spin' then spin() end\n"
+    "  if k == 'pcall' then while true do pcall(spin) end end\n"
+    "  if k == 'coroutine' then return { v = coroutine.wrap(spin)() } end\n"
+    "  return { ok = k }\n"
+    "end\n";
+
+static void test_time_limit(void **state)
+{
+    fixture *f = *state;
+    script *s = open_script(f, runaway_script, 64u << 20);
+    script_set_instruction_limit(s, 0); /* only the time limit */
+    script_set_timeout(s, 100);
+    static const char *const kinds[] = {"trim", "gsub",  "find",     "rep",
+                                        "spin", "pcall", "coroutine"};
+    outcome o = {0};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        char event[64];
+        snprintf(event, sizeof event, "{\"kind\":\"%s\"}", kinds[i]);
+        script_event ev = event_of(event);
+        process(s, &ev, &o);
+        if (o.result != SCRIPT_LUA_ERROR ||
+            !strstr(o.err, "transform ran past its time limit of 100 ms (--lua-timeout)"))
+            fail_msg("%s: got %s, error \"%s\"", kinds[i], result_name(o.result), o.err);
+        assert_int_equal(o.nrows, 0);
+        ev = event_of("{\"kind\":\"next\"}");
+        process(s, &ev, &o);
+        assert_int_equal(o.result, SCRIPT_ROWS);
+        assert_string_equal(o.rows.data, "events\t{\"ok\":\"next\"}\n");
+    }
+    /* many short events in a row: none is stopped */
+    for (int i = 0; i < 20000; i++) {
+        script_event ev = event_of("{\"kind\":\"short\"}");
+        process(s, &ev, &o);
+        assert_int_equal(o.result, SCRIPT_ROWS);
+    }
     strbuf_free(&o.rows);
 }
 
@@ -1008,8 +1168,11 @@ int main(void)
         script_fixture_test(test_ddl),
         script_fixture_test(test_open_errors),
         script_fixture_test(test_require_beside),
+        script_fixture_test(test_require_not_from_cwd),
         script_fixture_test(test_memory_limit),
         script_fixture_test(test_instruction_limit),
+        script_fixture_test(test_budget_cannot_be_escaped),
+        script_fixture_test(test_time_limit),
         script_fixture_test(test_row_callback_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
