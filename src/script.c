@@ -282,6 +282,21 @@ static void restrict_debug(lua_State *L)
     lua_pop(L, 2);
 }
 
+/* load(chunk, name, mode, env) with mode forced to "t": precompiled chunks are not checked by
+ * Lua and can crash the VM, and a script that load()s text from an event would let whoever
+ * writes to the topic hand it one. Text chunks behave as before. */
+static int load_text_only(lua_State *L)
+{
+    int n = lua_gettop(L) < 3 ? 3 : lua_gettop(L); /* an absent env must stay absent */
+    lua_settop(L, n);
+    lua_pushliteral(L, "t");
+    lua_replace(L, 3);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, n, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
 void script_set_instruction_limit(script *s, long instructions)
 {
     s->instruction_limit = instructions;
@@ -475,6 +490,9 @@ script *script_open(const char *path, size_t memory_limit, char *err, size_t err
     lua_State *L = s->L;
     luaL_openlibs(L);
     restrict_debug(L);
+    lua_getglobal(L, "load");
+    lua_pushcclosure(L, load_text_only, 1);
+    lua_setglobal(L, "load");
     lua_getglobal(L, "xpcall");
     lua_pushcclosure(L, guarded_xpcall, 1);
     lua_setglobal(L, "xpcall");

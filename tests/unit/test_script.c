@@ -856,6 +856,32 @@ static void test_require_not_from_cwd(void **state)
     strbuf_free(&o.rows);
 }
 
+/* load() takes text only: a precompiled chunk (which Lua does not verify) is refused, while text
+ * chunks, chunk names and environments work as in stock Lua. */
+static void test_load_text_only(void **state)
+{
+    fixture *f = *state;
+    script *s = open_script(f,
+                            "function transform(e)\n"
+                            "  local f, binary = load(string.dump(function() return 1 end))\n"
+                            "  local plain = load('return 41 + 1')()\n"
+                            "  local with_env = load('return x', 'chunk', 'bt', { x = 5 })()\n"
+                            "  local globals = load('return type(print)')()\n"
+                            "  return { refused = f == nil, binary = binary, plain = plain,\n"
+                            "           with_env = with_env, globals = globals }\n"
+                            "end\n",
+                            0);
+    outcome o = {0};
+    script_event ev = event_of("{}");
+    process(s, &ev, &o);
+    assert_int_equal(o.result, SCRIPT_ROWS);
+    assert_string_equal(o.rows.data,
+                        "events\t{\"binary\":\"attempt to load a binary chunk (mode is 't')\","
+                        "\"globals\":\"function\",\"plain\":42,\"refused\":true,"
+                        "\"with_env\":5}\n");
+    strbuf_free(&o.rows);
+}
+
 /* The memory cap turns a runaway allocation into an event error; the state goes on. */
 static void test_memory_limit(void **state)
 {
@@ -1169,6 +1195,7 @@ int main(void)
         script_fixture_test(test_open_errors),
         script_fixture_test(test_require_beside),
         script_fixture_test(test_require_not_from_cwd),
+        script_fixture_test(test_load_text_only),
         script_fixture_test(test_memory_limit),
         script_fixture_test(test_instruction_limit),
         script_fixture_test(test_budget_cannot_be_escaped),
