@@ -25,13 +25,7 @@
 #include "cdcpipe/clock.h"
 #include "cdcpipe/errbuf.h"
 #include "cdcpipe/row_json.h"
-
-static void *xrealloc(void *p, size_t size)
-{
-    void *q = realloc(p, size);
-    if (!q) abort();
-    return q;
-}
+#include "cdcpipe/xalloc.h"
 
 /* ---- SipHash-1-3 with a per-process random key ---- */
 
@@ -114,8 +108,7 @@ static size_t probe(const batch *b, const char *name, size_t len, uint64_t hash)
 static void rehash(batch *b, size_t nslots)
 {
     free(b->slots);
-    b->slots = calloc(nslots, sizeof *b->slots);
-    if (!b->slots) abort();
+    b->slots = xcalloc(nslots, sizeof *b->slots);
     b->nslots = nslots;
     for (size_t c = 0; c < b->ncolumns; c++) {
         size_t i =
@@ -166,11 +159,10 @@ static long find_or_add_column(batch *b, const char *name, size_t len)
     }
     if (b->ncolumns == b->columns_cap) {
         b->columns_cap = b->columns_cap ? b->columns_cap * 2 : 16;
-        b->columns = xrealloc(b->columns, b->columns_cap * sizeof *b->columns);
-        b->column_len = xrealloc(b->column_len, b->columns_cap * sizeof *b->column_len);
+        b->columns = xrealloc(b->columns, b->columns_cap, sizeof *b->columns);
+        b->column_len = xrealloc(b->column_len, b->columns_cap, sizeof *b->column_len);
     }
-    char *copy = malloc(len + 1);
-    if (!copy) abort();
+    char *copy = xmalloc(len + 1);
     memcpy(copy, name, len);
     copy[len] = '\0';
     size_t c = b->ncolumns++;
@@ -188,13 +180,12 @@ static batch *find_or_create(batch_set *set, const char *table)
         if (strcmp(set->items[i].table, table) == 0) return &set->items[i];
     if (set->count == set->cap) {
         set->cap = set->cap ? set->cap * 2 : 4;
-        set->items = xrealloc(set->items, set->cap * sizeof *set->items);
+        set->items = xrealloc(set->items, set->cap, sizeof *set->items);
     }
     seed_hash();
     batch *b = &set->items[set->count++];
     memset(b, 0, sizeof *b);
-    b->table = strdup(table);
-    if (!b->table) abort();
+    b->table = xstrdup(table);
     b->opened_ms = -1;
     return b;
 }
@@ -260,7 +251,7 @@ static int note_column(void *ud, const char *key, size_t len, char *err, size_t 
     }
     if (b->nrow_cols == b->row_cols_cap) {
         b->row_cols_cap = b->row_cols_cap ? b->row_cols_cap * 2 : 4096;
-        b->row_cols = xrealloc(b->row_cols, b->row_cols_cap * sizeof *b->row_cols);
+        b->row_cols = xrealloc(b->row_cols, b->row_cols_cap, sizeof *b->row_cols);
     }
     b->row_cols[b->nrow_cols++] = (uint32_t)c;
     return 0;
@@ -281,9 +272,9 @@ int batch_set_add_row(batch_set *set, const char *table, lua_State *L, int idx, 
     strbuf_putc(&b->rows, '\n');
     if (b->nrows == b->rows_cap) {
         b->rows_cap = b->rows_cap ? b->rows_cap * 2 : 1024;
-        b->row_end = xrealloc(b->row_end, b->rows_cap * sizeof *b->row_end);
-        b->row_event = xrealloc(b->row_event, b->rows_cap * sizeof *b->row_event);
-        b->row_cols_end = xrealloc(b->row_cols_end, b->rows_cap * sizeof *b->row_cols_end);
+        b->row_end = xrealloc(b->row_end, b->rows_cap, sizeof *b->row_end);
+        b->row_event = xrealloc(b->row_event, b->rows_cap, sizeof *b->row_event);
+        b->row_cols_end = xrealloc(b->row_cols_end, b->rows_cap, sizeof *b->row_cols_end);
     }
     b->row_end[b->nrows] = b->rows.len;
     b->row_event[b->nrows] = event;
@@ -301,8 +292,7 @@ size_t batch_columns_of(const batch *b, size_t first, size_t end, char **names)
 {
     if (first >= end || b->ncolumns == 0) return 0;
     size_t from = first == 0 ? 0 : b->row_cols_end[first - 1], to = b->row_cols_end[end - 1];
-    unsigned char *used = calloc(b->ncolumns, 1);
-    if (!used) abort();
+    unsigned char *used = xcalloc(b->ncolumns, 1);
     for (size_t k = from; k < to; k++)
         used[b->row_cols[k]] = 1;
     size_t n = 0;

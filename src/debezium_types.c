@@ -11,6 +11,7 @@
 #include "cdcpipe/debezium_types.h"
 #include "cdcpipe/base64.h"
 #include "cdcpipe/errbuf.h"
+#include "cdcpipe/xalloc.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -47,13 +48,6 @@ static quoted quote(const char *s, size_t len)
     }
     q.text[n] = '\0';
     return q;
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) abort(); /* as strbuf: a value we cannot hold cannot be handled safely */
-    return p;
 }
 
 /* ---- bytes ---- */
@@ -229,7 +223,7 @@ int dbz_decimal_from_unscaled(const unsigned char *b, size_t n, int64_t scale, s
 
     /* Base 10^9 limbs, least significant first; each byte adds < 2.41 digits. */
     const size_t cap = n * 2410 / 9000 + 2;
-    uint32_t *limbs = xmalloc(cap * sizeof *limbs);
+    uint32_t *limbs = xrealloc(NULL, cap, sizeof *limbs);
     size_t nl = 0;
     for (size_t i = 0; i < n; i++) {
         uint64_t carry = mag[i];

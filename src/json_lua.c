@@ -10,6 +10,7 @@
  */
 #include "cdcpipe/json_lua.h"
 #include "cdcpipe/utf8.h"
+#include "cdcpipe/xalloc.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -56,12 +57,7 @@ typedef struct {
 /* The one place arena memory comes from: yajl must never see NULL. */
 static void *alloc_or_abort(void *ptr, size_t size)
 {
-    void *fresh = size <= SIZE_MAX / 2 ? realloc(ptr, size) : NULL;
-    if (!fresh) {
-        fprintf(stderr, "cdcpipe: out of memory in the JSON decoder (%zu bytes)\n", size);
-        abort();
-    }
-    return fresh;
+    return xrealloc(ptr, size, 1);
 }
 
 static size_t round16(size_t size)

@@ -9,6 +9,7 @@
 
 #include "cdcpipe/clock.h"
 #include "cdcpipe/log.h"
+#include "cdcpipe/xalloc.h"
 
 #define STR_(x) #x
 #define STR(x)  STR_(x)
@@ -42,9 +43,8 @@ static bool note_missing(kafka_consumer *k, const char *topic)
 {
     for (size_t i = 0; i < k->nmissing; i++)
         if (strcmp(k->missing[i], topic) == 0) return false;
-    k->missing = realloc(k->missing, (k->nmissing + 1) * sizeof *k->missing);
-    if (!k->missing || !(k->missing[k->nmissing] = strdup(topic))) abort();
-    k->nmissing++;
+    k->missing = xrealloc(k->missing, k->nmissing + 1, sizeof *k->missing);
+    k->missing[k->nmissing++] = xstrdup(topic);
     return true;
 }
 
@@ -209,8 +209,7 @@ kafka_consumer *kafka_open(const config *cfg, const start_position *from, bool t
                            partition_table *parts, kafka_flush_fn flush, void *flush_ud, char *err,
                            size_t errlen)
 {
-    kafka_consumer *k = calloc(1, sizeof *k);
-    if (!k) abort();
+    kafka_consumer *k = xcalloc(1, sizeof *k);
     k->parts = parts;
     k->from = *from;
     k->track_end = track_end;
@@ -276,8 +275,7 @@ kafka_consumer *kafka_open(const config *cfg, const start_position *from, bool t
     rd_kafka_poll_set_consumer(k->rk);
 
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(4);
-    char *list = strdup(cfg->topics), *save = NULL;
-    if (!list) abort();
+    char *list = xstrdup(cfg->topics), *save = NULL;
     for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         while (*t == ' ')
             t++;
@@ -423,6 +421,7 @@ int kafka_commit(kafka_consumer *k)
             for (int i = 0; i < list->cnt; i++) {
                 partition_state *p = partitions_find(k->parts, list->elems[i].topic,
                                                      list->elems[i].partition, false);
+                CDC_ASSERT(p); /* the list was built from k->parts */
                 if (list->elems[i].err) {
                     log_warn("committing %s [%d] failed: %s", p->topic, (int)p->partition,
                              rd_kafka_err2str(list->elems[i].err));

@@ -3,6 +3,7 @@
  * A handful of partitions per process: a linear search is the simple and fast choice.
  */
 #include "cdcpipe/partitions.h"
+#include "cdcpipe/xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -16,14 +17,12 @@ partition_state *partitions_find(partition_table *t, const char *topic, int32_t 
     if (!create) return NULL;
     if (t->count == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 8;
-        partition_state *items = realloc(t->items, t->cap * sizeof *items);
-        if (!items) abort();
+        partition_state *items = xrealloc(t->items, t->cap, sizeof *items);
         t->items = items;
     }
     partition_state *p = &t->items[t->count++];
     memset(p, 0, sizeof *p);
-    p->topic = strdup(topic);
-    if (!p->topic) abort();
+    p->topic = xstrdup(topic);
     p->partition = partition;
     p->next = p->pending_from = p->committed = p->end_at_assign = -1;
     return p;

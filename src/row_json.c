@@ -2,6 +2,7 @@
  * row_json — Lua row table → JSON object text (see include/cdcpipe/row_json.h).
  */
 #include "cdcpipe/row_json.h"
+#include "cdcpipe/xalloc.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -136,8 +137,7 @@ static int append_object(strbuf *out, lua_State *L, int idx, const char *column,
     if (sorted) {
         /* Sorting is for people and tests (--dry-run, cdcpipe test, cdc.json), not the insert
          * path: a heap array per object is fine here. */
-        sort_key *keys = malloc(MAX_SORTED_KEYS * sizeof *keys);
-        if (!keys) abort();
+        sort_key *keys = xrealloc(NULL, MAX_SORTED_KEYS, sizeof *keys);
         size_t n = 0;
         lua_pushnil(L);
         while (lua_next(L, idx) != 0) {

@@ -27,6 +27,7 @@
 #include "cdcpipe/lua_module.h"
 #include "cdcpipe/lua_patterns.h"
 #include "cdcpipe/schema.h"
+#include "cdcpipe/xalloc.h"
 
 struct script {
     lua_State *L;
@@ -471,17 +472,16 @@ static int optional_function(script *s, const char *name, const char *what, int 
 
 script *script_open(const char *path, size_t memory_limit, char *err, size_t errlen)
 {
-    script *s = calloc(1, sizeof *s);
-    if (!s) abort();
+    script *s = xcalloc(1, sizeof *s);
     s->memory_limit = memory_limit;
     atomic_init(&s->timeout_ms, 0);
     atomic_init(&s->event, 0);
     atomic_init(&s->stop, 0);
-    s->path = strdup(path);
+    s->path = xstrdup(path);
     s->decoder = json_decoder_new();
     s->schemas = schema_cache_new();
     s->L = lua_newstate(script_alloc, s);
-    if (!s->path || !s->decoder || !s->schemas || !s->L) {
+    if (!s->decoder || !s->schemas || !s->L) {
         snprintf(err, errlen, "out of memory creating the Lua state");
         script_close(s);
         return NULL;
@@ -579,19 +579,11 @@ const char *script_path(const script *s)
     return s->path;
 }
 
-static char *dup_or_die(const char *str)
-{
-    char *copy = strdup(str);
-    if (!copy) abort();
-    return copy;
-}
-
 int script_ddl(script *s, char ***stmts, char *err, size_t errlen)
 {
     lua_State *L = s->L;
     int base = lua_gettop(L);
-    *stmts = calloc(1, sizeof(char *));
-    if (!*stmts) abort();
+    *stmts = xcalloc(1, sizeof(char *));
     if (s->ref_ddl == LUA_NOREF) return 0;
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_traceback);
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_ddl);
@@ -604,11 +596,11 @@ int script_ddl(script *s, char ***stmts, char *err, size_t errlen)
     /* stack: traceback result */
     size_t n = 0;
     if (lua_type(L, -1) == LUA_TSTRING) {
-        *stmts = realloc(*stmts, 2 * sizeof(char *));
-        (*stmts)[n++] = dup_or_die(lua_tostring(L, -1));
+        *stmts = xrealloc(*stmts, 2, sizeof(char *));
+        (*stmts)[n++] = xstrdup(lua_tostring(L, -1));
     } else if (lua_type(L, -1) == LUA_TTABLE) {
         lua_Integer count = (lua_Integer)lua_rawlen(L, -1);
-        *stmts = realloc(*stmts, ((size_t)count + 1) * sizeof(char *));
+        *stmts = xrealloc(*stmts, (size_t)count + 1, sizeof(char *));
         for (lua_Integer i = 1; i <= count; i++) {
             if (lua_rawgeti(L, -1, i) != LUA_TSTRING) {
                 snprintf(err, errlen, "%s: ddl() returned a list whose item %lld is a %s, not SQL",
@@ -617,7 +609,7 @@ int script_ddl(script *s, char ***stmts, char *err, size_t errlen)
                 lua_settop(L, base);
                 return -1;
             }
-            (*stmts)[n++] = dup_or_die(lua_tostring(L, -1));
+            (*stmts)[n++] = xstrdup(lua_tostring(L, -1));
             lua_pop(L, 1);
         }
     } else if (!lua_isnil(L, -1)) {
@@ -626,7 +618,6 @@ int script_ddl(script *s, char ***stmts, char *err, size_t errlen)
         lua_settop(L, base);
         return -1;
     }
-    if (!*stmts) abort();
     (*stmts)[n] = NULL;
     lua_settop(L, base);
     return 0;
@@ -847,6 +838,7 @@ script_result script_process(script *s, const script_event *ev, const char *defa
     event_script = s;
     atomic_store(&s->event, ++s->events);
     int rc = lua_pcall(L, 1, 0, base + 1);
+    CDC_ASSERT(lua_gettop(L) == base + 1 + (rc != LUA_OK)); /* traceback [+ error] */
     atomic_store(&s->event, 0);
     event_script = NULL;
     s->metering = false;

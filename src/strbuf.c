@@ -2,6 +2,7 @@
  * strbuf — a growable byte buffer (see include/cdcpipe/strbuf.h).
  */
 #include "cdcpipe/strbuf.h"
+#include "cdcpipe/xalloc.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,12 +15,7 @@ void strbuf_reserve(strbuf *b, size_t extra)
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + extra + 1)
         cap *= 2;
-    char *data = realloc(b->data, cap);
-    if (!data) {
-        fprintf(stderr, "cdcpipe: out of memory growing a buffer to %zu bytes\n", cap);
-        abort();
-    }
-    b->data = data;
+    b->data = xrealloc(b->data, cap, 1);
     b->cap = cap;
 }
 
