@@ -10,7 +10,7 @@
 #ifndef CDCPIPE_CONFIG_H
 #define CDCPIPE_CONFIG_H
 
-#include <lua.h>
+typedef struct lua_State lua_State; /* <lua.h>: only config_apply_lua needs it */
 #include <stdbool.h>
 #include <stddef.h>
 
