@@ -6,7 +6,7 @@
  * a prefix already in the buffer; a refused row must leave the buffer exactly as it was and the
  * Lua stack as it was. Where ClickHouse 18.16 has the type, the expected bytes were checked
  * against its own RowBinary output (SELECT CAST(… AS T) FORMAT RowBinary); the integration test
- * tests/integration/test_rowbinary.c inserts them for real. The global `null` is cdc.null.
+ * tests/integration/test_rowbinary_clickhouse.c inserts them for real. The global `null` is cdc.null.
  */
 #include <stdarg.h>
 #include <stddef.h>
