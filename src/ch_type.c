@@ -134,7 +134,7 @@ static int read_quoted(parser *p, char quote, char **out, size_t *out_len, const
                     start);
     p->pos++;
     strbuf b = {0};
-    strbuf_reserve(&b, 16);
+    strbuf_append(&b, "", 0); /* allocated and NUL-terminated even when empty */
     for (;;) {
         if (p->pos >= p->len) {
             strbuf_free(&b);
