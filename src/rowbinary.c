@@ -27,8 +27,16 @@ typedef struct {
     lua_State *L;
     const rowbinary_column *column; /* the column being written */
     const char *server_timezone;
-    char path[96]; /* where in the column's value: "", "[3]", "[3].name", "[\"key\"]", … */
-    size_t path_len;
+    /* where in the column's value we are: one frame per container entered, turned into text
+     * ("[3]", ".name", "[\"key\"]", "key \"k\"") only when a value is refused */
+    struct {
+        char kind; /* '[': element `index`; '.': element `name`; 'k'/'v': a map's key or
+                    * the value of the key at stack index `key` */
+        size_t index;
+        const char *name;
+        int key;
+    } path[CH_TYPE_MAX_DEPTH];
+    int depth;
     char *err;
     size_t errlen;
 } encoder;
@@ -138,40 +146,30 @@ static int refuse(encoder *e, const ch_type *t, int idx, const char *fmt, ...)
     vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
     describe(e->L, idx, value, sizeof value);
-    strbuf column_type = {0}, inner = {0};
+    strbuf column_type = {0}, where = {0};
     ch_type_format(e->column->type, &column_type);
-    if (e->path_len) {
-        strbuf_puts(&inner, " (");
-        ch_type_format(t, &inner);
-        strbuf_putc(&inner, ')');
+    for (int i = 0; i < e->depth; i++) {
+        strbuf_puts(&where, i ? "" : " at ");
+        if (e->path[i].kind == '[') {
+            strbuf_printf(&where, "[%zu]", e->path[i].index);
+        } else if (e->path[i].kind == '.') {
+            strbuf_printf(&where, ".%s", e->path[i].name);
+        } else {
+            char key[VALUE_SHOWN * 4 + 40];
+            describe(e->L, e->path[i].key, key, sizeof key);
+            strbuf_printf(&where, e->path[i].kind == 'k' ? "key %s" : "[%s]", key);
+        }
     }
-    errbuf_set(e->err, e->errlen, "column \"%s\" (%s)%s%s%s: cannot store %s: %s", e->column->name,
-               column_type.data, e->path_len ? " at " : "", e->path, inner.len ? inner.data : "",
-               value, reason);
+    if (e->depth) {
+        strbuf_puts(&where, " (");
+        ch_type_format(t, &where);
+        strbuf_putc(&where, ')');
+    }
+    errbuf_set(e->err, e->errlen, "column \"%s\" (%s)%s: cannot store %s: %s", e->column->name,
+               column_type.data, where.len ? where.data : "", value, reason);
     strbuf_free(&column_type);
-    strbuf_free(&inner);
+    strbuf_free(&where);
     return -1;
-}
-
-/* Appends to the path (cut when it is full); path_pop returns to an earlier length. */
-static size_t path_push(encoder *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static size_t path_push(encoder *e, const char *fmt, ...)
-{
-    size_t before = e->path_len;
-    if (before + 1 < sizeof e->path) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(e->path + before, sizeof e->path - before, fmt, ap);
-        va_end(ap);
-        e->path_len = strlen(e->path);
-    }
-    return before;
-}
-
-static void path_pop(encoder *e, size_t len)
-{
-    e->path_len = len;
-    e->path[len] = '\0';
 }
 
 /* ---- integers of any width: a sign and a 256-bit magnitude ---- */
@@ -869,6 +867,17 @@ static int put_enum(encoder *e, const ch_type *t, int idx)
 
 static int put_value(encoder *e, const ch_type *t, int idx);
 
+/* Enters a container's element (a frame of the path shown in messages); leave with e->depth--.
+ * Containers nest no deeper than their types, so the frames cannot run out. */
+static void enter(encoder *e, char kind, size_t index, const char *name, int key)
+{
+    e->path[e->depth].kind = kind;
+    e->path[e->depth].index = index;
+    e->path[e->depth].name = name;
+    e->path[e->depth].key = key;
+    e->depth++;
+}
+
 static int put_array(encoder *e, const ch_type *t, int idx)
 {
     lua_State *L = e->L;
@@ -882,15 +891,16 @@ static int put_array(encoder *e, const ch_type *t, int idx)
         }
     }
     rowbinary_leb128(e->out, n);
-    for (size_t i = 1; i <= n; i++) {
-        size_t path = path_push(e, "[%zu]", i);
+    int rc = 0;
+    enter(e, '[', 0, NULL, 0);
+    for (size_t i = 1; i <= n && rc == 0; i++) {
+        e->path[e->depth - 1].index = i;
         lua_rawgeti(L, idx, (lua_Integer)i);
-        int rc = put_value(e, t->children[0], lua_gettop(L));
+        rc = put_value(e, t->children[0], lua_gettop(L));
         lua_pop(L, 1);
-        if (rc) return rc;
-        path_pop(e, path);
     }
-    return 0;
+    e->depth--;
+    return rc;
 }
 
 static int put_map(encoder *e, const ch_type *t, int idx)
@@ -908,16 +918,11 @@ static int put_map(encoder *e, const ch_type *t, int idx)
     while (lua_next(L, idx) != 0) {
         /* stack: key value */
         int key = lua_gettop(L) - 1;
-        char shown[VALUE_SHOWN * 4 + 40];
-        describe(L, key, shown, sizeof shown);
-        size_t path = path_push(e, "key %s", shown);
+        enter(e, 'k', 0, NULL, key);
         int rc = put_value(e, t->children[0], key);
-        path_pop(e, path);
-        if (rc == 0) {
-            path_push(e, "[%s]", shown);
-            rc = put_value(e, t->children[1], key + 1);
-            path_pop(e, path);
-        }
+        e->path[e->depth - 1].kind = 'v';
+        if (rc == 0) rc = put_value(e, t->children[1], key + 1);
+        e->depth--;
         if (rc) {
             lua_pop(L, 2);
             return rc;
@@ -935,22 +940,21 @@ static int put_tuple(encoder *e, const ch_type *t, int idx)
     if (t->names) lua_pop(L, 1);
     if (!by_name && (size_t)lua_rawlen(L, idx) > t->nchildren)
         return refuse(e, t, idx, "more than %zu elements", t->nchildren);
-    for (size_t i = 0; i < t->nchildren; i++) {
-        size_t path;
+    int rc = 0;
+    for (size_t i = 0; i < t->nchildren && rc == 0; i++) {
         if (by_name) {
-            path = path_push(e, ".%s", t->names[i]);
+            enter(e, '.', 0, t->names[i], 0);
             lua_pushstring(L, t->names[i]);
             lua_rawget(L, idx);
         } else {
-            path = path_push(e, "[%zu]", i + 1);
+            enter(e, '[', i + 1, NULL, 0);
             lua_rawgeti(L, idx, (lua_Integer)(i + 1));
         }
-        int rc = put_value(e, t->children[i], lua_gettop(L));
+        rc = put_value(e, t->children[i], lua_gettop(L));
         lua_pop(L, 1);
-        if (rc) return rc;
-        path_pop(e, path);
+        e->depth--;
     }
-    return 0;
+    return rc;
 }
 
 /* Writes the value at idx (absolute) as type t. */
@@ -1040,7 +1044,7 @@ int rowbinary_append_row(strbuf *out, lua_State *L, int idx, const rowbinary_col
     int rc = 0;
     for (size_t i = 0; i < ncolumns && rc == 0; i++) {
         e.column = &columns[i];
-        path_pop(&e, 0);
+        e.depth = 0;
         lua_pushstring(L, columns[i].name);
         if (lua_rawget(L, idx) == LUA_TNIL) {
             strbuf name = {0};

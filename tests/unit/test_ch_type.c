@@ -97,6 +97,8 @@ static void test_canonical_texts(void **state)
         {"Tuple(`a b` Int8, `x\\`y` String)", "Tuple(`a b` Int8, `x\\`y` String)"},
         {"Tuple(String String)", "Tuple(String String)"},
         {"Tuple()", "Tuple()"},
+        {"DateTime('')", "DateTime('')"},
+        {"Tuple(`` Int8)", "Tuple(`` Int8)"},
         {"Nested(x UInt8, y String)", "Array(Tuple(x UInt8, y String))"},
         {"  Array ( Int8 )  ", "Array(Int8)"},
     };
