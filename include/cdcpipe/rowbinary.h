@@ -87,9 +87,13 @@
  *   elements are refused.
  *
  * A value that does not fit its column is refused with the column, its type and the value
- * (escaped, cut to 64 bytes) named: `column "n" (UInt8): cannot store 300: out of range for
- * UInt8 (0..255)`. The output buffer is then exactly as it was before the row, and the Lua
- * stack too. No Lua error is raised except out of memory.
+ * (escaped, cut to 64 bytes) named: `column "n" (UInt8): cannot store 300: out of range
+ * 0..255`; inside a container the place and the inner type follow the column's type:
+ * `column "m" (Map(String, Array(UInt8))) at ["k"][3] (UInt8): cannot store "x": not an
+ * integer (decimal digits, optional '-')` ([i] array or tuple element, .name named tuple
+ * element, ["k"] map value, key "k" map key). The output buffer is then exactly as it was
+ * before the row, and the Lua stack too. Row values are read with raw access (no
+ * metamethods). No Lua error is raised except out of memory.
  */
 #ifndef CDCPIPE_ROWBINARY_H
 #define CDCPIPE_ROWBINARY_H
