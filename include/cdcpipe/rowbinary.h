@@ -32,7 +32,8 @@
  *   Array(T)                   element count as unsigned LEB128, then the elements
  *   Map(K, V)                  as Array(Tuple(K, V)): pair count, then key, value, key, …
  *   Tuple(T1, …)               the elements one after the other
- * (Checked against ClickHouse 18.16's own RowBinary output by tests/integration/test_rowbinary_clickhouse.c.)
+ * (Checked against ClickHouse 18.16's own RowBinary output by
+ * tests/integration/test_rowbinary_clickhouse.c.)
  *
  * ---- What each column accepts from the Lua values a transform produces ----
  * Integers (Int*, UInt*): a Lua integer; a float with an integral value; a string of decimal

@@ -4,9 +4,11 @@
  * Table-driven: a column type, a Lua expression for the value, and either the exact bytes
  * (hex) or the exact error. Every case runs as a one-column row `{c = <expr>}` appended after
  * a prefix already in the buffer; a refused row must leave the buffer exactly as it was and the
- * Lua stack as it was. Where ClickHouse 18.16 has the type, the expected bytes were checked
- * against its own RowBinary output (SELECT CAST(… AS T) FORMAT RowBinary); the integration test
- * tests/integration/test_rowbinary_clickhouse.c inserts them for real. The global `null` is cdc.null.
+ * Lua stack as it was. Expected bytes were computed by hand (Python for the long ones); a sample
+ * (UUID, Decimal32/64/128, Date, DateTime, Enum16, Float32/64, Array(Tuple(…Nullable…)),
+ * LowCardinality(Nullable)) was compared with ClickHouse 18.16's own output of SELECT CAST(… AS
+ * T) FORMAT RowBinary, and tests/integration/test_rowbinary_clickhouse.c inserts rows for real.
+ * The global `null` is cdc.null.
  */
 #include <stdarg.h>
 #include <stddef.h>
