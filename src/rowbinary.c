@@ -489,7 +489,11 @@ static int put_float(encoder *e, const ch_type *t, int idx)
         put_le(e->out, bits, 8);
         return 0;
     }
-    float f = (float)d;
+    /* rounded once, from the value itself: an integer or text straight to float (as a server
+     * parsing the text does), a Lua float from its double */
+    float f = lua_isinteger(e->L, idx)             ? (float)lua_tointeger(e->L, idx)
+              : lua_type(e->L, idx) == LUA_TSTRING ? strtof(lua_tostring(e->L, idx), NULL)
+                                                   : (float)d;
     if (!isfinite(f)) return refuse(e, t, idx, "beyond Float32's range");
     uint32_t bits;
     memcpy(&bits, &f, 4);

@@ -40,9 +40,11 @@
  *   digits with an optional leading '-' ("-12", "18446744073709551615": the way to pass UInt64
  *   values above 2^63 and 128/256-bit values). Range-checked exactly per width; nothing is
  *   wrapped or rounded. UInt8 also takes a boolean (1/0).
- * Float32/Float64: a number; a string in decimal notation ("1.5", "-2e-3"; no nan/inf). Float32
- *   gets the double rounded to the nearest float. NaN, infinities and values beyond Float32's
- *   range are refused.
+ * Float32/Float64: a number; a string in decimal notation ("1.5", "-2e-3"; no nan/inf), read
+ *   with strtod/strtof (correctly rounded). Float32 from a Lua float is the double rounded to
+ *   the nearest float; JSONEachRow rounds the double's shortest text instead, which can differ
+ *   in the last bit for the rare double that lies exactly halfway between two floats. NaN,
+ *   infinities and values beyond Float32's range are refused.
  * Bool: a boolean, or the integer 0 or 1.
  * String, FixedString(N): a string's exact bytes; a number or boolean as the text JSONEachRow
  *   would carry (integers as digits, floats in shortest round-trip form, true/false).
