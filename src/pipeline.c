@@ -560,9 +560,18 @@ int pipeline_run(const config *cfg, script **s, pipeline_counters *counters)
             log_error("%s", err);
             return 2;
         }
-        ch_set_tls(p.ch, cfg->clickhouse_ca, cfg->clickhouse_insecure);
+        if (ch_set_tls(p.ch, cfg->clickhouse_ca, cfg->clickhouse_insecure, err, sizeof err) != 0) {
+            log_error("%s", err);
+            rc = 2;
+            goto done;
+        }
         if (cfg->clickhouse_insecure)
             log_warn("--clickhouse-insecure: the ClickHouse server's certificate is not verified");
+        if (ch_credentials_in_clear(p.ch))
+            log_warn("the ClickHouse password goes unencrypted over http:// to %s, which is not "
+                     "this machine: anyone on the network path can read it; use an https:// URL "
+                     "(--clickhouse)",
+                     ch_url_printable(p.ch));
         if (run_ddl(&p, p.script) != 0) {
             rc = 1;
             goto done;

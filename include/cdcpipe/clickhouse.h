@@ -7,7 +7,8 @@
  * (transient: no connection, timeouts, overload), isolate bad rows (rejected data), or stop
  * (the deployment is wrong).
  * Credentials come from the URL's user info or from user/password; they never appear in a log
- * line or an error message (ch_redact_url).
+ * line or an error message: only scheme://host:port/path of the URL is ever printed
+ * (ch_redact_url), never its user info or query string.
  */
 #ifndef CDCPIPE_CLICKHOUSE_H
 #define CDCPIPE_CLICKHOUSE_H
@@ -22,7 +23,8 @@ typedef struct ch_client ch_client;
 typedef enum {
     CH_OK = 0,
     CH_TRANSIENT = 1, /* worth retrying: server unreachable, timeout, overload */
-    CH_PERMANENT = 2, /* the deployment is wrong (credentials, rights, missing table): stop */
+    CH_PERMANENT = 2, /* the deployment is wrong (credentials, rights, missing table, a client
+                       * setting such as the CA file): stop */
     CH_REJECTED = 3,  /* ClickHouse refused the data itself (parse, type, overflow): some rows
                        * are bad; smaller inserts can tell which */
 } ch_status;
@@ -32,17 +34,27 @@ typedef struct {
     int code;         /* ClickHouse "Code: N", or 0 */
 } ch_failure;
 
-/* Opens a client for url (http:// or https://). user/password may be NULL (then the URL's user
- * info, if any, is used; otherwise ClickHouse's default user). database names the default
- * database for statements. Returns NULL with err filled when the URL is unusable. */
+/* Opens a client for url (http:// or https://, parsed with libcurl's URL parser). user/password
+ * may be NULL or "" (then the URL's user info, if any; a password without a user is sent for
+ * ClickHouse's user `default`). database names the default database for statements. Returns
+ * NULL with err filled when the URL does not parse, is not http(s), or has a #fragment or a
+ * `query` parameter; err never shows the URL's user info or query. */
 ch_client *ch_open(const char *url, const char *user, const char *password, const char *database,
                    char *err, size_t errlen);
 void ch_close(ch_client *c);
 
 /* https:// only: verify the server against the CA certificates in ca_file (PEM; NULL or "": the
  * system's), or not at all when insecure (for tests; logged as a warning by the caller).
- * Certificate verification is on by default. */
-void ch_set_tls(ch_client *c, const char *ca_file, bool insecure);
+ * Certificate verification is on by default. Returns 0, or -1 with err when ca_file cannot be
+ * read. */
+int ch_set_tls(ch_client *c, const char *ca_file, bool insecure, char *err, size_t errlen);
+
+/* True when a password (user info, user/password, or a `password` URL parameter) would travel
+ * unencrypted: an http:// URL whose host is not a loopback address. */
+bool ch_credentials_in_clear(const ch_client *c);
+
+/* scheme://host:port/path of the client's URL: safe to print. */
+const char *ch_url_printable(const ch_client *c);
 
 /* Runs one statement given as the POST body; the answer body (if any) is appended to out (may
  * be NULL). On failure err holds the server's message snippet with its code. */
@@ -55,10 +67,16 @@ ch_status ch_exec(ch_client *c, const char *sql, strbuf *out, ch_failure *fail, 
 ch_status ch_insert(ch_client *c, const char *table, char *const *columns, size_t ncolumns,
                     const char *rows, size_t len, ch_failure *fail, char *err, size_t errlen);
 
-/* Copies url into out with any password replaced by "***". */
-void ch_redact_url(const char *url, char *out, size_t outlen);
+/* Writes scheme://host:port/path of url into out: no user info, query or fragment. Returns 0,
+ * or -1 (out then says the URL does not parse) when libcurl cannot parse url. */
+int ch_redact_url(const char *url, char *out, size_t outlen);
 
 /* Appends `name` (or `db`.`name` for "db.name") back-quoted and escaped to sql. */
 void ch_quote_table(strbuf *sql, const char *database, const char *table);
+
+/* The classification of a libcurl transport error (CURLcode) that prevented an answer, for
+ * tests: the client's own settings (URL, CA file, certificate) are CH_PERMANENT, the rest
+ * CH_TRANSIENT. */
+ch_status ch_classify_transport(int curl_code);
 
 #endif
