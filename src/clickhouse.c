@@ -3,8 +3,9 @@
  *
  * One CURL easy handle is kept for the life of the client so the connection is reused
  * (keep-alive). Every request is a POST to the base URL (the configured one without user info
- * or fragment) with parameters:
- *   ?[the URL's own&]database=<db>[&query=<INSERT ...>][&input_format_skip_unknown_fields=1]
+ * or fragment) with the parameters ?[the URL's own&]database=<db>[&input_format_skip_unknown_
+ * fields=1]; the statement, and an INSERT's rows after it, are the body, sent from the caller's
+ * buffers by a read callback (nothing is copied).
  */
 #include "cdcpipe/clickhouse.h"
 
@@ -23,6 +24,12 @@
 
 #include "cdcpipe/errbuf.h"
 
+/* The request body being sent: spans[i] from byte off. */
+typedef struct {
+    const ch_span *spans;
+    size_t count, i, off;
+} body_reader;
+
 struct ch_client {
     CURL *curl;
     char *base_url;  /* without user info and fragment; may carry the URL's own query */
@@ -34,6 +41,10 @@ struct ch_client {
     bool https;
     strbuf url;  /* reused per request */
     strbuf body; /* response body, reused */
+    strbuf sql;  /* an INSERT's statement, reused */
+    ch_span *spans;
+    size_t spans_cap;
+    body_reader reader;
     struct curl_slist *headers;
     char curl_error[CURL_ERROR_SIZE];
 };
@@ -205,6 +216,42 @@ static size_t collect_body(char *data, size_t size, size_t nmemb, void *ud)
     return size * nmemb;
 }
 
+static size_t read_body(char *buf, size_t size, size_t nitems, void *ud)
+{
+    body_reader *r = ud;
+    size_t room = size * nitems, done = 0;
+    while (done < room && r->i < r->count) {
+        const ch_span *s = &r->spans[r->i];
+        size_t n = s->len - r->off;
+        if (n > room - done) n = room - done;
+        memcpy(buf + done, s->data + r->off, n);
+        done += n;
+        r->off += n;
+        if (r->off == s->len) {
+            r->i++;
+            r->off = 0;
+        }
+    }
+    return done;
+}
+
+/* libcurl rewinds when it must send the body again (a reused connection that was closed). */
+static int seek_body(void *ud, curl_off_t offset, int origin)
+{
+    body_reader *r = ud;
+    if (origin != SEEK_SET || offset < 0) return CURL_SEEKFUNC_CANTSEEK;
+    size_t left = (size_t)offset;
+    r->i = 0;
+    r->off = 0;
+    while (r->i < r->count && left >= r->spans[r->i].len) {
+        left -= r->spans[r->i].len;
+        r->i++;
+    }
+    if (r->i == r->count && left) return CURL_SEEKFUNC_FAIL;
+    r->off = left;
+    return CURL_SEEKFUNC_OK;
+}
+
 ch_client *ch_open(const char *url, const char *user, const char *password, const char *database,
                    char *err, size_t errlen)
 {
@@ -224,6 +271,11 @@ ch_client *ch_open(const char *url, const char *user, const char *password, cons
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->headers);
     curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, collect_body);
     curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &c->body);
+    curl_easy_setopt(c->curl, CURLOPT_READFUNCTION, read_body);
+    curl_easy_setopt(c->curl, CURLOPT_READDATA, &c->reader);
+    curl_easy_setopt(c->curl, CURLOPT_SEEKFUNCTION, seek_body);
+    curl_easy_setopt(c->curl, CURLOPT_SEEKDATA, &c->reader);
+    curl_easy_setopt(c->curl, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
     curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->curl_error);
     curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     /* A stalled server (no byte for 60 s) is a timeout, whatever the size of the batch. */
@@ -292,6 +344,8 @@ void ch_close(ch_client *c)
     curl_slist_free_all(c->headers);
     strbuf_free(&c->url);
     strbuf_free(&c->body);
+    strbuf_free(&c->sql);
+    free(c->spans);
     curl_free(c->base_url);
     free(c->printable);
     free(c->database);
@@ -349,6 +403,37 @@ static bool code_is_deployment(int code)
     }
 }
 
+ch_status ch_classify_answer(long http_status, const char *body, ch_failure *fail)
+{
+    fail->http_status = http_status;
+    fail->code = 0;
+    if (http_status == 200) return CH_OK;
+    const char *code = strstr(body, "Code: ");
+    if (code) fail->code = atoi(code + 6);
+    if (fail->code < 0) fail->code = 0;
+    if (fail->code) {
+        if (code_is_transient(fail->code)) return CH_TRANSIENT;
+        if (code_is_deployment(fail->code) || http_status == 401 || http_status == 403)
+            return CH_PERMANENT;
+        return CH_REJECTED;
+    }
+    /* No ClickHouse error: a proxy or the HTTP layer answered. */
+    switch (http_status) {
+    case 408: /* Request Timeout */
+    case 429: /* Too Many Requests */
+    case 502:
+    case 503:
+    case 504:
+        return CH_TRANSIENT;
+    case 400: /* Bad Request: e.g. a request line or header the server will not take */
+    case 413: /* Content Too Large */
+    case 414: /* URI Too Long */
+        return CH_REJECTED; /* something in this request: smaller ones can tell which rows */
+    default:
+        return CH_PERMANENT;
+    }
+}
+
 ch_status ch_classify_transport(int curl_code)
 {
     switch ((CURLcode)curl_code) {
@@ -379,20 +464,25 @@ ch_status ch_classify_transport(int curl_code)
 
 /* ---- requests ---- */
 
-/* Sends the prepared URL with body; classifies the outcome. what names the request in errors. */
-static ch_status perform(ch_client *c, const char *what, const char *body, size_t len, strbuf *out,
-                         ch_failure *fail, char *err, size_t errlen)
+/* Sends the prepared URL with the body spans[0..count); classifies the outcome. what names the
+ * request in errors. */
+static ch_status perform(ch_client *c, const char *what, const ch_span *spans, size_t count,
+                         strbuf *out, ch_failure *fail, char *err, size_t errlen)
 {
-    ch_failure none = {0, 0};
+    ch_failure none;
     if (!fail) fail = &none;
     fail->http_status = 0;
     fail->code = 0;
     strbuf_reset(&c->body);
-    curl_easy_setopt(c->curl, CURLOPT_URL, c->url.data);
-    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     c->curl_error[0] = '\0';
+    curl_off_t total = 0;
+    for (size_t i = 0; i < count; i++)
+        total += (curl_off_t)spans[i].len;
+    c->reader = (body_reader){spans, count, 0, 0};
+    curl_easy_setopt(c->curl, CURLOPT_URL, c->url.data);
+    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, total);
     CURLcode rc = curl_easy_perform(c->curl);
+    c->reader = (body_reader){0};
     if (rc != CURLE_OK) {
         const char *detail = c->curl_error[0] ? c->curl_error : curl_easy_strerror(rc);
         ch_status st = ch_classify_transport((int)rc);
@@ -406,32 +496,30 @@ static ch_status perform(ch_client *c, const char *what, const char *body, size_
                        detail);
         return st;
     }
-    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &fail->http_status);
-    if (fail->http_status == 200) {
+    long http_status = 0;
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &http_status);
+    const char *msg = c->body.len ? c->body.data : "";
+    ch_status st = ch_classify_answer(http_status, msg, fail);
+    if (st == CH_OK) {
         if (out && c->body.len) strbuf_append(out, c->body.data, c->body.len);
         return CH_OK;
     }
-    const char *msg = c->body.len ? c->body.data : "";
-    const char *code = strstr(msg, "Code: ");
-    if (code) fail->code = atoi(code + 6);
     /* One line of the server's message is enough to act on; bodies can be long. */
     int snippet = (int)strcspn(msg, "\n");
     if (snippet > 600) snippet = 600;
-    snprintf(err, errlen, "%s: ClickHouse answered HTTP %ld: %.*s", what, fail->http_status,
-             snippet, msg);
-    if (fail->code
-            ? code_is_transient(fail->code)
-            : (fail->http_status == 502 || fail->http_status == 503 || fail->http_status == 504))
-        return CH_TRANSIENT;
-    if (fail->http_status == 401 || fail->http_status == 403 || fail->code == 516 ||
-        fail->code == 192 || fail->code == 193 || fail->code == 194)
-        snprintf(err + strlen(err), errlen - strlen(err),
-                 " (check the ClickHouse user and password: CDCPIPE_CLICKHOUSE_USER/_PASSWORD or "
-                 "the URL)");
-    return code_is_deployment(fail->code) || fail->http_status == 401 || fail->http_status == 403 ||
-                   !fail->code
-               ? CH_PERMANENT
-               : CH_REJECTED;
+    errbuf_set(err, errlen, "%s: ClickHouse answered HTTP %ld: %.*s", what, http_status, snippet,
+               msg);
+    size_t used = strlen(err);
+    if (http_status == 401 || http_status == 403 || fail->code == 516 || fail->code == 192 ||
+        fail->code == 193 || fail->code == 194)
+        errbuf_set(err + used, errlen - used,
+                   " (check the ClickHouse user and password: CDCPIPE_CLICKHOUSE_USER/_PASSWORD or "
+                   "the URL)");
+    else if (st == CH_REJECTED && !fail->code)
+        errbuf_set(err + used, errlen - used,
+                   " (no ClickHouse error: the server or a proxy before it refused the request "
+                   "itself, e.g. as too large)");
+    return st;
 }
 
 static void start_url(ch_client *c)
@@ -454,7 +542,8 @@ ch_status ch_exec(ch_client *c, const char *sql, strbuf *out, ch_failure *fail, 
     snprintf(what, sizeof what, "statement \"%.100s%s\"", sql, strlen(sql) > 100 ? "..." : "");
     for (char *p = what; *p; p++)
         if (*p == '\n' || *p == '\t') *p = ' ';
-    return perform(c, what, sql, strlen(sql), out, fail, err, errlen);
+    ch_span body = {sql, strlen(sql)};
+    return perform(c, what, &body, 1, out, fail, err, errlen);
 }
 
 /* Appends s[0..len) back-quoted, with backquotes and backslashes escaped. */
@@ -482,22 +571,29 @@ void ch_quote_table(strbuf *sql, const char *database, const char *table)
 }
 
 ch_status ch_insert(ch_client *c, const char *table, char *const *columns, size_t ncolumns,
-                    const char *rows, size_t len, ch_failure *fail, char *err, size_t errlen)
+                    const ch_span *rows, size_t nrows, ch_failure *fail, char *err, size_t errlen)
 {
-    strbuf sql = {0};
-    strbuf_puts(&sql, "INSERT INTO ");
-    ch_quote_table(&sql, c->database, table);
-    strbuf_puts(&sql, " (");
+    strbuf *sql = &c->sql;
+    strbuf_reset(sql);
+    strbuf_puts(sql, "INSERT INTO ");
+    ch_quote_table(sql, c->database, table);
+    strbuf_puts(sql, " (");
     for (size_t i = 0; i < ncolumns; i++) {
-        if (i) strbuf_puts(&sql, ", ");
-        quote_ident(&sql, columns[i], strlen(columns[i]));
+        if (i) strbuf_puts(sql, ", ");
+        quote_ident(sql, columns[i], strlen(columns[i]));
     }
-    strbuf_puts(&sql, ") FORMAT JSONEachRow");
+    /* The data starts after the line break that ends the statement. */
+    strbuf_puts(sql, ") FORMAT JSONEachRow\n");
+    if (c->spans_cap < nrows + 1) {
+        c->spans_cap = nrows + 1;
+        c->spans = realloc(c->spans, c->spans_cap * sizeof *c->spans);
+        if (!c->spans) abort();
+    }
+    c->spans[0] = (ch_span){sql->data, sql->len};
+    memcpy(c->spans + 1, rows, nrows * sizeof *rows);
     start_url(c);
     append_param(c, "input_format_skip_unknown_fields", "1");
-    append_param(c, "query", sql.data);
-    strbuf_free(&sql);
     char what[300];
     snprintf(what, sizeof what, "insert into %s", table);
-    return perform(c, what, rows, len, NULL, fail, err, errlen);
+    return perform(c, what, c->spans, nrows + 1, NULL, fail, err, errlen);
 }

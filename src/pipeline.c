@@ -206,8 +206,9 @@ static insert_result insert_rows(pipeline *p, batch *b, size_t first, size_t end
     int backoff = RETRY_FIRST_MS;
     ch_failure fail;
     ch_status st;
-    while ((st = ch_insert(p->ch, b->table, columns, ncolumns, b->rows.data + from, to - from,
-                           &fail, err, sizeof err)) == CH_TRANSIENT) {
+    ch_span body = {b->rows.data + from, to - from};
+    while ((st = ch_insert(p->ch, b->table, columns, ncolumns, &body, 1, &fail, err, sizeof err)) ==
+           CH_TRANSIENT) {
         if (shutdown_expired(p)) {
             log_error("%s; giving up at shutdown, offsets not committed (the events will be "
                       "consumed again)",

@@ -1,11 +1,14 @@
 /*
  * clickhouse — the ClickHouse HTTP interface over one keep-alive libcurl handle.
  *
- * Statements go as POST bodies (DDL, SELECT) or in the `query` parameter with the rows as body
- * (INSERT ... FORMAT JSONEachRow). A failure is classified by ClickHouse's `Code: N` (not the
- * HTTP status: 18.16 answers a data error with HTTP 500) so the caller can decide: retry later
- * (transient: no connection, timeouts, overload), isolate bad rows (rejected data), or stop
- * (the deployment is wrong).
+ * Every statement travels in the POST body; an INSERT as `INSERT INTO t (cols) FORMAT
+ * JSONEachRow\n` followed by the rows (what ClickHouse's HTTP interface documents for a query
+ * with its data; 18.16 to current), so the URL stays small whatever the column list (the
+ * statement itself is bounded by the server's max_query_size, 256 KiB by default: past it the
+ * server answers Code 62, rejected data like any other). A failure is classified by ClickHouse's
+ * `Code: N` (not the HTTP status: 18.16 answers a data error with HTTP 500) so the caller can
+ * decide: retry later (transient: no connection, timeouts, overload), isolate bad rows (rejected
+ * data), or stop (the deployment is wrong).
  * Credentials come from the URL's user info or from user/password; they never appear in a log
  * line or an error message: only scheme://host:port/path of the URL is ever printed
  * (ch_redact_url), never its user info or query string.
@@ -25,14 +28,21 @@ typedef enum {
     CH_TRANSIENT = 1, /* worth retrying: server unreachable, timeout, overload */
     CH_PERMANENT = 2, /* the deployment is wrong (credentials, rights, missing table, a client
                        * setting such as the CA file): stop */
-    CH_REJECTED = 3,  /* ClickHouse refused the data itself (parse, type, overflow): some rows
-                       * are bad; smaller inserts can tell which */
+    CH_REJECTED = 3,  /* ClickHouse (or a proxy before it) refused the data itself (parse, type,
+                       * overflow, a request too large): some rows are bad; smaller inserts can
+                       * tell which */
 } ch_status;
 
 typedef struct {
     long http_status; /* 0 when no HTTP answer arrived */
     int code;         /* ClickHouse "Code: N", or 0 */
 } ch_failure;
+
+/* A piece of a request body. */
+typedef struct {
+    const char *data;
+    size_t len;
+} ch_span;
 
 /* Opens a client for url (http:// or https://, parsed with libcurl's URL parser). user/password
  * may be NULL or "" (then the URL's user info, if any; a password without a user is sent for
@@ -57,15 +67,16 @@ bool ch_credentials_in_clear(const ch_client *c);
 const char *ch_url_printable(const ch_client *c);
 
 /* Runs one statement given as the POST body; the answer body (if any) is appended to out (may
- * be NULL). On failure err holds the server's message snippet with its code. */
+ * be NULL). On failure err holds the server's message snippet
+ * with its code. */
 ch_status ch_exec(ch_client *c, const char *sql, strbuf *out, ch_failure *fail, char *err,
                   size_t errlen);
 
-/* INSERT INTO table (columns...) FORMAT JSONEachRow with rows[0..len) as the body, and
- * input_format_skip_unknown_fields=1. table may be "t" or "db.t"; a bare name goes to the
- * client's database. Identifiers are back-quoted. */
+/* INSERT INTO table (columns...) FORMAT JSONEachRow with the rows (JSONEachRow lines, the
+ * concatenation of rows[0..nrows)) as the body, and input_format_skip_unknown_fields=1. table
+ * may be "t" or "db.t"; a bare name goes to the client's database. Identifiers are back-quoted. */
 ch_status ch_insert(ch_client *c, const char *table, char *const *columns, size_t ncolumns,
-                    const char *rows, size_t len, ch_failure *fail, char *err, size_t errlen);
+                    const ch_span *rows, size_t nrows, ch_failure *fail, char *err, size_t errlen);
 
 /* Writes scheme://host:port/path of url into out: no user info, query or fragment. Returns 0,
  * or -1 (out then says the URL does not parse) when libcurl cannot parse url. */
@@ -74,9 +85,10 @@ int ch_redact_url(const char *url, char *out, size_t outlen);
 /* Appends `name` (or `db`.`name` for "db.name") back-quoted and escaped to sql. */
 void ch_quote_table(strbuf *sql, const char *database, const char *table);
 
-/* The classification of a libcurl transport error (CURLcode) that prevented an answer, for
- * tests: the client's own settings (URL, CA file, certificate) are CH_PERMANENT, the rest
- * CH_TRANSIENT. */
+/* The classification behind every request, for tests: the outcome of an HTTP answer with
+ * http_status and body (fail filled: status, code), and of a libcurl transport error
+ * (CURLcode) that prevented an answer. */
+ch_status ch_classify_answer(long http_status, const char *body, ch_failure *fail);
 ch_status ch_classify_transport(int curl_code);
 
 #endif

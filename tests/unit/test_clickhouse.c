@@ -1,8 +1,8 @@
 /*
  * test_clickhouse — the ClickHouse client's decisions that need no server
  * (include/cdcpipe/clickhouse.h): what of a URL may be printed, which URLs are refused at start,
- * when credentials travel in the clear, the CA file check, and how a transport error is
- * classified (retry, or stop: a client setting is wrong).
+ * when credentials travel in the clear, the CA file check, and how each answer or transport
+ * error is classified (retry, narrow down to the bad rows, or stop).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -142,6 +142,57 @@ static void tls_ca_file_is_checked_at_start(void **state)
     tmpdir_remove(dir);
 }
 
+static void expect_answer(long status, const char *body, ch_status want, int want_code)
+{
+    ch_failure f;
+    ch_status st = ch_classify_answer(status, body, &f);
+    if (st != want || f.code != want_code || f.http_status != status)
+        fail_msg("HTTP %ld \"%.60s\": status %d code %d, expected %d %d", status, body, (int)st,
+                 f.code, (int)want, want_code);
+}
+
+static void answers_are_classified(void **state)
+{
+    (void)state;
+    expect_answer(200, "", CH_OK, 0);
+    /* rejected data (18.16's and current wording) */
+    expect_answer(500,
+                  "Code: 27, e.displayText() = DB::Exception: Cannot parse input: expected \" "
+                  "before: x\"}\\n: (while read the value of key id): (at row 2)\n, e.what() = "
+                  "DB::Exception\n",
+                  CH_REJECTED, 27);
+    expect_answer(400,
+                  "Code: 27. DB::Exception: Cannot parse input: expected '\"' before: 'x\"}': "
+                  "(while reading the value of key id): (at row 1417)\n: While executing "
+                  "ParallelParsingBlockInputFormat. (CANNOT_PARSE_INPUT_ASSERTION_FAILED)",
+                  CH_REJECTED, 27);
+    expect_answer(500, "Code: 469. DB::Exception: Constraint `c` for table t is violated at row 4",
+                  CH_REJECTED, 469);
+    expect_answer(500, "Code: 16, e.displayText() = DB::Exception: No such column bogus",
+                  CH_REJECTED, 16);
+    expect_answer(400, "Code: 62, Syntax error: Max query size exceeded", CH_REJECTED, 62);
+    /* no ClickHouse error: a proxy or the HTTP layer refused the request itself */
+    expect_answer(400, "", CH_REJECTED, 0);
+    expect_answer(413, "<html><body>413 Request Entity Too Large</body></html>", CH_REJECTED, 0);
+    expect_answer(414, "", CH_REJECTED, 0);
+    /* transient */
+    expect_answer(500, "Code: 252, Too many parts (300)", CH_TRANSIENT, 252);
+    expect_answer(500, "Code: 241. DB::Exception: Memory limit exceeded", CH_TRANSIENT, 241);
+    expect_answer(502, "Bad Gateway", CH_TRANSIENT, 0);
+    expect_answer(503, "", CH_TRANSIENT, 0);
+    expect_answer(504, "", CH_TRANSIENT, 0);
+    expect_answer(429, "", CH_TRANSIENT, 0);
+    /* the deployment */
+    expect_answer(404, "Code: 60, e.displayText() = DB::Exception: Table x.y doesn't exist",
+                  CH_PERMANENT, 60);
+    expect_answer(500, "Code: 516. DB::Exception: tester: Authentication failed", CH_PERMANENT,
+                  516);
+    expect_answer(401, "", CH_PERMANENT, 0);
+    expect_answer(403, "Code: 999999, forbidden", CH_PERMANENT, 999999);
+    expect_answer(404, "Not found", CH_PERMANENT, 0);
+    expect_answer(500, "Internal Server Error", CH_PERMANENT, 0);
+}
+
 static void transport_errors_are_classified(void **state)
 {
     (void)state;
@@ -169,6 +220,7 @@ int main(void)
         cmocka_unit_test(open_keeps_settings_in_the_query_but_never_prints_them),
         cmocka_unit_test(credentials_in_clear_only_over_http_to_another_host),
         cmocka_unit_test(tls_ca_file_is_checked_at_start),
+        cmocka_unit_test(answers_are_classified),
         cmocka_unit_test(transport_errors_are_classified),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
