@@ -24,6 +24,8 @@
 
 #include "cdcpipe/errbuf.h"
 
+#define DEFAULT_TIMEOUT_MS 120000L
+
 /* The request body being sent: spans[i] from byte off. */
 typedef struct {
     const ch_span *spans;
@@ -39,9 +41,13 @@ struct ch_client {
     bool password_inside; /* a password (user info, setting or `password` parameter) is sent */
     bool loopback;        /* the host is this machine */
     bool https;
+    long timeout_ms;
+    bool (*interrupt)(void *ud);
+    void *interrupt_ud;
     strbuf url;  /* reused per request */
-    strbuf body; /* response body, reused */
-    strbuf sql;  /* an INSERT's statement, reused */
+    strbuf body; /* response body (at most CH_MAX_ANSWER bytes), reused */
+    bool body_cut;
+    strbuf sql; /* an INSERT's statement, reused */
     ch_span *spans;
     size_t spans_cap;
     body_reader reader;
@@ -212,8 +218,14 @@ static int setup_url(ch_client *c, const char *url, const char *user, const char
 
 static size_t collect_body(char *data, size_t size, size_t nmemb, void *ud)
 {
-    strbuf_append(ud, data, size * nmemb);
-    return size * nmemb;
+    ch_client *c = ud;
+    size_t n = size * nmemb, keep = n;
+    if (c->body.len + keep > CH_MAX_ANSWER) {
+        keep = CH_MAX_ANSWER - c->body.len;
+        c->body_cut = true;
+    }
+    if (keep) strbuf_append(&c->body, data, keep);
+    return n; /* the rest is read and dropped: the connection stays usable */
 }
 
 static size_t read_body(char *buf, size_t size, size_t nitems, void *ud)
@@ -252,6 +264,14 @@ static int seek_body(void *ud, curl_off_t offset, int origin)
     return CURL_SEEKFUNC_OK;
 }
 
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    ch_client *c = ud;
+    return c->interrupt && c->interrupt(c->interrupt_ud) ? 1 : 0;
+}
+
 ch_client *ch_open(const char *url, const char *user, const char *password, const char *database,
                    char *err, size_t errlen)
 {
@@ -264,20 +284,25 @@ ch_client *ch_open(const char *url, const char *user, const char *password, cons
         ch_close(c);
         return NULL;
     }
+    c->timeout_ms = DEFAULT_TIMEOUT_MS;
     c->headers = curl_slist_append(NULL, "Content-Type: text/plain; charset=utf-8");
     c->headers = curl_slist_append(c->headers, "Expect:");
     curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->headers);
     curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, collect_body);
-    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &c->body);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, c);
     curl_easy_setopt(c->curl, CURLOPT_READFUNCTION, read_body);
     curl_easy_setopt(c->curl, CURLOPT_READDATA, &c->reader);
     curl_easy_setopt(c->curl, CURLOPT_SEEKFUNCTION, seek_body);
     curl_easy_setopt(c->curl, CURLOPT_SEEKDATA, &c->reader);
     curl_easy_setopt(c->curl, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
+    curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, c);
     curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->curl_error);
     curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, c->timeout_ms);
     /* A stalled server (no byte for 60 s) is a timeout, whatever the size of the batch. */
     curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME, 60L);
@@ -325,6 +350,18 @@ int ch_set_tls(ch_client *c, const char *ca_file, bool insecure, char *err, size
     curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, insecure ? 0L : 1L);
     curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, insecure ? 0L : 2L);
     return 0;
+}
+
+void ch_set_timeout(ch_client *c, long timeout_ms)
+{
+    c->timeout_ms = timeout_ms;
+    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+}
+
+void ch_set_interrupt(ch_client *c, bool (*interrupt)(void *ud), void *ud)
+{
+    c->interrupt = interrupt;
+    c->interrupt_ud = ud;
 }
 
 bool ch_credentials_in_clear(const ch_client *c)
@@ -474,6 +511,7 @@ static ch_status perform(ch_client *c, const char *what, const ch_span *spans, s
     fail->http_status = 0;
     fail->code = 0;
     strbuf_reset(&c->body);
+    c->body_cut = false;
     c->curl_error[0] = '\0';
     curl_off_t total = 0;
     for (size_t i = 0; i < count; i++)
@@ -486,7 +524,19 @@ static ch_status perform(ch_client *c, const char *what, const ch_span *spans, s
     if (rc != CURLE_OK) {
         const char *detail = c->curl_error[0] ? c->curl_error : curl_easy_strerror(rc);
         ch_status st = ch_classify_transport((int)rc);
-        if (st == CH_PERMANENT)
+        /* libcurl says "Operation timed out after N milliseconds ..." for CURLOPT_TIMEOUT_MS
+         * (its connect and low-speed timeouts say otherwise) */
+        if (rc == CURLE_OPERATION_TIMEDOUT && strncmp(detail, "Operation timed out", 19) == 0)
+            errbuf_set(err, errlen,
+                       "%s: no complete answer from ClickHouse at %s within %ld s "
+                       "(--clickhouse-timeout): %s",
+                       what, c->printable, c->timeout_ms / 1000, detail);
+        else if (rc == CURLE_ABORTED_BY_CALLBACK)
+            errbuf_set(err, errlen,
+                       "%s: request to ClickHouse at %s abandoned: cdcpipe is stopping or handing "
+                       "partitions over, and --shutdown-timeout has passed",
+                       what, c->printable);
+        else if (st == CH_PERMANENT)
             errbuf_set(err, errlen,
                        "%s: cannot use ClickHouse at %s: %s (check the URL --clickhouse and, for "
                        "https://, the CA file --clickhouse-ca)",

@@ -132,6 +132,14 @@ static bool shutdown_expired(pipeline *p)
     return clock_ms() >= p->stop_deadline_ms;
 }
 
+/* libcurl asks during every ClickHouse request: a request still running when the stop or revoke
+ * deadline passes is abandoned (it then fails as transient, and the caller gives up). */
+static bool request_deadline_passed(void *ud)
+{
+    pipeline *p = ud;
+    return shutdown_expired(p) || (p->in_revoke && clock_ms() >= p->revoke_deadline_ms);
+}
+
 /* Dead-letters an event; a sink failure fails the flush (nothing may be committed). */
 static void dead_letter_event(pipeline *p, const rd_kafka_message_t *m, dl_stage stage,
                               const char *reason, int clickhouse_code)
@@ -566,6 +574,8 @@ int pipeline_run(const config *cfg, script **s, pipeline_counters *counters)
             rc = 2;
             goto done;
         }
+        ch_set_timeout(p.ch, cfg->clickhouse_timeout * 1000);
+        ch_set_interrupt(p.ch, request_deadline_passed, &p);
         if (cfg->clickhouse_insecure)
             log_warn("--clickhouse-insecure: the ClickHouse server's certificate is not verified");
         if (ch_credentials_in_clear(p.ch))

@@ -9,6 +9,8 @@
  * `Code: N` (not the HTTP status: 18.16 answers a data error with HTTP 500) so the caller can
  * decide: retry later (transient: no connection, timeouts, overload), isolate bad rows (rejected
  * data), or stop (the deployment is wrong).
+ * Every request has an overall deadline (ch_set_timeout) and can be interrupted from outside
+ * (ch_set_interrupt); at most CH_MAX_ANSWER bytes of an answer are kept, the rest is discarded.
  * Credentials come from the URL's user info or from user/password; they never appear in a log
  * line or an error message: only scheme://host:port/path of the URL is ever printed
  * (ch_redact_url), never its user info or query string.
@@ -20,6 +22,10 @@
 #include <stddef.h>
 
 #include "cdcpipe/strbuf.h"
+
+/* At most this much of an answer is kept (an error message, a --show table); the rest is read
+ * and discarded, so a server cannot make cdcpipe buffer without limit. */
+#define CH_MAX_ANSWER (1024 * 1024)
 
 typedef struct ch_client ch_client;
 
@@ -59,6 +65,14 @@ void ch_close(ch_client *c);
  * read. */
 int ch_set_tls(ch_client *c, const char *ca_file, bool insecure, char *err, size_t errlen);
 
+/* Overall deadline of one request, connection and answer included (default 120 s). A request
+ * past it fails as CH_TRANSIENT. */
+void ch_set_timeout(ch_client *c, long timeout_ms);
+
+/* interrupt(ud) is asked about once a second (and on every progress) during a request; when it
+ * returns true the request is abandoned and fails as CH_TRANSIENT. NULL: never. */
+void ch_set_interrupt(ch_client *c, bool (*interrupt)(void *ud), void *ud);
+
 /* True when a password (user info, user/password, or a `password` URL parameter) would travel
  * unencrypted: an http:// URL whose host is not a loopback address. */
 bool ch_credentials_in_clear(const ch_client *c);
@@ -66,8 +80,8 @@ bool ch_credentials_in_clear(const ch_client *c);
 /* scheme://host:port/path of the client's URL: safe to print. */
 const char *ch_url_printable(const ch_client *c);
 
-/* Runs one statement given as the POST body; the answer body (if any) is appended to out (may
- * be NULL). On failure err holds the server's message snippet
+/* Runs one statement given as the POST body; the answer body (if any, at most CH_MAX_ANSWER
+ * bytes) is appended to out (may be NULL). On failure err holds the server's message snippet
  * with its code. */
 ch_status ch_exec(ch_client *c, const char *sql, strbuf *out, ch_failure *fail, char *err,
                   size_t errlen);

@@ -2,7 +2,8 @@
 # test_clickhouse_inserts.sh — what an INSERT costs whatever the rows, against the real ClickHouse
 # through real Kafka:
 # - the statement travels in the POST body: a column list longer than the server's request-line
-#   limit (18.16: about 16 KiB; current servers: 1 MiB) is inserted, not refused.
+#   limit (18.16: about 16 KiB; current servers: 1 MiB) is inserted, not refused;
+# - at most 1 MiB of an answer is kept: --show of a big table prints at most that.
 . "$(dirname "$0")/lib.sh"
 
 ch_db_create
@@ -35,5 +36,19 @@ assert_contains "  ... inserted" "dead_lettered=0 events_inserted=1" "$(cat "$RU
 assert_eq "  ... with every column" "1	v0	v299" \
   "$(ch "SELECT id, c000_$x60, c299_$x60 FROM $DB.wide FORMAT TabSeparated")"
 
+
+# ---- at most 1 MiB of an answer is kept: --show of a 2 MB table prints 1 MiB
+ch "CREATE TABLE $DB.shown (id UInt32, name String) ENGINE = MergeTree() ORDER BY id" >/dev/null
+ch "INSERT INTO $DB.shown SELECT number + 10000, '$(printf 'y%.0s' {1..200})' FROM system.numbers LIMIT 10000" >/dev/null
+printf 'function transform(e) return { id = e.after.id, name = "shown" } end\n' >"$RUN/show.lua"
+TOPIC="show_$ID"
+topic_create "$TOPIC" 1
+printf '{"id":5000}\t{"op":"c","after":{"id":5000}}\n' >"$RUN/show.tsv"
+produce "$TOPIC" "$RUN/show.tsv"
+run "g4_$ID" "$TOPIC" "$RUN/show.lua" --table shown --show 100000
+assert_eq "--show of a big table: exit 0" 0 "$rc"
+assert_eq "  ... prints its title and 1 MiB of the answer" \
+  "$(printf 'shown (last 100000 rows):\n' | wc -c) 1048576" \
+  "$(head -1 "$RUN/stdout" | wc -c) $(($(wc -c <"$RUN/stdout") - $(head -1 "$RUN/stdout" | wc -c)))"
 ch "DROP DATABASE $DB" >/dev/null
 finish
