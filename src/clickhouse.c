@@ -440,14 +440,33 @@ static bool code_is_deployment(int code)
     }
 }
 
+/* The row a message names: the last "at row N" (parse errors end with "(at row N)", constraint
+ * violations say "violated at row N"; the last one, since event data quoted earlier in the
+ * message could spell the words too). 0: none. */
+static long row_named(const char *msg)
+{
+    long row = 0;
+    for (const char *p = msg; (p = strstr(p, "at row ")) != NULL; p += 7) {
+        const char *d = p + 7;
+        if (*d < '1' || *d > '9') continue;
+        char *end;
+        errno = 0;
+        long v = strtol(d, &end, 10);
+        if (errno == 0 && v > 0) row = v;
+    }
+    return row;
+}
+
 ch_status ch_classify_answer(long http_status, const char *body, ch_failure *fail)
 {
     fail->http_status = http_status;
     fail->code = 0;
+    fail->row = 0;
     if (http_status == 200) return CH_OK;
     const char *code = strstr(body, "Code: ");
     if (code) fail->code = atoi(code + 6);
     if (fail->code < 0) fail->code = 0;
+    fail->row = row_named(body);
     if (fail->code) {
         if (code_is_transient(fail->code)) return CH_TRANSIENT;
         if (code_is_deployment(fail->code) || http_status == 401 || http_status == 403)
@@ -510,6 +529,7 @@ static ch_status perform(ch_client *c, const char *what, const ch_span *spans, s
     if (!fail) fail = &none;
     fail->http_status = 0;
     fail->code = 0;
+    fail->row = 0;
     strbuf_reset(&c->body);
     c->body_cut = false;
     c->curl_error[0] = '\0';

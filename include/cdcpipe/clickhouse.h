@@ -42,6 +42,8 @@ typedef enum {
 typedef struct {
     long http_status; /* 0 when no HTTP answer arrived */
     int code;         /* ClickHouse "Code: N", or 0 */
+    long row;         /* the row the server's message names ("at row N", counted from 1 in the
+                       * request's rows), or 0. A hint only: parallel parsing can misnumber. */
 } ch_failure;
 
 /* A piece of a request body. */
@@ -100,7 +102,7 @@ int ch_redact_url(const char *url, char *out, size_t outlen);
 void ch_quote_table(strbuf *sql, const char *database, const char *table);
 
 /* The classification behind every request, for tests: the outcome of an HTTP answer with
- * http_status and body (fail filled: status, code), and of a libcurl transport error
+ * http_status and body (fail filled: status, code, row), and of a libcurl transport error
  * (CURLcode) that prevented an answer. */
 ch_status ch_classify_answer(long http_status, const char *body, ch_failure *fail);
 ch_status ch_classify_transport(int curl_code);

@@ -2,7 +2,8 @@
  * test_clickhouse — the ClickHouse client's decisions that need no server
  * (include/cdcpipe/clickhouse.h): what of a URL may be printed, which URLs are refused at start,
  * when credentials travel in the clear, the CA file check, and how each answer or transport
- * error is classified (retry, narrow down to the bad rows, or stop).
+ * error is classified (retry, narrow down to the bad rows, or stop) with the row ClickHouse
+ * names.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -142,55 +143,61 @@ static void tls_ca_file_is_checked_at_start(void **state)
     tmpdir_remove(dir);
 }
 
-static void expect_answer(long status, const char *body, ch_status want, int want_code)
+static void expect_answer(long status, const char *body, ch_status want, int want_code,
+                          long want_row)
 {
     ch_failure f;
     ch_status st = ch_classify_answer(status, body, &f);
-    if (st != want || f.code != want_code || f.http_status != status)
-        fail_msg("HTTP %ld \"%.60s\": status %d code %d, expected %d %d", status, body, (int)st,
-                 f.code, (int)want, want_code);
+    if (st != want || f.code != want_code || f.row != want_row || f.http_status != status)
+        fail_msg("HTTP %ld \"%.60s\": status %d code %d row %ld, expected %d %d %ld", status, body,
+                 (int)st, f.code, f.row, (int)want, want_code, want_row);
 }
 
 static void answers_are_classified(void **state)
 {
     (void)state;
-    expect_answer(200, "", CH_OK, 0);
-    /* rejected data (18.16's and current wording) */
+    expect_answer(200, "", CH_OK, 0, 0);
+    /* rejected data, with the row ClickHouse names (18.16's and current wording) */
     expect_answer(500,
                   "Code: 27, e.displayText() = DB::Exception: Cannot parse input: expected \" "
                   "before: x\"}\\n: (while read the value of key id): (at row 2)\n, e.what() = "
                   "DB::Exception\n",
-                  CH_REJECTED, 27);
+                  CH_REJECTED, 27, 2);
     expect_answer(400,
                   "Code: 27. DB::Exception: Cannot parse input: expected '\"' before: 'x\"}': "
                   "(while reading the value of key id): (at row 1417)\n: While executing "
                   "ParallelParsingBlockInputFormat. (CANNOT_PARSE_INPUT_ASSERTION_FAILED)",
-                  CH_REJECTED, 27);
+                  CH_REJECTED, 27, 1417);
     expect_answer(500, "Code: 469. DB::Exception: Constraint `c` for table t is violated at row 4",
-                  CH_REJECTED, 469);
+                  CH_REJECTED, 469, 4);
+    /* event data quoted in the message cannot choose the row: the last mention wins */
+    expect_answer(500,
+                  "Code: 27. Cannot parse input: before: '(at row 9)\"}': (at row 3)\n: While "
+                  "executing JSONEachRowRowInputFormat",
+                  CH_REJECTED, 27, 3);
     expect_answer(500, "Code: 16, e.displayText() = DB::Exception: No such column bogus",
-                  CH_REJECTED, 16);
-    expect_answer(400, "Code: 62, Syntax error: Max query size exceeded", CH_REJECTED, 62);
+                  CH_REJECTED, 16, 0);
+    expect_answer(400, "Code: 62, Syntax error: Max query size exceeded", CH_REJECTED, 62, 0);
     /* no ClickHouse error: a proxy or the HTTP layer refused the request itself */
-    expect_answer(400, "", CH_REJECTED, 0);
-    expect_answer(413, "<html><body>413 Request Entity Too Large</body></html>", CH_REJECTED, 0);
-    expect_answer(414, "", CH_REJECTED, 0);
+    expect_answer(400, "", CH_REJECTED, 0, 0);
+    expect_answer(413, "<html><body>413 Request Entity Too Large</body></html>", CH_REJECTED, 0, 0);
+    expect_answer(414, "", CH_REJECTED, 0, 0);
     /* transient */
-    expect_answer(500, "Code: 252, Too many parts (300)", CH_TRANSIENT, 252);
-    expect_answer(500, "Code: 241. DB::Exception: Memory limit exceeded", CH_TRANSIENT, 241);
-    expect_answer(502, "Bad Gateway", CH_TRANSIENT, 0);
-    expect_answer(503, "", CH_TRANSIENT, 0);
-    expect_answer(504, "", CH_TRANSIENT, 0);
-    expect_answer(429, "", CH_TRANSIENT, 0);
+    expect_answer(500, "Code: 252, Too many parts (300)", CH_TRANSIENT, 252, 0);
+    expect_answer(500, "Code: 241. DB::Exception: Memory limit exceeded", CH_TRANSIENT, 241, 0);
+    expect_answer(502, "Bad Gateway", CH_TRANSIENT, 0, 0);
+    expect_answer(503, "", CH_TRANSIENT, 0, 0);
+    expect_answer(504, "", CH_TRANSIENT, 0, 0);
+    expect_answer(429, "", CH_TRANSIENT, 0, 0);
     /* the deployment */
     expect_answer(404, "Code: 60, e.displayText() = DB::Exception: Table x.y doesn't exist",
-                  CH_PERMANENT, 60);
-    expect_answer(500, "Code: 516. DB::Exception: tester: Authentication failed", CH_PERMANENT,
-                  516);
-    expect_answer(401, "", CH_PERMANENT, 0);
-    expect_answer(403, "Code: 999999, forbidden", CH_PERMANENT, 999999);
-    expect_answer(404, "Not found", CH_PERMANENT, 0);
-    expect_answer(500, "Internal Server Error", CH_PERMANENT, 0);
+                  CH_PERMANENT, 60, 0);
+    expect_answer(500, "Code: 516. DB::Exception: tester: Authentication failed", CH_PERMANENT, 516,
+                  0);
+    expect_answer(401, "", CH_PERMANENT, 0, 0);
+    expect_answer(403, "Code: 999999, forbidden", CH_PERMANENT, 999999, 0);
+    expect_answer(404, "Not found", CH_PERMANENT, 0, 0);
+    expect_answer(500, "Internal Server Error", CH_PERMANENT, 0, 0);
 }
 
 static void transport_errors_are_classified(void **state)
