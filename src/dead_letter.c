@@ -125,20 +125,36 @@ static void append_payload(strbuf *out, const char *name, const void *p, size_t 
     }
 }
 
+/* Source of a dead letter: the record's, or what is known when it could not be read again. */
+static const char *source_topic(const dead_letter *d)
+{
+    return d->msg ? rd_kafka_topic_name(d->msg->rkt) : d->topic;
+}
+
+static int32_t source_partition(const dead_letter *d)
+{
+    return d->msg ? d->msg->partition : d->partition;
+}
+
+static int64_t source_offset(const dead_letter *d)
+{
+    return d->msg ? d->msg->offset : d->offset;
+}
+
 static int write_file_line(dl_sink *s, const dead_letter *d, char *err, size_t errlen)
 {
     const rd_kafka_message_t *m = d->msg;
     strbuf *l = &s->line;
     strbuf_reset(l);
     strbuf_puts(l, "{\"topic\":");
-    row_json_string(l, rd_kafka_topic_name(m->rkt), strlen(rd_kafka_topic_name(m->rkt)));
-    strbuf_printf(l, ",\"partition\":%d,\"offset\":%lld,\"stage\":\"%s\"", (int)m->partition,
-                  (long long)m->offset, dl_stage_name(d->stage));
+    row_json_string(l, source_topic(d), strlen(source_topic(d)));
+    strbuf_printf(l, ",\"partition\":%d,\"offset\":%lld,\"stage\":\"%s\"", (int)source_partition(d),
+                  (long long)source_offset(d), dl_stage_name(d->stage));
     strbuf_puts(l, ",\"reason\":");
     row_json_string(l, d->reason, strlen(d->reason));
     if (d->clickhouse_code) strbuf_printf(l, ",\"clickhouse_code\":%d", d->clickhouse_code);
-    append_payload(l, "key", m->key, m->key_len);
-    append_payload(l, "value", m->payload, m->len);
+    append_payload(l, "key", m ? m->key : NULL, m ? m->key_len : 0);
+    append_payload(l, "value", m ? m->payload : NULL, m ? m->len : 0);
     strbuf_puts(l, "}\n");
     if (fwrite(l->data, 1, l->len, s->file) != l->len) {
         snprintf(err, errlen, "cannot write dead-letter file %s: %s", s->file_path,
@@ -151,20 +167,20 @@ static int write_file_line(dl_sink *s, const dead_letter *d, char *err, size_t e
 static int produce(dl_sink *s, const dead_letter *d, char *err, size_t errlen)
 {
     const rd_kafka_message_t *m = d->msg;
-    const char *source = rd_kafka_topic_name(m->rkt);
+    const char *source = source_topic(d);
     char topic[512], number[32];
     snprintf(topic, sizeof topic, "%s", s->topic ? s->topic : source);
     if (!s->topic) strncat(topic, ".dlq", sizeof topic - strlen(topic) - 1);
 
     rd_kafka_headers_t *original = NULL, *hdrs;
-    if (rd_kafka_message_headers(m, &original) == RD_KAFKA_RESP_ERR_NO_ERROR)
+    if (m && rd_kafka_message_headers(m, &original) == RD_KAFKA_RESP_ERR_NO_ERROR)
         hdrs = rd_kafka_headers_copy(original);
     else
         hdrs = rd_kafka_headers_new(8);
     rd_kafka_header_add(hdrs, "cdcpipe.source.topic", -1, source, -1);
-    snprintf(number, sizeof number, "%d", (int)m->partition);
+    snprintf(number, sizeof number, "%d", (int)source_partition(d));
     rd_kafka_header_add(hdrs, "cdcpipe.source.partition", -1, number, -1);
-    snprintf(number, sizeof number, "%lld", (long long)m->offset);
+    snprintf(number, sizeof number, "%lld", (long long)source_offset(d));
     rd_kafka_header_add(hdrs, "cdcpipe.source.offset", -1, number, -1);
     rd_kafka_header_add(hdrs, "cdcpipe.stage", -1, dl_stage_name(d->stage), -1);
     rd_kafka_header_add(hdrs, "cdcpipe.reason", -1, d->reason, -1);
@@ -172,18 +188,19 @@ static int produce(dl_sink *s, const dead_letter *d, char *err, size_t errlen)
         snprintf(number, sizeof number, "%d", d->clickhouse_code);
         rd_kafka_header_add(hdrs, "cdcpipe.clickhouse.code", -1, number, -1);
     }
-    size_t len = m->len;
-    if (m->payload && len > s->max_bytes) {
+    size_t len = m ? m->len : 0;
+    if (m && m->payload && len > s->max_bytes) {
         snprintf(number, sizeof number, "%zu", len);
         rd_kafka_header_add(hdrs, "cdcpipe.truncated.from", -1, number, -1);
         len = s->max_bytes;
     }
     rd_kafka_resp_err_t e;
     do {
-        e = rd_kafka_producev(
-            s->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(m->key, m->key_len),
-            RD_KAFKA_V_VALUE(m->payload, m->payload ? len : 0),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        e = rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(topic),
+                              RD_KAFKA_V_KEY(m ? m->key : NULL, m ? m->key_len : 0),
+                              RD_KAFKA_V_VALUE(m ? m->payload : NULL, m && m->payload ? len : 0),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                              RD_KAFKA_V_END);
         if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) rd_kafka_poll(s->producer, 100);
     } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL);
     if (e) {
@@ -197,9 +214,8 @@ static int produce(dl_sink *s, const dead_letter *d, char *err, size_t errlen)
 
 int dl_send(dl_sink *s, const dead_letter *d, char *err, size_t errlen)
 {
-    const rd_kafka_message_t *m = d->msg;
-    log_error("%s [%d] offset %lld: %s error: %s%s", rd_kafka_topic_name(m->rkt), (int)m->partition,
-              (long long)m->offset, dl_stage_name(d->stage), d->reason,
+    log_error("%s [%d] offset %lld: %s error: %s%s", source_topic(d), (int)source_partition(d),
+              (long long)source_offset(d), dl_stage_name(d->stage), d->reason,
               s->dry_run ? " (dry run: not written)" : " (dead-lettered)");
     s->sent++;
     if (s->dry_run) return 0;

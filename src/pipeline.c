@@ -146,7 +146,8 @@ static void dead_letter_event(pipeline *p, const rd_kafka_message_t *m, dl_stage
                               const char *reason, int clickhouse_code)
 {
     char err[512];
-    dead_letter d = {m, stage, reason, clickhouse_code};
+    dead_letter d = {
+        .msg = m, .stage = stage, .reason = reason, .clickhouse_code = clickhouse_code};
     p->n->dead_lettered++;
     if (dl_send(p->dead_letters, &d, err, sizeof err) != 0) {
         log_error("%s; stopping without committing", err);
@@ -320,23 +321,39 @@ static insert_result send_rows(pipeline *p, batch *b, const row_set *s, bool *re
     return res;
 }
 
-/* Dead-letters the event a held row came from (once), with its original record read again. */
+/* Dead-letters the event a held row came from (once), with its original record read again; a
+ * record that cannot be read again is dead-lettered with what is known of it. */
 static void dead_letter_held(pipeline *p, held_event *h, const char *reason, int clickhouse_code)
 {
     if (h->dead_lettered) return;
+    h->dead_lettered = true;
     const partition_state *ps = &p->parts.items[h->partition_index];
     char fetch_err[512];
     rd_kafka_message_t *m =
         record_fetch(p->fetcher, ps->topic, ps->partition, h->offset, fetch_err, sizeof fetch_err);
-    if (!m) {
-        log_error("a row was rejected (%s) but its event cannot be dead-lettered: %s", reason,
-                  fetch_err);
-        p->failed = true;
+    if (m) {
+        dead_letter_event(p, m, DL_CLICKHOUSE, reason, clickhouse_code);
+        rd_kafka_message_destroy(m);
         return;
     }
-    h->dead_lettered = true;
-    dead_letter_event(p, m, DL_CLICKHOUSE, reason, clickhouse_code);
-    rd_kafka_message_destroy(m);
+    char why[2048];
+    snprintf(why, sizeof why,
+             "%s (the record itself could not be read again: %s; this dead letter has no key, "
+             "value or original headers)",
+             reason, fetch_err);
+    char err[512];
+    dead_letter d = {.msg = NULL,
+                     .stage = DL_CLICKHOUSE,
+                     .reason = why,
+                     .clickhouse_code = clickhouse_code,
+                     .topic = ps->topic,
+                     .partition = ps->partition,
+                     .offset = h->offset};
+    p->n->dead_lettered++;
+    if (dl_send(p->dead_letters, &d, err, sizeof err) != 0) {
+        log_error("%s; stopping without committing", err);
+        p->failed = true;
+    }
 }
 
 /* A row ClickHouse rejects alone. Without a ClickHouse error (a code-less 400/413/414) the

@@ -57,10 +57,13 @@ static int open_consumer(record_fetcher *f, char *err, size_t errlen)
     for (size_t i = 0; i < f->cfg->kafka_count; i++)
         rd_kafka_conf_set(conf, f->cfg->kafka_names[i], f->cfg->kafka_values[i], errstr,
                           sizeof errstr);
-    const char *names[] = {"bootstrap.servers", "enable.auto.commit", "enable.partition.eof",
-                           "client.id",         "group.id",           "queued.max.messages.kbytes"};
+    /* auto.offset.reset=error: an offset no longer in the log (retention, DeleteRecords) is
+     * reported at once instead of silently reading from elsewhere until the timeout. */
+    const char *names[] = {
+        "bootstrap.servers", "enable.auto.commit", "enable.partition.eof",      "client.id",
+        "group.id",          "auto.offset.reset",  "queued.max.messages.kbytes"};
     const char *values[] = {f->cfg->brokers,          "false", "false", "cdcpipe-refetch",
-                            "cdcpipe-refetch-unused", "4096"};
+                            "cdcpipe-refetch-unused", "error", "4096"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (rd_kafka_conf_set(conf, names[i], values[i], errstr, sizeof errstr)) {
             snprintf(err, errlen, "record fetcher %s: %s", names[i], errstr);
@@ -102,8 +105,9 @@ rd_kafka_message_t *record_fetch(record_fetcher *f, const char *topic, int32_t p
         f->next = offset;
     }
     rd_kafka_message_t *found = NULL;
+    char gone[256] = "";
     int64_t deadline = clock_ms() + FETCH_TIMEOUT_MS;
-    while (!found && clock_ms() < deadline) {
+    while (!found && !gone[0] && clock_ms() < deadline) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(f->rk, 100);
         if (!m) continue;
         bool ours =
@@ -113,11 +117,24 @@ rd_kafka_message_t *record_fetch(record_fetcher *f, const char *topic, int32_t p
             found = m;
             continue;
         }
-        if (m->err) log_debug("record fetcher: %s", rd_kafka_message_errstr(m));
+        if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+            m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE)
+            snprintf(gone, sizeof gone, "it is no longer in the topic (%s)",
+                     rd_kafka_message_errstr(m));
+        else if (!m->err && ours && m->offset > offset)
+            snprintf(gone, sizeof gone,
+                     "it is no longer in the topic (the next record there is at offset %lld: "
+                     "compacted away?)",
+                     (long long)m->offset);
+        else if (m->err)
+            log_debug("record fetcher: %s", rd_kafka_message_errstr(m));
         rd_kafka_message_destroy(m);
     }
     if (!found) record_fetch_release(f); /* start afresh next time */
-    if (!found)
+    if (!found && gone[0])
+        snprintf(err, errlen, "cannot read %s [%d] offset %lld again: %s", topic, (int)partition,
+                 (long long)offset, gone);
+    else if (!found)
         snprintf(err, errlen, "cannot read %s [%d] offset %lld again within %d s", topic,
                  (int)partition, (long long)offset, FETCH_TIMEOUT_MS / 1000);
     return found;

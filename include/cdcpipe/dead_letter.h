@@ -15,6 +15,7 @@
 
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cdcpipe/config.h"
 
@@ -23,10 +24,14 @@ typedef struct dl_sink dl_sink;
 typedef enum { DL_DECODE, DL_LUA, DL_CLICKHOUSE } dl_stage;
 
 typedef struct {
-    const rd_kafka_message_t *msg; /* the original record */
+    const rd_kafka_message_t *msg; /* the original record, or NULL when it could not be read
+                                    * again: then topic, partition and offset say where it is */
     dl_stage stage;
     const char *reason;
     int clickhouse_code; /* 0: none */
+    const char *topic;   /* msg == NULL only */
+    int32_t partition;
+    int64_t offset;
 } dead_letter;
 
 /* Opens the sinks cfg asks for (cfg->dlq_topic: "" = "<source>.dlq", "none" = no topic;
