@@ -5,7 +5,9 @@
  *
  * A Kafka dead letter keeps the original key, value (cut at --dlq-max-bytes, marked) and headers
  * and adds headers cdcpipe.source.topic/.partition/.offset, cdcpipe.stage (decode | lua |
- * clickhouse), cdcpipe.reason and cdcpipe.clickhouse.code. A file dead letter is one JSON object
+ * clickhouse), cdcpipe.reason (cut at 4 KiB) and cdcpipe.clickhouse.code; the whole record is
+ * kept within the producer's message.max.bytes, the key cut and original headers left out when
+ * needed (marked: cdcpipe.key.truncated.from, cdcpipe.headers.dropped). A file dead letter is one JSON object
  * per line with the same facts (key and value as text when valid UTF-8, base64 otherwise).
  * dl_flush waits until every dead letter is acknowledged by Kafka and on disk: the pipeline calls
  * it before committing offsets.

@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# test_dead_letters.sh — dead letters whatever happened to the record, through real Kafka and
-# ClickHouse:
+# test_dead_letters.sh — dead letters whatever the topic's writer put in the record, through real
+# Kafka and ClickHouse:
+# - a record whose key, headers or value would make its dead letter larger than the dead-letter
+#   producer's message.max.bytes: the value is cut at --dlq-max-bytes, the key and headers as
+#   needed, each cut marked; --dlq-max-bytes that leaves no room within message.max.bytes is
+#   refused at start (exit 2);
+# - a dead letter the broker refuses as too large (its topic's limit is below the producer's) is
+#   sent again with cdcpipe's headers only;
 # - a row ClickHouse rejects whose record can no longer be read (deleted from the topic meanwhile)
 #   is dead-lettered with what is known: topic, partition, offset and the reason.
 # Each run goes on, exits 0, and commits: a second run consumes nothing.
@@ -28,6 +34,73 @@ consumes_nothing() { # GROUP TOPIC ARGS...
   assert_eq "$1: a second run exits 0" 0 "$rc"
   assert_contains "$1: everything was committed, dead letters included" "cdcpipe: consumed=0 " "$(cat "$RUN/stderr")"
 }
+bytes() { python3 -c "import sys; sys.stdout.write(sys.argv[1] * int(sys.argv[2]))" "$1" "$2"; }
+
+# ---- --dlq-max-bytes must leave room within message.max.bytes
+TOPIC="dl_$ID"
+topic_create "$TOPIC" 1
+run "g0_$ID" "$TOPIC" -X message.max.bytes=200000 --dlq-max-bytes 190000
+assert_eq "--dlq-max-bytes too close to message.max.bytes: exit 2" 2 "$rc"
+assert_contains "the message names both settings and the fix" \
+  "--dlq-max-bytes 190000 (CDCPIPE_DLQ_MAX_BYTES, dead_letters.max_bytes) leaves less than 16384 bytes of the dead-letter producer's message.max.bytes 200000 for the key and headers: use at most 183616, or raise -X message.max.bytes" \
+  "$(cat "$RUN/stderr")"
+
+# ---- a key, headers or a value too large for a whole dead letter
+bytes 'v' 100000 >"$RUN/value100k"
+bytes 'w' 180000 >"$RUN/value180k"
+big_key=$(bytes 'k' 120000)
+header=$(bytes 'h' 40000)
+kcat -P -b "$KAFKA_BROKERS" -t "$TOPIC" -p 0 -k "$big_key" "$RUN/value100k"
+printf '{"op":"c","after":{"id":1,"name":"one"}}' | kcat -P -b "$KAFKA_BROKERS" -t "$TOPIC" -p 0 -k good
+kcat -P -b "$KAFKA_BROKERS" -t "$TOPIC" -p 0 -k headers -H "h1=$header" -H "h2=$header" \
+  -H "h3=$header" -H "small=kept" "$RUN/value100k"
+kcat -P -b "$KAFKA_BROKERS" -t "$TOPIC" -p 0 -k small-key "$RUN/value180k"
+run "g1_$ID" "$TOPIC" -X message.max.bytes=200000 --dlq-max-bytes 150000 --dlq-file "$RUN/dlq.jsonl"
+assert_eq "oversized dead letters: exit 0" 0 "$rc"
+assert_contains "oversized dead letters: counted" "dead_lettered=3 events_inserted=1" "$(cat "$RUN/stderr")"
+kcat -C -b "$KAFKA_BROKERS" -t "$TOPIC.dlq" -o beginning -e -q -J >"$RUN/dlq.json"
+check_dlq() { # the dead letters of the topic, summarized one per line
+  python3 - "$RUN/dlq.json" <<'PY'
+import json, sys
+for line in open(sys.argv[1], encoding="utf-8"):
+    d = json.loads(line)
+    h = d.get("headers") or []
+    names = h[0::2]
+    hd = dict(zip(h[0::2], h[1::2]))
+    key, value = d.get("key") or "", d.get("payload") or ""
+    size = len(key) + len(value) + sum(len(n) + len(v or "") for n, v in zip(h[0::2], h[1::2]))
+    print("offset=%s stage=%s key=%d value=%d key.cut=%s value.cut=%s dropped=%s kept=%s fits=%s" % (
+        hd.get("cdcpipe.source.offset"), hd.get("cdcpipe.stage"), len(key), len(value),
+        hd.get("cdcpipe.key.truncated.from", "-"), hd.get("cdcpipe.truncated.from", "-"),
+        hd.get("cdcpipe.headers.dropped", "-"),
+        ",".join(n for n in names if not n.startswith("cdcpipe.")) or "-", size < 200000))
+PY
+}
+summary=$(check_dlq)
+assert_contains "a 120 KB key: value whole, key cut to fit, marked" \
+  "offset=0 stage=decode key=" "$summary"
+assert_contains "  ... its key cut is marked with the original length" \
+  "value=100000 key.cut=120000 value.cut=- dropped=- kept=- fits=True" "$summary"
+assert_contains "120 KB of headers: the headers that do not fit are dropped, counted" \
+  "offset=2 stage=decode key=7 value=100000 key.cut=- value.cut=- dropped=1 kept=h1,h2,small fits=True" "$summary"
+assert_contains "a 180 KB value: cut at --dlq-max-bytes, key kept" \
+  "offset=3 stage=decode key=9 value=150000 key.cut=- value.cut=180000 dropped=- kept=- fits=True" "$summary"
+consumes_nothing "g1_$ID" "$TOPIC" -X message.max.bytes=200000 --dlq-max-bytes 150000 --dlq-file "$RUN/dlq.jsonl"
+
+# ---- the broker refuses the dead letter (its topic's limit, 1048588 by default, is below the
+# producer's): sent again with cdcpipe's headers only. The record itself is just under the limit.
+TOPIC="dlb_$ID"
+topic_create "$TOPIC" 1
+bytes 'x' 1048400 >"$RUN/value1m"
+kcat -P -b "$KAFKA_BROKERS" -t "$TOPIC" -p 0 -X message.max.bytes=1100000 -k near-limit "$RUN/value1m"
+run "g2_$ID" "$TOPIC" -X message.max.bytes=1100000 --dlq-max-bytes 1048576
+assert_eq "dead letter refused by the broker: exit 0" 0 "$rc"
+assert_contains "the resend is logged" "was refused by the broker as too large (1048400 bytes of value, 10 of key); sent again with cdcpipe's headers only" "$(cat "$RUN/stderr")"
+kcat -C -b "$KAFKA_BROKERS" -t "$TOPIC.dlq" -o beginning -e -q -J >"$RUN/dlq.json"
+assert_contains "the resent dead letter: no key, no value, the cuts marked" \
+  "offset=0 stage=decode key=0 value=0 key.cut=10 value.cut=1048400 dropped=- kept=- fits=True" "$(check_dlq)"
+consumes_nothing "g2_$ID" "$TOPIC" -X message.max.bytes=1100000 --dlq-max-bytes 1048576
+
 # ---- a rejected row whose record was deleted from the topic before it could be read again
 TOPIC="dlgone_$ID"
 topic_create "$TOPIC" 1
