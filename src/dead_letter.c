@@ -12,10 +12,12 @@
 #include "cdcpipe/dead_letter.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,7 +44,7 @@
 struct dl_sink {
     rd_kafka_t *producer; /* NULL: no Kafka sink */
     char *topic;          /* fixed topic, or NULL for "<source>.dlq" */
-    FILE *file;           /* NULL: no file sink */
+    int fd;               /* -1: no file sink */
     char *file_path;
     size_t max_bytes;  /* --dlq-max-bytes */
     size_t max_record; /* the producer's message.max.bytes */
@@ -199,10 +201,31 @@ static int open_producer(dl_sink *s, const config *cfg, char *err, size_t errlen
     return 0;
 }
 
+/* The dead-letter file: created 0600 (payloads are private), never through a symbolic link,
+ * not inherited by child processes; appended to. */
+static int open_file(dl_sink *s, const char *path, char *err, size_t errlen)
+{
+    s->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
+    if (s->fd < 0) {
+        int e = errno;
+        errbuf_set(err, errlen, "cannot open dead-letter file %s for appending (--dlq-file): %s",
+                   path, e == ELOOP ? "it is a symbolic link (give the real path)" : strerror(e));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(s->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        errbuf_set(err, errlen, "dead-letter file %s (--dlq-file) is not a regular file", path);
+        return -1;
+    }
+    fcntl(s->fd, F_SETFL, O_APPEND); /* O_NONBLOCK only kept a FIFO from blocking the open */
+    return 0;
+}
+
 dl_sink *dl_open(const config *cfg, char *err, size_t errlen)
 {
     dl_sink *s = calloc(1, sizeof *s);
     if (!s) abort();
+    s->fd = -1;
     s->dry_run = cfg->dry_run;
     s->max_bytes = (size_t)cfg->dlq_max_bytes;
     if (s->dry_run) return s;
@@ -215,10 +238,7 @@ dl_sink *dl_open(const config *cfg, char *err, size_t errlen)
         return NULL;
     }
     if (cfg->dlq_file[0]) {
-        s->file = fopen(cfg->dlq_file, "a");
-        if (!s->file) {
-            snprintf(err, errlen, "cannot open dead-letter file %s for appending (--dlq-file): %s",
-                     cfg->dlq_file, strerror(errno));
+        if (open_file(s, cfg->dlq_file, err, errlen) != 0) {
             dl_close(s);
             return NULL;
         }
@@ -228,19 +248,24 @@ dl_sink *dl_open(const config *cfg, char *err, size_t errlen)
     return s;
 }
 
-/* "name":"text" or "name":"base64", "name_encoding":"base64"; null when absent. */
-static void append_payload(strbuf *out, const char *name, const void *p, size_t len)
+/* "name":"text" or "name":"base64", "name_encoding":"base64"; null when absent; cut at max
+ * bytes, then "name_truncated_from": the original length. */
+static void append_payload(strbuf *out, const char *name, const void *p, size_t len, size_t max)
 {
     strbuf_printf(out, ",\"%s\":", name);
     if (!p) {
         strbuf_puts(out, "null");
-    } else if (utf8_valid(p, len)) {
-        row_json_string(out, p, len);
+        return;
+    }
+    size_t n = cut_length(p, len, max);
+    if (utf8_valid(p, n)) {
+        row_json_string(out, p, n);
     } else {
         strbuf_putc(out, '"');
-        base64_encode(p, len, false, out);
+        base64_encode(p, n, false, out);
         strbuf_printf(out, "\",\"%s_encoding\":\"base64\"", name);
     }
+    if (n < len) strbuf_printf(out, ",\"%s_truncated_from\":%zu", name, len);
 }
 
 /* Source of a dead letter: the record's, or what is known when it could not be read again. */
@@ -259,6 +284,8 @@ static int64_t source_offset(const dead_letter *d)
     return d->msg ? d->msg->offset : d->offset;
 }
 
+/* One JSON line, written whole with one write on the O_APPEND descriptor; a write that fails
+ * part-way (ENOSPC) is undone, so the file never holds half a line. */
 static int write_file_line(dl_sink *s, const dead_letter *d, const char *reason, char *err,
                            size_t errlen)
 {
@@ -272,13 +299,25 @@ static int write_file_line(dl_sink *s, const dead_letter *d, const char *reason,
     strbuf_puts(l, ",\"reason\":");
     row_json_string(l, reason, strlen(reason));
     if (d->clickhouse_code) strbuf_printf(l, ",\"clickhouse_code\":%d", d->clickhouse_code);
-    append_payload(l, "key", m ? m->key : NULL, m ? m->key_len : 0);
-    append_payload(l, "value", m ? m->payload : NULL, m ? m->len : 0);
+    append_payload(l, "key", m ? m->key : NULL, m ? m->key_len : 0, s->max_bytes);
+    append_payload(l, "value", m ? m->payload : NULL, m ? m->len : 0, s->max_bytes);
     strbuf_puts(l, "}\n");
-    if (fwrite(l->data, 1, l->len, s->file) != l->len) {
-        snprintf(err, errlen, "cannot write dead-letter file %s: %s", s->file_path,
-                 strerror(errno));
-        return -1;
+    struct stat st;
+    off_t before = fstat(s->fd, &st) == 0 ? st.st_size : -1;
+    size_t done = 0;
+    while (done < l->len) {
+        ssize_t n = write(s->fd, l->data + done, l->len - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : ENOSPC;
+            if (done && before >= 0 && ftruncate(s->fd, before) != 0)
+                log_error("dead-letter file %s: cannot remove a partly written line: %s",
+                          s->file_path, strerror(errno));
+            errbuf_set(err, errlen, "cannot write dead-letter file %s: %s", s->file_path,
+                       strerror(e));
+            return -1;
+        }
+        done += (size_t)n;
     }
     return 0;
 }
@@ -374,13 +413,13 @@ int dl_send(dl_sink *s, const dead_letter *d, char *err, size_t errlen)
     s->sent++;
     if (s->dry_run) return 0;
     if (s->producer && produce(s, d, reason, err, errlen) != 0) return -1;
-    if (s->file && write_file_line(s, d, reason, err, errlen) != 0) return -1;
+    if (s->fd >= 0 && write_file_line(s, d, reason, err, errlen) != 0) return -1;
     return 0;
 }
 
 int dl_flush(dl_sink *s, char *err, size_t errlen)
 {
-    if (s->file && (fflush(s->file) != 0 || fsync(fileno(s->file)) != 0)) {
+    if (s->fd >= 0 && fsync(s->fd) != 0) {
         snprintf(err, errlen, "cannot write dead-letter file %s: %s", s->file_path,
                  strerror(errno));
         return -1;
@@ -413,7 +452,7 @@ void dl_close(dl_sink *s)
         rd_kafka_flush(s->producer, 5000);
         rd_kafka_destroy(s->producer);
     }
-    if (s->file) fclose(s->file);
+    if (s->fd >= 0) close(s->fd);
     free(s->file_path);
     free(s->topic);
     strbuf_free(&s->line);

@@ -8,7 +8,9 @@
 # - a dead letter the broker refuses as too large (its topic's limit is below the producer's) is
 #   sent again with cdcpipe's headers only;
 # - a row ClickHouse rejects whose record can no longer be read (deleted from the topic meanwhile)
-#   is dead-lettered with what is known: topic, partition, offset and the reason.
+#   is dead-lettered with what is known: topic, partition, offset and the reason;
+# - the dead-letter file: created 0600, never through a symbolic link, values cut like the Kafka
+#   copy, and only whole lines even when the file system refuses a write half-way.
 # Each run goes on, exits 0, and commits: a second run consumes nothing.
 . "$(dirname "$0")/lib.sh"
 
@@ -55,6 +57,7 @@ printf '{"op":"c","after":{"id":1,"name":"one"}}' | kcat -P -b "$KAFKA_BROKERS" 
 kcat -P -b "$KAFKA_BROKERS" -t "$TOPIC" -p 0 -k headers -H "h1=$header" -H "h2=$header" \
   -H "h3=$header" -H "small=kept" "$RUN/value100k"
 kcat -P -b "$KAFKA_BROKERS" -t "$TOPIC" -p 0 -k small-key "$RUN/value180k"
+umask 022
 run "g1_$ID" "$TOPIC" -X message.max.bytes=200000 --dlq-max-bytes 150000 --dlq-file "$RUN/dlq.jsonl"
 assert_eq "oversized dead letters: exit 0" 0 "$rc"
 assert_contains "oversized dead letters: counted" "dead_lettered=3 events_inserted=1" "$(cat "$RUN/stderr")"
@@ -85,6 +88,15 @@ assert_contains "120 KB of headers: the headers that do not fit are dropped, cou
   "offset=2 stage=decode key=7 value=100000 key.cut=- value.cut=- dropped=1 kept=h1,h2,small fits=True" "$summary"
 assert_contains "a 180 KB value: cut at --dlq-max-bytes, key kept" \
   "offset=3 stage=decode key=9 value=150000 key.cut=- value.cut=180000 dropped=- kept=- fits=True" "$summary"
+assert_eq "the dead-letter file is created 0600" 600 "$(stat -c %a "$RUN/dlq.jsonl")"
+file_summary=$(python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    print(d["offset"], len(d["key"]), len(d["value"]), d.get("value_truncated_from", "-"))' "$RUN/dlq.jsonl")
+assert_eq "the file copy is cut like the Kafka copy" "0 120000 100000 -
+2 7 100000 -
+3 9 150000 180000" "$file_summary"
 consumes_nothing "g1_$ID" "$TOPIC" -X message.max.bytes=200000 --dlq-max-bytes 150000 --dlq-file "$RUN/dlq.jsonl"
 
 # ---- the broker refuses the dead letter (its topic's limit, 1048588 by default, is below the
@@ -129,5 +141,32 @@ assert_eq "the good row of the same batch is inserted" "2	two" \
   "$(ch "SELECT id, name FROM $DB.t WHERE id = 2 FORMAT TabSeparated")"
 consumes_nothing "g3_$ID" "$TOPIC"
 
+# ---- the dead-letter file: no symbolic link, whole lines only
+TOPIC="dlfile_$ID"
+topic_create "$TOPIC" 1
+kcat -P -b "$KAFKA_BROKERS" -t "$TOPIC" -p 0 -k one "$RUN/value100k"
+ln -s "$RUN/elsewhere.jsonl" "$RUN/link.jsonl"
+run "g4_$ID" "$TOPIC" --dlq-topic none --dlq-file "$RUN/link.jsonl"
+assert_eq "a symbolic link as --dlq-file: exit 2" 2 "$rc"
+assert_contains "  ... saying so" "cannot open dead-letter file $RUN/link.jsonl for appending (--dlq-file): it is a symbolic link (give the real path)" "$(cat "$RUN/stderr")"
+[[ ! -e $RUN/elsewhere.jsonl ]] || fail "the link's target was created"
+pass "  ... and nothing is written where it points"
+
+printf '{"earlier":"line"}\n' >"$RUN/full.jsonl"
+rc=0
+( # the file system refuses the write past 64 KiB (RLIMIT_FSIZE: EFBIG, SIGXFSZ ignored)
+  ulimit -f 64
+  trap '' XFSZ
+  exec "$BIN" --once -b "$KAFKA_BROKERS" -t "$TOPIC" -g "g5_$ID" --clickhouse "$CLICKHOUSE_URL" \
+    --database "$DB" --table t --dlq-topic none --dlq-file "$RUN/full.jsonl" "$RUN/dl.lua"
+) 2>"$RUN/stderr" || rc=$?
+assert_eq "a dead letter the file system refuses half-way: exit 1" 1 "$rc"
+assert_contains "  ... saying so" "cannot write dead-letter file $RUN/full.jsonl: File too large" "$(cat "$RUN/stderr")"
+assert_eq "  ... and the file keeps whole lines only" '{"earlier":"line"}' "$(cat "$RUN/full.jsonl")"
+run "g5_$ID" "$TOPIC" --dlq-topic none --dlq-file "$RUN/full.jsonl"
+assert_eq "with room again: exit 0" 0 "$rc"
+assert_contains "  ... the event was not committed by the failed run" "consumed=1 tombstones=0 filtered=0 dead_lettered=1" "$(cat "$RUN/stderr")"
+assert_eq "  ... and its line follows the earlier one" '0 {"earlier":"line"}' \
+  "$(python3 -c 'import json,sys; l=open(sys.argv[1]).read().splitlines(); print(json.loads(l[1])["offset"], l[0])' "$RUN/full.jsonl")"
 ch "DROP DATABASE $DB" >/dev/null
 finish
