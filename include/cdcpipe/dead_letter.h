@@ -7,8 +7,10 @@
  * and adds headers cdcpipe.source.topic/.partition/.offset, cdcpipe.stage (decode | lua |
  * clickhouse), cdcpipe.reason (cut at 4 KiB) and cdcpipe.clickhouse.code; the whole record is
  * kept within the producer's message.max.bytes, the key cut and original headers left out when
- * needed (marked: cdcpipe.key.truncated.from, cdcpipe.headers.dropped). A file dead letter is one JSON object
- * per line with the same facts (key and value as text when valid UTF-8, base64 otherwise).
+ * needed (marked: cdcpipe.key.truncated.from, cdcpipe.headers.dropped). A file dead letter is
+ * one JSON object per line with the same facts (key and value as text when valid UTF-8, base64
+ * otherwise; each cut at --dlq-max-bytes), in a file created 0600 and never opened through a
+ * symbolic link; lines are written whole.
  * dl_flush waits until every dead letter is acknowledged by Kafka and on disk: the pipeline calls
  * it before committing offsets.
  */
