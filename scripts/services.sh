@@ -7,6 +7,8 @@
 #   services.sh status RUN_DIR               print which services run (exit 1 if one is down)
 #   services.sh topic RUN_DIR NAME PARTITIONS   create a Kafka topic with N partitions
 #   services.sh partitions RUN_DIR NAME PARTITIONS  grow an existing topic to N partitions
+#   services.sh delete-records RUN_DIR NAME PARTITION OFFSET  delete a partition's records
+#                                            before OFFSET (Kafka's DeleteRecords)
 #   services.sh register-debezium RUN_DIR    register Debezium's PostgreSQL connector with Connect
 #
 # Everything lives in RUN_DIR: data dirs, configs, logs (RUN_DIR/logs), pid files (RUN_DIR/pids).
@@ -48,7 +50,7 @@ die() { echo "services.sh: $*" >&2; exit 1; }
 log() { echo "services.sh: $*" >&2; }
 
 usage() {
-  sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -584,6 +586,19 @@ cmd_partitions() {
   topic_command --alter --topic "$1" --partitions "$2"
 }
 
+cmd_delete_records() {
+  load_env
+  [[ -n ${KAFKA_BROKERS:-} ]] || die "kafka is not running in $RUN_DIR"
+  jvm_prepare
+  local cls=org.apache.kafka.tools.DeleteRecordsCommand listing json="$RUN_DIR/tmp/delete-records.$$.json"
+  listing=$(unzip -l "$STACK"/lib/kafka-tools-[0-9]*.jar 2>/dev/null || true)
+  [[ $listing == *org/apache/kafka/tools/DeleteRecordsCommand.class* ]] || cls=kafka.admin.DeleteRecordsCommand
+  printf '{"version":1,"partitions":[{"topic":"%s","partition":%d,"offset":%d}]}\n' "$1" "$2" "$3" >"$json"
+  java "${JOPTS[@]}" -Xmx256m -cp "$CP" "$cls" --bootstrap-server "$KAFKA_BROKERS" \
+    --offset-json-file "$json" >&2
+  rm -f "$json"
+}
+
 # ---------------------------------------------------------------- commands
 
 cmd_start() {
@@ -646,6 +661,7 @@ main() {
     status) cmd_status ;;
     topic) (($# == 2)) || usage; cmd_topic "$@" ;;
     partitions) (($# == 2)) || usage; cmd_partitions "$@" ;;
+    delete-records) (($# == 3)) || usage; cmd_delete_records "$@" ;;
     register-debezium) cmd_register_debezium ;;
     *) usage ;;
   esac

@@ -32,6 +32,7 @@ const char cli_usage[] =
     "(CDCPIPE_CLICKHOUSE_PASSWORD_FILE)\n"
     "      --clickhouse-ca FILE   CA certificates for an https:// URL (CDCPIPE_CLICKHOUSE_CA)\n"
     "      --clickhouse-insecure  https:// without verifying the certificate (tests only)\n"
+    "      --clickhouse-timeout S give up on a ClickHouse request after S s and retry it (120)\n"
     "      --database DB          database for inserts and ddl()      (CDCPIPE_DATABASE)\n"
     "      --table NAME           target of rows transform returns    (CDCPIPE_TABLE)\n"
     "      --batch-rows N         insert when a batch has N rows      (CDCPIPE_BATCH_ROWS, max "
@@ -121,6 +122,7 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
         {"clickhouse-password-file", required_argument, NULL, OPT_SETTING},
         {"clickhouse-ca", required_argument, NULL, OPT_SETTING},
         {"clickhouse-insecure", no_argument, NULL, OPT_SETTING},
+        {"clickhouse-timeout", required_argument, NULL, OPT_SETTING},
         {"database", required_argument, NULL, OPT_SETTING},
         {"table", required_argument, NULL, OPT_SETTING},
         {"batch-rows", required_argument, NULL, OPT_SETTING},

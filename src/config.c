@@ -49,6 +49,8 @@ static const setting settings[] = {
      S(clickhouse_ca), 0, 0, ""},
     {"clickhouse_insecure", "clickhouse-insecure", "CDCPIPE_CLICKHOUSE_INSECURE", "clickhouse",
      "insecure", T_BOOL, S(clickhouse_insecure), 0, 0, "false"},
+    {"clickhouse_timeout", "clickhouse-timeout", "CDCPIPE_CLICKHOUSE_TIMEOUT", "clickhouse",
+     "timeout", T_LONG, S(clickhouse_timeout), 1, 86400, "120"},
     {"database", "database", "CDCPIPE_DATABASE", "clickhouse", "database", T_STRING, S(database), 0,
      0, "default"},
     {"table", "table", "CDCPIPE_TABLE", "clickhouse", "table", T_STRING, S(table), 0, 0, "changes"},

@@ -27,6 +27,7 @@
 #include "cdcpipe/log.h"
 #include "cdcpipe/partitions.h"
 #include "cdcpipe/record_fetch.h"
+#include "cdcpipe/row_set.h"
 #include "cdcpipe/row_json.h"
 #include "cdcpipe/start_position.h"
 
@@ -132,12 +133,21 @@ static bool shutdown_expired(pipeline *p)
     return clock_ms() >= p->stop_deadline_ms;
 }
 
+/* libcurl asks during every ClickHouse request: a request still running when the stop or revoke
+ * deadline passes is abandoned (it then fails as transient, and the caller gives up). */
+static bool request_deadline_passed(void *ud)
+{
+    pipeline *p = ud;
+    return shutdown_expired(p) || (p->in_revoke && clock_ms() >= p->revoke_deadline_ms);
+}
+
 /* Dead-letters an event; a sink failure fails the flush (nothing may be committed). */
 static void dead_letter_event(pipeline *p, const rd_kafka_message_t *m, dl_stage stage,
                               const char *reason, int clickhouse_code)
 {
     char err[512];
-    dead_letter d = {m, stage, reason, clickhouse_code};
+    dead_letter d = {
+        .msg = m, .stage = stage, .reason = reason, .clickhouse_code = clickhouse_code};
     p->n->dead_lettered++;
     if (dl_send(p->dead_letters, &d, err, sizeof err) != 0) {
         log_error("%s; stopping without committing", err);
@@ -193,76 +203,264 @@ static int wait_before_retry(pipeline *p, int ms)
     return 0;
 }
 
-/* Inserts rows [first, end) of b: transient failures are retried until they succeed, the
- * shutdown timeout passes or a rebalance takes partitions away; rejected data is split in halves
- * until the bad rows are alone, and their events are dead-lettered. */
-static insert_result insert_rows(pipeline *p, batch *b, size_t first, size_t end)
+/* Requests made for one slice of a batch (up to --batch-rows rows) once ClickHouse rejected it,
+ * to find its bad rows. A bad row costs 2 of them when ClickHouse names its row number, and about
+ * 2·log2(rows) (at most 40 for the largest slice) when it does not; each insert that succeeds
+ * adds a part to the table. Past the budget, every piece still waiting is tried once more as a
+ * whole and, if rejected, dead-lettered whole: bad input can neither multiply inserts (nor
+ * parts: TOO_MANY_PARTS) nor keep a batch from finishing. */
+#define NARROW_BUDGET 64
+
+static int compare_names(const void *a, const void *b)
 {
-    char err[1024];
-    char **columns = malloc((b->ncolumns ? b->ncolumns : 1) * sizeof *columns);
-    if (!columns) abort();
-    size_t ncolumns = batch_columns_of(b, first, end, columns);
-    size_t from = batch_row_start(b, first), to = batch_row_start(b, end);
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* An INSERT of a row set: its column list and body pieces. */
+typedef struct {
+    batch *b;
+    char **columns; /* room for 2 * b->ncolumns */
+    size_t ncolumns;
+    ch_span *spans;
+} insert_request;
+
+static void insert_request_prepare(insert_request *q, batch *b, const row_set *s)
+{
+    size_t room = b->ncolumns ? 2 * b->ncolumns : 1;
+    q->b = b;
+    q->columns = malloc(room * sizeof *q->columns);
+    q->spans = malloc((s->count ? s->count : 1) * sizeof *q->spans);
+    if (!q->columns || !q->spans) abort();
+    q->ncolumns = 0;
+    for (size_t i = 0; i < s->count; i++) {
+        size_t from = batch_row_start(b, s->ranges[i].from),
+               to = batch_row_start(b, s->ranges[i].to);
+        q->spans[i] = (ch_span){b->rows.data + from, to - from};
+        /* The union of the ranges' columns (a column no row of the set has stays out, so its
+         * DEFAULT applies on every server version). */
+        q->ncolumns +=
+            batch_columns_of(b, s->ranges[i].from, s->ranges[i].to, q->columns + q->ncolumns);
+        if (s->count > 1) {
+            qsort(q->columns, q->ncolumns, sizeof *q->columns, compare_names);
+            size_t n = 0;
+            for (size_t k = 0; k < q->ncolumns; k++)
+                if (n == 0 || strcmp(q->columns[n - 1], q->columns[k]) != 0)
+                    q->columns[n++] = q->columns[k];
+            q->ncolumns = n;
+        }
+    }
+}
+
+static void insert_request_free(insert_request *q)
+{
+    free(q->columns);
+    free(q->spans);
+}
+
+typedef struct {
+    insert_request *insert; /* NULL: the probe (SELECT 1) */
+    size_t nspans;
+} request;
+
+static ch_status send_request(pipeline *p, request *r, ch_failure *fail, char *err, size_t errlen)
+{
+    if (!r->insert) return ch_exec(p->ch, "SELECT 1", NULL, fail, err, errlen);
+    insert_request *q = r->insert;
+    return ch_insert(p->ch, q->b->table, q->columns, q->ncolumns, q->spans, r->nspans, fail, err,
+                     errlen);
+}
+
+/* Sends r until it is not a transient failure: retried with backoff until it succeeds, the
+ * shutdown timeout passes or a rebalance takes partitions away. Returns INSERT_OK with *st
+ * CH_OK or CH_REJECTED (fail and err describe the rejection); INSERT_FAILED after a permanent
+ * failure (logged) or at shutdown; INSERT_HANDED_BACK. */
+static insert_result send_retrying(pipeline *p, request *r, ch_status *st, ch_failure *fail,
+                                   char *err, size_t errlen)
+{
     int backoff = RETRY_FIRST_MS;
-    ch_failure fail;
-    ch_status st;
-    while ((st = ch_insert(p->ch, b->table, columns, ncolumns, b->rows.data + from, to - from,
-                           &fail, err, sizeof err)) == CH_TRANSIENT) {
+    while ((*st = send_request(p, r, fail, err, errlen)) == CH_TRANSIENT) {
         if (shutdown_expired(p)) {
             log_error("%s; giving up at shutdown, offsets not committed (the events will be "
                       "consumed again)",
                       err);
-            free(columns);
             return INSERT_FAILED;
         }
         if (p->in_revoke && clock_ms() >= p->revoke_deadline_ms) {
             log_warn("%s; still failing %ld s after partitions were revoked: handing them over "
                      "uncommitted (their events will be consumed again)",
                      err, p->cfg->shutdown_timeout);
-            free(columns);
             return INSERT_HANDED_BACK;
         }
         p->n->retries++;
         log_warn("%s; retrying in %d ms", err, backoff);
-        if (wait_before_retry(p, backoff) != 0) {
-            free(columns);
+        if (wait_before_retry(p, backoff) != 0)
             return p->failed ? INSERT_FAILED : INSERT_HANDED_BACK;
-        }
         backoff = next_backoff(backoff);
     }
-    free(columns);
-    if (st == CH_OK) {
-        p->n->rows_inserted += end - first;
-        return INSERT_OK;
-    }
-    if (st == CH_PERMANENT) {
+    if (*st == CH_PERMANENT) {
         log_error("%s", err);
         log_error("stopping without committing: fix the ClickHouse deployment or pipeline.lua and "
                   "restart; the events will be consumed again");
         return INSERT_FAILED;
     }
-    if (end - first > 1) { /* CH_REJECTED: find the bad rows */
-        size_t mid = first + (end - first) / 2;
-        log_debug("%s; splitting rows %zu..%zu", err, first, end);
-        insert_result r = insert_rows(p, b, first, mid);
-        return r == INSERT_OK ? insert_rows(p, b, mid, end) : r;
+    return INSERT_OK;
+}
+
+/* Inserts the rows of s (see send_retrying); *rejected tells whether ClickHouse refused them. */
+static insert_result send_rows(pipeline *p, batch *b, const row_set *s, bool *rejected,
+                               ch_failure *fail, char *err, size_t errlen)
+{
+    insert_request q;
+    insert_request_prepare(&q, b, s);
+    request r = {&q, s->count};
+    ch_status st;
+    insert_result res = send_retrying(p, &r, &st, fail, err, errlen);
+    insert_request_free(&q);
+    *rejected = res == INSERT_OK && st == CH_REJECTED;
+    if (res == INSERT_OK && st == CH_OK) p->n->rows_inserted += s->rows;
+    return res;
+}
+
+/* Dead-letters the event a held row came from (once), with its original record read again; a
+ * record that cannot be read again is dead-lettered with what is known of it. */
+static void dead_letter_held(pipeline *p, held_event *h, const char *reason, int clickhouse_code)
+{
+    if (h->dead_lettered) return;
+    h->dead_lettered = true;
+    const partition_state *ps = &p->parts.items[h->partition_index];
+    char fetch_err[512];
+    rd_kafka_message_t *m =
+        record_fetch(p->fetcher, ps->topic, ps->partition, h->offset, fetch_err, sizeof fetch_err);
+    if (m) {
+        dead_letter_event(p, m, DL_CLICKHOUSE, reason, clickhouse_code);
+        rd_kafka_message_destroy(m);
+        return;
     }
-    held_event *h = &p->held[b->row_event[first]];
-    if (!h->dead_lettered) {
-        const partition_state *ps = &p->parts.items[h->partition_index];
-        char fetch_err[512];
-        rd_kafka_message_t *m = record_fetch(p->fetcher, ps->topic, ps->partition, h->offset,
-                                             fetch_err, sizeof fetch_err);
-        if (!m) {
-            log_error("a row was rejected (%s) but its event cannot be dead-lettered: %s", err,
-                      fetch_err);
+    char why[2048];
+    snprintf(why, sizeof why,
+             "%s (the record itself could not be read again: %s; this dead letter has no key, "
+             "value or original headers)",
+             reason, fetch_err);
+    char err[512];
+    dead_letter d = {.msg = NULL,
+                     .stage = DL_CLICKHOUSE,
+                     .reason = why,
+                     .clickhouse_code = clickhouse_code,
+                     .topic = ps->topic,
+                     .partition = ps->partition,
+                     .offset = h->offset};
+    p->n->dead_lettered++;
+    if (dl_send(p->dead_letters, &d, err, sizeof err) != 0) {
+        log_error("%s; stopping without committing", err);
+        p->failed = true;
+    }
+}
+
+/* A row ClickHouse rejects alone. Without a ClickHouse error (a code-less 400/413/414) the
+ * server or a proxy may refuse every request: a probe tells the row's fault from the
+ * deployment's. */
+static insert_result reject_row(pipeline *p, batch *b, size_t row, const ch_failure *fail,
+                                const char *reason)
+{
+    if (!fail->code) {
+        char err[1024];
+        ch_failure probe_fail;
+        ch_status st;
+        request probe = {NULL, 0};
+        insert_result r = send_retrying(p, &probe, &st, &probe_fail, err, sizeof err);
+        if (r != INSERT_OK) return r;
+        if (st != CH_OK) {
+            log_error("%s", reason);
+            log_error("even a plain SELECT 1 is refused (%s): the ClickHouse URL or a proxy before "
+                      "it is wrong, not the rows; stopping without committing",
+                      err);
             return INSERT_FAILED;
         }
-        h->dead_lettered = true;
-        dead_letter_event(p, m, DL_CLICKHOUSE, err, fail.code);
-        rd_kafka_message_destroy(m);
     }
+    dead_letter_held(p, &p->held[b->row_event[row]], reason, fail->code);
     return p->failed ? INSERT_FAILED : INSERT_OK;
+}
+
+/* Inserts the rows of s, narrowing a rejection down to the bad rows, which are dead-lettered:
+ * the row ClickHouse names ("at row N"; only while `numbered`) is tried alone — rejected, it is
+ * dead-lettered; accepted, ClickHouse's numbers are not used for s again — and the rest is
+ * inserted without it; with no usable row number s is split in halves. Every request counts
+ * against *budget (NARROW_BUDGET); once it is spent, a piece that is rejected is dead-lettered
+ * whole. Frees s. */
+static insert_result insert_set(pipeline *p, batch *b, row_set *s, bool numbered, int *budget)
+{
+    char err[1024];
+    ch_failure fail;
+    insert_result r = INSERT_OK;
+    for (;;) {
+        bool rejected;
+        (*budget)--;
+        r = send_rows(p, b, s, &rejected, &fail, err, sizeof err);
+        if (r != INSERT_OK || !rejected) break;
+        if (s->rows == 1) {
+            r = reject_row(p, b, s->ranges[0].from, &fail, err);
+            break;
+        }
+        if (*budget <= 0) {
+            char reason[1400];
+            snprintf(reason, sizeof reason,
+                     "rejected together with the other %zu rows of its group; cdcpipe stopped "
+                     "narrowing this batch down after %d inserts: %s",
+                     s->rows - 1, NARROW_BUDGET, err);
+            log_warn("%zu rows of a batch for %s dead-lettered as a group: %s", s->rows, b->table,
+                     reason);
+            for (size_t i = 0; i < s->count && !p->failed; i++)
+                for (size_t row = s->ranges[i].from; row < s->ranges[i].to && !p->failed; row++)
+                    dead_letter_held(p, &p->held[b->row_event[row]], reason, fail.code);
+            r = p->failed ? INSERT_FAILED : INSERT_OK;
+            break;
+        }
+        if (numbered && fail.row >= 1 && (size_t)fail.row <= s->rows) {
+            size_t row = row_set_at(s, (size_t)fail.row - 1);
+            row_set one = {0};
+            row_set_add(&one, row, row + 1);
+            char one_err[1024];
+            ch_failure one_fail;
+            (*budget)--;
+            r = send_rows(p, b, &one, &rejected, &one_fail, one_err, sizeof one_err);
+            row_set_free(&one);
+            if (r != INSERT_OK) break;
+            if (rejected) {
+                log_debug("%s; row %ld of %zu is the bad one", err, fail.row, s->rows);
+                r = reject_row(p, b, row, &one_fail, one_err);
+                if (r != INSERT_OK) break;
+            } else {
+                log_debug("%s; but row %ld alone was accepted: splitting instead", err, fail.row);
+                numbered = false;
+            }
+            row_set_remove(s, row);
+            continue;
+        }
+        log_debug("%s; splitting %zu rows", err, s->rows);
+        row_set first, second;
+        row_set_split(s, s->rows / 2, &first, &second);
+        r = insert_set(p, b, &first, numbered, budget);
+        if (r == INSERT_OK)
+            r = insert_set(p, b, &second, numbered, budget);
+        else
+            row_set_free(&second);
+        break;
+    }
+    row_set_free(s);
+    return r;
+}
+
+/* Inserts rows [first, end) of b: transient failures are retried until they succeed, the
+ * shutdown timeout passes or a rebalance takes partitions away; rejected data is narrowed down
+ * to the bad rows (insert_set), whose events are dead-lettered. */
+static insert_result insert_rows(pipeline *p, batch *b, size_t first, size_t end)
+{
+    row_set all = {0};
+    row_set_add(&all, first, end);
+    int budget = NARROW_BUDGET + 1; /* the first insert is not narrowing anything down */
+    insert_result r = insert_set(p, b, &all, true, &budget);
+    record_fetch_release(p->fetcher);
+    return r;
 }
 
 /* Partitions were taken away while the batches waited for ClickHouse: nothing since the last
@@ -565,9 +763,20 @@ int pipeline_run(const config *cfg, script **s, pipeline_counters *counters)
             log_error("%s", err);
             return 2;
         }
-        ch_set_tls(p.ch, cfg->clickhouse_ca, cfg->clickhouse_insecure);
+        if (ch_set_tls(p.ch, cfg->clickhouse_ca, cfg->clickhouse_insecure, err, sizeof err) != 0) {
+            log_error("%s", err);
+            rc = 2;
+            goto done;
+        }
+        ch_set_timeout(p.ch, cfg->clickhouse_timeout * 1000);
+        ch_set_interrupt(p.ch, request_deadline_passed, &p);
         if (cfg->clickhouse_insecure)
             log_warn("--clickhouse-insecure: the ClickHouse server's certificate is not verified");
+        if (ch_credentials_in_clear(p.ch))
+            log_warn("the ClickHouse password goes unencrypted over http:// to %s, which is not "
+                     "this machine: anyone on the network path can read it; use an https:// URL "
+                     "(--clickhouse)",
+                     ch_url_printable(p.ch));
         if (run_ddl(&p, p.script) != 0) {
             rc = 1;
             goto done;

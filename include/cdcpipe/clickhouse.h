@@ -1,13 +1,19 @@
 /*
  * clickhouse — the ClickHouse HTTP interface over one keep-alive libcurl handle.
  *
- * Statements go as POST bodies (DDL, SELECT) or in the `query` parameter with the rows as body
- * (INSERT ... FORMAT JSONEachRow). A failure is classified by ClickHouse's `Code: N` (not the
- * HTTP status: 18.16 answers a data error with HTTP 500) so the caller can decide: retry later
- * (transient: no connection, timeouts, overload), isolate bad rows (rejected data), or stop
- * (the deployment is wrong).
+ * Every statement travels in the POST body; an INSERT as `INSERT INTO t (cols) FORMAT
+ * JSONEachRow\n` followed by the rows (what ClickHouse's HTTP interface documents for a query
+ * with its data; 18.16 to current), so the URL stays small whatever the column list (the
+ * statement itself is bounded by the server's max_query_size, 256 KiB by default: past it the
+ * server answers Code 62, rejected data like any other). A failure is classified by ClickHouse's
+ * `Code: N` (not the HTTP status: 18.16 answers a data error with HTTP 500) so the caller can
+ * decide: retry later (transient: no connection, timeouts, overload), isolate bad rows (rejected
+ * data), or stop (the deployment is wrong).
+ * Every request has an overall deadline (ch_set_timeout) and can be interrupted from outside
+ * (ch_set_interrupt); at most CH_MAX_ANSWER bytes of an answer are kept, the rest is discarded.
  * Credentials come from the URL's user info or from user/password; they never appear in a log
- * line or an error message (ch_redact_url).
+ * line or an error message: only scheme://host:port/path of the URL is ever printed
+ * (ch_redact_url), never its user info or query string.
  */
 #ifndef CDCPIPE_CLICKHOUSE_H
 #define CDCPIPE_CLICKHOUSE_H
@@ -17,48 +23,88 @@
 
 #include "cdcpipe/strbuf.h"
 
+/* At most this much of an answer is kept (an error message, a --show table); the rest is read
+ * and discarded, so a server cannot make cdcpipe buffer without limit. */
+#define CH_MAX_ANSWER (1024 * 1024)
+
 typedef struct ch_client ch_client;
 
 typedef enum {
     CH_OK = 0,
     CH_TRANSIENT = 1, /* worth retrying: server unreachable, timeout, overload */
-    CH_PERMANENT = 2, /* the deployment is wrong (credentials, rights, missing table): stop */
-    CH_REJECTED = 3,  /* ClickHouse refused the data itself (parse, type, overflow): some rows
-                       * are bad; smaller inserts can tell which */
+    CH_PERMANENT = 2, /* the deployment is wrong (credentials, rights, missing table, a client
+                       * setting such as the CA file): stop */
+    CH_REJECTED = 3,  /* ClickHouse (or a proxy before it) refused the data itself (parse, type,
+                       * overflow, a request too large): some rows are bad; smaller inserts can
+                       * tell which */
 } ch_status;
 
 typedef struct {
     long http_status; /* 0 when no HTTP answer arrived */
     int code;         /* ClickHouse "Code: N", or 0 */
+    long row;         /* the row the server's message names ("at row N", counted from 1 in the
+                       * request's rows), or 0. A hint only: parallel parsing can misnumber. */
 } ch_failure;
 
-/* Opens a client for url (http:// or https://). user/password may be NULL (then the URL's user
- * info, if any, is used; otherwise ClickHouse's default user). database names the default
- * database for statements. Returns NULL with err filled when the URL is unusable. */
+/* A piece of a request body. */
+typedef struct {
+    const char *data;
+    size_t len;
+} ch_span;
+
+/* Opens a client for url (http:// or https://, parsed with libcurl's URL parser). user/password
+ * may be NULL or "" (then the URL's user info, if any; a password without a user is sent for
+ * ClickHouse's user `default`). database names the default database for statements. Returns
+ * NULL with err filled when the URL does not parse, is not http(s), or has a #fragment or a
+ * `query` parameter; err never shows the URL's user info or query. */
 ch_client *ch_open(const char *url, const char *user, const char *password, const char *database,
                    char *err, size_t errlen);
 void ch_close(ch_client *c);
 
 /* https:// only: verify the server against the CA certificates in ca_file (PEM; NULL or "": the
  * system's), or not at all when insecure (for tests; logged as a warning by the caller).
- * Certificate verification is on by default. */
-void ch_set_tls(ch_client *c, const char *ca_file, bool insecure);
+ * Certificate verification is on by default. Returns 0, or -1 with err when ca_file cannot be
+ * read. */
+int ch_set_tls(ch_client *c, const char *ca_file, bool insecure, char *err, size_t errlen);
 
-/* Runs one statement given as the POST body; the answer body (if any) is appended to out (may
- * be NULL). On failure err holds the server's message snippet with its code. */
+/* Overall deadline of one request, connection and answer included (default 120 s). A request
+ * past it fails as CH_TRANSIENT. */
+void ch_set_timeout(ch_client *c, long timeout_ms);
+
+/* interrupt(ud) is asked about once a second (and on every progress) during a request; when it
+ * returns true the request is abandoned and fails as CH_TRANSIENT. NULL: never. */
+void ch_set_interrupt(ch_client *c, bool (*interrupt)(void *ud), void *ud);
+
+/* True when a password (user info, user/password, or a `password` URL parameter) would travel
+ * unencrypted: an http:// URL whose host is not a loopback address. */
+bool ch_credentials_in_clear(const ch_client *c);
+
+/* scheme://host:port/path of the client's URL: safe to print. */
+const char *ch_url_printable(const ch_client *c);
+
+/* Runs one statement given as the POST body; the answer body (if any, at most CH_MAX_ANSWER
+ * bytes) is appended to out (may be NULL). On failure err holds the server's message snippet
+ * with its code. */
 ch_status ch_exec(ch_client *c, const char *sql, strbuf *out, ch_failure *fail, char *err,
                   size_t errlen);
 
-/* INSERT INTO table (columns...) FORMAT JSONEachRow with rows[0..len) as the body, and
- * input_format_skip_unknown_fields=1. table may be "t" or "db.t"; a bare name goes to the
- * client's database. Identifiers are back-quoted. */
+/* INSERT INTO table (columns...) FORMAT JSONEachRow with the rows (JSONEachRow lines, the
+ * concatenation of rows[0..nrows)) as the body, and input_format_skip_unknown_fields=1. table
+ * may be "t" or "db.t"; a bare name goes to the client's database. Identifiers are back-quoted. */
 ch_status ch_insert(ch_client *c, const char *table, char *const *columns, size_t ncolumns,
-                    const char *rows, size_t len, ch_failure *fail, char *err, size_t errlen);
+                    const ch_span *rows, size_t nrows, ch_failure *fail, char *err, size_t errlen);
 
-/* Copies url into out with any password replaced by "***". */
-void ch_redact_url(const char *url, char *out, size_t outlen);
+/* Writes scheme://host:port/path of url into out: no user info, query or fragment. Returns 0,
+ * or -1 (out then says the URL does not parse) when libcurl cannot parse url. */
+int ch_redact_url(const char *url, char *out, size_t outlen);
 
 /* Appends `name` (or `db`.`name` for "db.name") back-quoted and escaped to sql. */
 void ch_quote_table(strbuf *sql, const char *database, const char *table);
+
+/* The classification behind every request, for tests: the outcome of an HTTP answer with
+ * http_status and body (fail filled: status, code, row), and of a libcurl transport error
+ * (CURLcode) that prevented an answer. */
+ch_status ch_classify_answer(long http_status, const char *body, ch_failure *fail);
+ch_status ch_classify_transport(int curl_code);
 
 #endif

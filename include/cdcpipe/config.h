@@ -29,6 +29,7 @@ typedef struct {
     char *clickhouse_password_file; /* "" = none; else its text became clickhouse_password */
     char *clickhouse_ca;            /* CA file for https://, "" = the system's */
     bool clickhouse_insecure;       /* https:// without certificate verification */
+    long clickhouse_timeout;        /* seconds: the overall deadline of one ClickHouse request */
     char *database;
     char *table;
     long batch_rows;

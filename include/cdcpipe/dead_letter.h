@@ -5,8 +5,12 @@
  *
  * A Kafka dead letter keeps the original key, value (cut at --dlq-max-bytes, marked) and headers
  * and adds headers cdcpipe.source.topic/.partition/.offset, cdcpipe.stage (decode | lua |
- * clickhouse), cdcpipe.reason and cdcpipe.clickhouse.code. A file dead letter is one JSON object
- * per line with the same facts (key and value as text when valid UTF-8, base64 otherwise).
+ * clickhouse), cdcpipe.reason (cut at 4 KiB) and cdcpipe.clickhouse.code; the whole record is
+ * kept within the producer's message.max.bytes, the key cut and original headers left out when
+ * needed (marked: cdcpipe.key.truncated.from, cdcpipe.headers.dropped). A file dead letter is
+ * one JSON object per line with the same facts (key and value as text when valid UTF-8, base64
+ * otherwise; each cut at --dlq-max-bytes), in a file created 0600 and never opened through a
+ * symbolic link; lines are written whole.
  * dl_flush waits until every dead letter is acknowledged by Kafka and on disk: the pipeline calls
  * it before committing offsets.
  */
@@ -15,6 +19,7 @@
 
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cdcpipe/config.h"
 
@@ -23,10 +28,14 @@ typedef struct dl_sink dl_sink;
 typedef enum { DL_DECODE, DL_LUA, DL_CLICKHOUSE } dl_stage;
 
 typedef struct {
-    const rd_kafka_message_t *msg; /* the original record */
+    const rd_kafka_message_t *msg; /* the original record, or NULL when it could not be read
+                                    * again: then topic, partition and offset say where it is */
     dl_stage stage;
     const char *reason;
     int clickhouse_code; /* 0: none */
+    const char *topic;   /* msg == NULL only */
+    int32_t partition;
+    int64_t offset;
 } dead_letter;
 
 /* Opens the sinks cfg asks for (cfg->dlq_topic: "" = "<source>.dlq", "none" = no topic;

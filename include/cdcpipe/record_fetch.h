@@ -22,10 +22,14 @@ typedef struct record_fetcher record_fetcher;
 record_fetcher *record_fetcher_new(const config *cfg);
 void record_fetcher_free(record_fetcher *f);
 
-/* The record at topic/partition/offset, or NULL with err (not readable within 30 s, e.g. removed
- * by retention). The caller destroys it with rd_kafka_message_destroy before
+/* The record at topic/partition/offset, or NULL with err (no longer in the topic: removed by
+ * retention or compaction; or not readable within 30 s). Records of one partition asked for in
+ * offset order are read in one pass. The caller destroys it with rd_kafka_message_destroy before
  * record_fetcher_free. */
 rd_kafka_message_t *record_fetch(record_fetcher *f, const char *topic, int32_t partition,
                                  int64_t offset, char *err, size_t errlen);
+
+/* Ends the pass: the partition is unassigned and its prefetched records dropped. */
+void record_fetch_release(record_fetcher *f);
 
 #endif

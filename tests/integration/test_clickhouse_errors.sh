@@ -2,8 +2,12 @@
 # test_clickhouse_errors.sh — ClickHouse as users meet it: authentication with a password (in
 # the URL and in CDCPIPE_CLICKHOUSE_USER/_PASSWORD), a wrong password (exit 1, a message that
 # says what to check, the password never printed), a row ClickHouse rejects (dead-lettered with
-# its original key/value and the server's code; the run goes on), and a missing table (exit 1,
-# nothing committed, the event inserted once the table exists).
+# its original key/value and the server's code; the run goes on), a missing table (exit 1,
+# nothing committed, the event inserted once the table exists); a password without a user (sent
+# for user `default`, not dropped); URLs that cannot be used safely (exit 2, the secret never
+# printed); secrets in the URL's query never logged; a CA file that cannot be used (exit 2 at
+# start, or exit 1 at once: not retried as a network error); and the warning when a password
+# would travel over http:// to another machine.
 . "$(dirname "$0")/lib.sh"
 
 TOPIC="cherr_$ID"
@@ -26,6 +30,7 @@ assert_not_contains "wrong password: never printed" "wrong-secret" "$(cat "$RUN/
 run "http://tester:secret@$hostport" -g "g2_$ID"
 assert_eq "password in the URL: exit 0" 0 "$rc"
 assert_eq "password in the URL: row inserted" 1 "$(ch "SELECT count() FROM $DB.changes")"
+assert_not_contains "password in the URL to this machine: no warning" "unencrypted" "$(cat "$RUN/stderr")"
 
 rc=0
 CDCPIPE_CLICKHOUSE_USER=tester CDCPIPE_CLICKHOUSE_PASSWORD=secret "$BIN" --once -b "$KAFKA_BROKERS" \
@@ -65,5 +70,63 @@ run_missing
 assert_eq "after creating the table: exit 0" 0 "$rc"
 assert_eq "after creating the table: the event was not lost" "1	one" \
   "$(ch "SELECT id, name FROM $DB.missing FORMAT TabSeparated")"
+# A password without a user is meant for user `default` (which has none here): it is sent, and
+# refused, instead of silently connecting without it.
+rc=0
+CDCPIPE_CLICKHOUSE_PASSWORD=only-a-password "$BIN" --once -b "$KAFKA_BROKERS" -t "$TOPIC" \
+  -g "g6_$ID" --database "$DB" --clickhouse "$CLICKHOUSE_URL" "$SRC/pipeline.lua" \
+  2>"$RUN/stderr" || rc=$?
+assert_eq "password without a user: exit 1" 1 "$rc"
+assert_contains "password without a user: sent for user default, refused" "check the ClickHouse user and password" "$(cat "$RUN/stderr")"
+assert_not_contains "password without a user: never printed" "only-a-password" "$(cat "$RUN/stderr")"
+
+# URLs that cannot be used safely are refused at start, naming the setting, the secret unprinted.
+run "http://tester:pa/ss@$hostport" -g "g7_$ID"
+assert_eq "a '/' in the URL's password: exit 2" 2 "$rc"
+assert_contains "  ... the URL does not parse, says how to write it" "the ClickHouse URL (--clickhouse, CDCPIPE_CLICKHOUSE_URL or clickhouse.url) does not parse" "$(cat "$RUN/stderr")"
+assert_not_contains "  ... and the password is not printed" "pa/ss" "$(cat "$RUN/stderr")"
+run "http://tester:secret@$hostport/#frag" -g "g7_$ID"
+assert_eq "a #fragment: exit 2" 2 "$rc"
+assert_contains "  ... saying so" "has a #fragment" "$(cat "$RUN/stderr")"
+assert_not_contains "  ... and the password is not printed" ":secret" "$(cat "$RUN/stderr")"
+
+# A password in the URL's query string works but is never printed: the URL is logged as
+# scheme://host:port/path only (here while an unreachable server is retried).
+printf 'function transform(e) return { id = e.after.id } end\n' >"$RUN/noddl.lua"
+"$BIN" --once -b "$KAFKA_BROKERS" -t "$TOPIC" -g "g8_$ID" --database "$DB" --shutdown-timeout 0 \
+  --clickhouse "http://127.0.0.1:1/?user=tester&password=s3cret-in-query" "$RUN/noddl.lua" \
+  2>"$RUN/stderr" &
+pid=$!
+wait_for "a retried insert" 30 grep -q "retrying in" "$RUN/stderr"
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+assert_eq "unreachable ClickHouse, stopped: exit 1" 1 "$rc"
+assert_contains "the URL is logged without its query" "cannot reach ClickHouse at http://127.0.0.1:1/: " "$(cat "$RUN/stderr")"
+assert_not_contains "  ... the password in the query never" "s3cret-in-query" "$(cat "$RUN/stderr")"
+
+# The CA file is a setting: read at start (exit 2), and one libcurl cannot use stops the run at
+# once instead of being retried as a network error.
+run "https://$hostport" -g "g9_$ID" --clickhouse-ca "$RUN/no-such-ca.pem"
+assert_eq "a missing CA file: exit 2" 2 "$rc"
+assert_contains "  ... naming the setting" "cannot read the ClickHouse CA file $RUN/no-such-ca.pem (--clickhouse-ca, CDCPIPE_CLICKHOUSE_CA or clickhouse.ca): No such file or directory" "$(cat "$RUN/stderr")"
+printf -- '-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n' >"$RUN/bad-ca.pem"
+started=$SECONDS
+run "https://$hostport" -g "g9_$ID" --clickhouse-ca "$RUN/bad-ca.pem"
+assert_eq "a CA file libcurl cannot load: exit 1" 1 "$rc"
+((SECONDS - started < 10)) || fail "a CA file libcurl cannot load was retried for $((SECONDS - started)) s"
+pass "  ... at once, not retried"
+assert_contains "  ... saying what to check" "(check the URL --clickhouse and, for https://, the CA file --clickhouse-ca)" "$(cat "$RUN/stderr")"
+
+# A password over http:// to another machine: a warning at start (the address is a documentation
+# address nobody answers on; the run is stopped once the warning is out).
+"$BIN" --once -b "$KAFKA_BROKERS" -t "$TOPIC" -g "g10_$ID" --database "$DB" --shutdown-timeout 0 \
+  --clickhouse "http://tester:secret@192.0.2.1:8123" "$SRC/pipeline.lua" 2>"$RUN/stderr" &
+pid=$!
+wait_for "the warning" 30 grep -q "unencrypted" "$RUN/stderr"
+kill -TERM "$pid"
+wait "$pid" || true
+assert_contains "password over http:// to another host: warned" "the ClickHouse password goes unencrypted over http:// to http://192.0.2.1:8123/, which is not this machine: anyone on the network path can read it; use an https:// URL (--clickhouse)" "$(cat "$RUN/stderr")"
+assert_not_contains "  ... the password not printed" ":secret" "$(cat "$RUN/stderr")"
 ch "DROP DATABASE $DB" >/dev/null
 finish
