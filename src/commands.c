@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cdcpipe/log.h"
+#include "cdcpipe/log.h"
 #include "cdcpipe/row_json.h"
 #include "cdcpipe/strbuf.h"
 
@@ -58,4 +59,38 @@ int command_test(const config *cfg, script *s, FILE *input, FILE *out)
     strbuf_free(&text);
     fflush(out);
     return failures ? 1 : 0;
+}
+
+void command_show(ch_client *ch, const char *database, long n, const char *const *tables,
+                  size_t ntables)
+{
+    char err[1024];
+    for (size_t i = 0; i < ntables; i++) {
+        const char *table = tables[i];
+        strbuf sql = {0}, out = {0};
+        strbuf_puts(&sql, "SELECT count() FROM ");
+        ch_quote_table(&sql, database, table);
+        if (ch_exec(ch, sql.data, &out, NULL, err, sizeof err) == CH_OK) {
+            long long total = atoll(out.data ? out.data : "0");
+            long long skip = total > n ? total - n : 0;
+            strbuf_reset(&sql);
+            strbuf_reset(&out);
+            strbuf_puts(&sql, "SELECT * FROM ");
+            ch_quote_table(&sql, database, table);
+            strbuf_printf(&sql, " LIMIT %lld, %ld FORMAT PrettyCompactNoEscapes", skip, n);
+        }
+        if (ch_exec(ch, sql.data, &out, NULL, err, sizeof err) == CH_OK) {
+            /* rows hold event data: control bytes escaped, not sent to the terminal (every
+             * Pretty format passes them through; PrettyCompact adds the server's own ANSI) */
+            strbuf shown = {0};
+            log_escape(&shown, out.data ? out.data : "", out.len, true);
+            printf("%s (last %ld rows):\n%s", table, n, shown.data ? shown.data : "");
+            fflush(stdout);
+            strbuf_free(&shown);
+        } else {
+            log_error("--show: %s", err);
+        }
+        strbuf_free(&sql);
+        strbuf_free(&out);
+    }
 }

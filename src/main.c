@@ -15,6 +15,7 @@
 #include "cdcpipe/log.h"
 #include "cdcpipe/pipeline.h"
 #include "cdcpipe/script.h"
+#include "cdcpipe/signals.h"
 
 int main(int argc, char **argv)
 {
@@ -56,8 +57,8 @@ int main(int argc, char **argv)
         rc = 2;
     } else {
         curl_global_init(CURL_GLOBAL_DEFAULT);
-        pipeline_install_signal_handlers();
-        pipeline_counters counters;
+        signals_install();
+        metrics counters;
         rc = pipeline_run(&cfg, &s, &counters);
         curl_global_cleanup();
     }

@@ -16,54 +16,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "cdcpipe/batch.h"
 #include "cdcpipe/clickhouse.h"
 #include "cdcpipe/clock.h"
+#include "cdcpipe/commands.h"
 #include "cdcpipe/dead_letter.h"
+#include "cdcpipe/inserter.h"
 #include "cdcpipe/kafka.h"
 #include "cdcpipe/log.h"
 #include "cdcpipe/partitions.h"
 #include "cdcpipe/record_fetch.h"
 #include "cdcpipe/row_set.h"
 #include "cdcpipe/row_json.h"
+#include "cdcpipe/signals.h"
 #include "cdcpipe/start_position.h"
+#include "cdcpipe/xalloc.h"
 
-#define RETRY_FIRST_MS 200
-#define RETRY_MAX_MS   10000
-#define DDL_RETRY_MS   30000
-#define POLL_MS        100
-
-volatile sig_atomic_t pipeline_stop_requested = 0;
-volatile sig_atomic_t pipeline_reload_requested = 0;
-
-static void on_hangup(int sig)
-{
-    (void)sig;
-    pipeline_reload_requested = 1;
-}
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    if (pipeline_stop_requested) _exit(130); /* second signal: leave now, commit nothing more */
-    pipeline_stop_requested = 1;
-}
-
-void pipeline_install_signal_handlers(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sa.sa_handler = on_hangup;
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-}
+#define DDL_RETRY_MS 30000
+#define POLL_MS      100
 
 /* An event whose rows wait in the batches: where it came from, so that an event whose row
  * ClickHouse rejects can be read again and dead-lettered with its original key, value and
@@ -74,22 +45,17 @@ typedef struct {
     bool dead_lettered;
 } held_event;
 
-typedef enum {
-    INSERT_OK,
-    INSERT_FAILED,      /* deployment error, or unreachable until the shutdown deadline */
-    INSERT_HANDED_BACK, /* a rebalance came while ClickHouse was unreachable */
-} insert_result;
-
 typedef struct {
     const config *cfg;
-    script *script; /* the running pipeline.lua; replaced by a reload */
-    ch_client *ch;  /* NULL in a dry run */
+    script *script;    /* the running pipeline.lua; replaced by a reload */
+    ch_client *ch;     /* NULL in a dry run */
+    inserter inserter; /* over ch, with the hooks below */
     kafka_consumer *kafka;
     dl_sink *dead_letters;
     record_fetcher *fetcher;
     partition_table parts;
     batch_set batches;
-    pipeline_counters *n;
+    metrics *n;
     held_event *held; /* events with rows in the batches, numbered as the rows record */
     size_t nheld, held_cap;
     bool offsets_moved; /* events handled since the last commit */
@@ -107,28 +73,10 @@ typedef struct {
     strbuf dry_rows; /* dry run: the current event's rows, printed when it succeeds */
 } pipeline;
 
-/* Sleeps up to ms. Wakes early when a stop is requested during the sleep. */
-static void pause_ms(int ms)
-{
-    sig_atomic_t stopped = pipeline_stop_requested;
-    while (ms > 0 && pipeline_stop_requested == stopped) {
-        int step = ms < 100 ? ms : 100;
-        struct timespec ts = {0, (long)step * 1000000L};
-        nanosleep(&ts, NULL);
-        ms -= step;
-    }
-}
-
-static int next_backoff(int backoff)
-{
-    int doubled = backoff * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : backoff * 2;
-    return doubled / 2 + rand() % (doubled / 2 + 1); /* jitter: [half, full] */
-}
-
 /* After a stop request, transient failures are retried for --shutdown-timeout seconds more. */
 static bool shutdown_expired(pipeline *p)
 {
-    if (!pipeline_stop_requested) return false;
+    if (!signals_stop_requested) return false;
     if (p->stop_deadline_ms < 0) p->stop_deadline_ms = clock_ms() + p->cfg->shutdown_timeout * 1000;
     return clock_ms() >= p->stop_deadline_ms;
 }
@@ -182,143 +130,47 @@ static rd_kafka_message_t *poll_kafka(pipeline *p, int timeout_ms)
     return m;
 }
 
-/* Waits ms before an insert is tried again. Outside a rebalance callback the consumer keeps
- * polling with its partitions paused, so the group can rebalance meanwhile. Returns 0, or -1
- * when partitions were taken away (p->handed_back) or Kafka failed (p->failed). */
-static int wait_before_retry(pipeline *p, int ms)
+/* inserter hook: waits ms before an insert is tried again. Outside a rebalance callback the
+ * consumer keeps polling with its partitions paused, so the group can rebalance meanwhile.
+ * INSERT_HANDED_BACK when partitions were taken away, INSERT_FAILED when Kafka failed. */
+static insert_result wait_before_retry(void *ud, int ms)
 {
+    pipeline *p = ud;
     if (p->in_revoke || !p->kafka) {
-        pause_ms(ms);
-        return 0;
+        inserter_sleep(ms);
+        return INSERT_OK;
     }
     kafka_pause(p->kafka);
     int64_t until = clock_ms() + ms;
-    sig_atomic_t stopped = pipeline_stop_requested;
-    for (int64_t now = clock_ms(); now < until && pipeline_stop_requested == stopped;
+    sig_atomic_t stopped = signals_stop_requested;
+    for (int64_t now = clock_ms(); now < until && signals_stop_requested == stopped;
          now = clock_ms()) {
         rd_kafka_message_t *m = poll_kafka(p, until - now < POLL_MS ? (int)(until - now) : POLL_MS);
         if (m) stash(p, m);
-        if (p->failed || p->handed_back) return -1;
-    }
-    return 0;
-}
-
-/* Requests made for one slice of a batch (up to --batch-rows rows) once ClickHouse rejected it,
- * to find its bad rows. A bad row costs 2 of them when ClickHouse names its row number, and about
- * 2·log2(rows) (at most 40 for the largest slice) when it does not; each insert that succeeds
- * adds a part to the table. Past the budget, every piece still waiting is tried once more as a
- * whole and, if rejected, dead-lettered whole: bad input can neither multiply inserts (nor
- * parts: TOO_MANY_PARTS) nor keep a batch from finishing. */
-#define NARROW_BUDGET 64
-
-static int compare_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* An INSERT of a row set: its column list and body pieces. */
-typedef struct {
-    batch *b;
-    char **columns; /* room for 2 * b->ncolumns */
-    size_t ncolumns;
-    ch_span *spans;
-} insert_request;
-
-static void insert_request_prepare(insert_request *q, batch *b, const row_set *s)
-{
-    size_t room = b->ncolumns ? 2 * b->ncolumns : 1;
-    q->b = b;
-    q->columns = malloc(room * sizeof *q->columns);
-    q->spans = malloc((s->count ? s->count : 1) * sizeof *q->spans);
-    if (!q->columns || !q->spans) abort();
-    q->ncolumns = 0;
-    for (size_t i = 0; i < s->count; i++) {
-        size_t from = batch_row_start(b, s->ranges[i].from),
-               to = batch_row_start(b, s->ranges[i].to);
-        q->spans[i] = (ch_span){b->rows.data + from, to - from};
-        /* The union of the ranges' columns (a column no row of the set has stays out, so its
-         * DEFAULT applies on every server version). */
-        q->ncolumns +=
-            batch_columns_of(b, s->ranges[i].from, s->ranges[i].to, q->columns + q->ncolumns);
-        if (s->count > 1) {
-            qsort(q->columns, q->ncolumns, sizeof *q->columns, compare_names);
-            size_t n = 0;
-            for (size_t k = 0; k < q->ncolumns; k++)
-                if (n == 0 || strcmp(q->columns[n - 1], q->columns[k]) != 0)
-                    q->columns[n++] = q->columns[k];
-            q->ncolumns = n;
-        }
-    }
-}
-
-static void insert_request_free(insert_request *q)
-{
-    free(q->columns);
-    free(q->spans);
-}
-
-typedef struct {
-    insert_request *insert; /* NULL: the probe (SELECT 1) */
-    size_t nspans;
-} request;
-
-static ch_status send_request(pipeline *p, request *r, ch_failure *fail, char *err, size_t errlen)
-{
-    if (!r->insert) return ch_exec(p->ch, "SELECT 1", NULL, fail, err, errlen);
-    insert_request *q = r->insert;
-    return ch_insert(p->ch, q->b->table, q->columns, q->ncolumns, q->spans, r->nspans, fail, err,
-                     errlen);
-}
-
-/* Sends r until it is not a transient failure: retried with backoff until it succeeds, the
- * shutdown timeout passes or a rebalance takes partitions away. Returns INSERT_OK with *st
- * CH_OK or CH_REJECTED (fail and err describe the rejection); INSERT_FAILED after a permanent
- * failure (logged) or at shutdown; INSERT_HANDED_BACK. */
-static insert_result send_retrying(pipeline *p, request *r, ch_status *st, ch_failure *fail,
-                                   char *err, size_t errlen)
-{
-    int backoff = RETRY_FIRST_MS;
-    while ((*st = send_request(p, r, fail, err, errlen)) == CH_TRANSIENT) {
-        if (shutdown_expired(p)) {
-            log_error("%s; giving up at shutdown, offsets not committed (the events will be "
-                      "consumed again)",
-                      err);
-            return INSERT_FAILED;
-        }
-        if (p->in_revoke && clock_ms() >= p->revoke_deadline_ms) {
-            log_warn("%s; still failing %ld s after partitions were revoked: handing them over "
-                     "uncommitted (their events will be consumed again)",
-                     err, p->cfg->shutdown_timeout);
-            return INSERT_HANDED_BACK;
-        }
-        p->n->retries++;
-        log_warn("%s; retrying in %d ms", err, backoff);
-        if (wait_before_retry(p, backoff) != 0)
-            return p->failed ? INSERT_FAILED : INSERT_HANDED_BACK;
-        backoff = next_backoff(backoff);
-    }
-    if (*st == CH_PERMANENT) {
-        log_error("%s", err);
-        log_error("stopping without committing: fix the ClickHouse deployment or pipeline.lua and "
-                  "restart; the events will be consumed again");
-        return INSERT_FAILED;
+        if (p->failed) return INSERT_FAILED;
+        if (p->handed_back) return INSERT_HANDED_BACK;
     }
     return INSERT_OK;
 }
 
-/* Inserts the rows of s (see send_retrying); *rejected tells whether ClickHouse refused them. */
-static insert_result send_rows(pipeline *p, batch *b, const row_set *s, bool *rejected,
-                               ch_failure *fail, char *err, size_t errlen)
+/* inserter hook: whether to stop retrying. After SIGINT/SIGTERM, for --shutdown-timeout seconds
+ * more; inside a revoke, until the revoke's deadline (then the partitions go uncommitted). */
+static insert_result give_up_retrying(void *ud, const char *err)
 {
-    insert_request q;
-    insert_request_prepare(&q, b, s);
-    request r = {&q, s->count};
-    ch_status st;
-    insert_result res = send_retrying(p, &r, &st, fail, err, errlen);
-    insert_request_free(&q);
-    *rejected = res == INSERT_OK && st == CH_REJECTED;
-    if (res == INSERT_OK && st == CH_OK) p->n->rows_inserted += s->rows;
-    return res;
+    pipeline *p = ud;
+    if (shutdown_expired(p)) {
+        log_error("%s; giving up at shutdown, offsets not committed (the events will be consumed "
+                  "again)",
+                  err);
+        return INSERT_FAILED;
+    }
+    if (p->in_revoke && clock_ms() >= p->revoke_deadline_ms) {
+        log_warn("%s; still failing %ld s after partitions were revoked: handing them over "
+                 "uncommitted (their events will be consumed again)",
+                 err, p->cfg->shutdown_timeout);
+        return INSERT_HANDED_BACK;
+    }
+    return INSERT_OK;
 }
 
 /* Dead-letters the event a held row came from (once), with its original record read again; a
@@ -356,111 +208,12 @@ static void dead_letter_held(pipeline *p, held_event *h, const char *reason, int
     }
 }
 
-/* A row ClickHouse rejects alone. Without a ClickHouse error (a code-less 400/413/414) the
- * server or a proxy may refuse every request: a probe tells the row's fault from the
- * deployment's. */
-static insert_result reject_row(pipeline *p, batch *b, size_t row, const ch_failure *fail,
-                                const char *reason)
+/* inserter hook: a rejected row's event goes to the dead letters (once per event). */
+static int reject_event(void *ud, uint32_t event, const char *reason, int clickhouse_code)
 {
-    if (!fail->code) {
-        char err[1024];
-        ch_failure probe_fail;
-        ch_status st;
-        request probe = {NULL, 0};
-        insert_result r = send_retrying(p, &probe, &st, &probe_fail, err, sizeof err);
-        if (r != INSERT_OK) return r;
-        if (st != CH_OK) {
-            log_error("%s", reason);
-            log_error("even a plain SELECT 1 is refused (%s): the ClickHouse URL or a proxy before "
-                      "it is wrong, not the rows; stopping without committing",
-                      err);
-            return INSERT_FAILED;
-        }
-    }
-    dead_letter_held(p, &p->held[b->row_event[row]], reason, fail->code);
-    return p->failed ? INSERT_FAILED : INSERT_OK;
-}
-
-/* Inserts the rows of s, narrowing a rejection down to the bad rows, which are dead-lettered:
- * the row ClickHouse names ("at row N"; only while `numbered`) is tried alone — rejected, it is
- * dead-lettered; accepted, ClickHouse's numbers are not used for s again — and the rest is
- * inserted without it; with no usable row number s is split in halves. Every request counts
- * against *budget (NARROW_BUDGET); once it is spent, a piece that is rejected is dead-lettered
- * whole. Frees s. */
-static insert_result insert_set(pipeline *p, batch *b, row_set *s, bool numbered, int *budget)
-{
-    char err[1024];
-    ch_failure fail;
-    insert_result r = INSERT_OK;
-    for (;;) {
-        bool rejected;
-        (*budget)--;
-        r = send_rows(p, b, s, &rejected, &fail, err, sizeof err);
-        if (r != INSERT_OK || !rejected) break;
-        if (s->rows == 1) {
-            r = reject_row(p, b, s->ranges[0].from, &fail, err);
-            break;
-        }
-        if (*budget <= 0) {
-            char reason[1400];
-            snprintf(reason, sizeof reason,
-                     "rejected together with the other %zu rows of its group; cdcpipe stopped "
-                     "narrowing this batch down after %d inserts: %s",
-                     s->rows - 1, NARROW_BUDGET, err);
-            log_warn("%zu rows of a batch for %s dead-lettered as a group: %s", s->rows, b->table,
-                     reason);
-            for (size_t i = 0; i < s->count && !p->failed; i++)
-                for (size_t row = s->ranges[i].from; row < s->ranges[i].to && !p->failed; row++)
-                    dead_letter_held(p, &p->held[b->row_event[row]], reason, fail.code);
-            r = p->failed ? INSERT_FAILED : INSERT_OK;
-            break;
-        }
-        if (numbered && fail.row >= 1 && (size_t)fail.row <= s->rows) {
-            size_t row = row_set_at(s, (size_t)fail.row - 1);
-            row_set one = {0};
-            row_set_add(&one, row, row + 1);
-            char one_err[1024];
-            ch_failure one_fail;
-            (*budget)--;
-            r = send_rows(p, b, &one, &rejected, &one_fail, one_err, sizeof one_err);
-            row_set_free(&one);
-            if (r != INSERT_OK) break;
-            if (rejected) {
-                log_debug("%s; row %ld of %zu is the bad one", err, fail.row, s->rows);
-                r = reject_row(p, b, row, &one_fail, one_err);
-                if (r != INSERT_OK) break;
-            } else {
-                log_debug("%s; but row %ld alone was accepted: splitting instead", err, fail.row);
-                numbered = false;
-            }
-            row_set_remove(s, row);
-            continue;
-        }
-        log_debug("%s; splitting %zu rows", err, s->rows);
-        row_set first, second;
-        row_set_split(s, s->rows / 2, &first, &second);
-        r = insert_set(p, b, &first, numbered, budget);
-        if (r == INSERT_OK)
-            r = insert_set(p, b, &second, numbered, budget);
-        else
-            row_set_free(&second);
-        break;
-    }
-    row_set_free(s);
-    return r;
-}
-
-/* Inserts rows [first, end) of b: transient failures are retried until they succeed, the
- * shutdown timeout passes or a rebalance takes partitions away; rejected data is narrowed down
- * to the bad rows (insert_set), whose events are dead-lettered. */
-static insert_result insert_rows(pipeline *p, batch *b, size_t first, size_t end)
-{
-    row_set all = {0};
-    row_set_add(&all, first, end);
-    int budget = NARROW_BUDGET + 1; /* the first insert is not narrowing anything down */
-    insert_result r = insert_set(p, b, &all, true, &budget);
-    record_fetch_release(p->fetcher);
-    return r;
+    pipeline *p = ud;
+    dead_letter_held(p, &p->held[event], reason, clickhouse_code);
+    return p->failed ? -1 : 0;
 }
 
 /* Partitions were taken away while the batches waited for ClickHouse: nothing since the last
@@ -510,7 +263,8 @@ static int flush(pipeline *p)
         for (size_t first = 0; first < b->nrows && r == INSERT_OK;
              first += (size_t)p->cfg->batch_rows) {
             size_t end = first + (size_t)p->cfg->batch_rows;
-            r = insert_rows(p, b, first, end < b->nrows ? end : b->nrows);
+            r = inserter_insert(&p->inserter, b, first, end < b->nrows ? end : b->nrows);
+            record_fetch_release(p->fetcher);
         }
         if (r != INSERT_OK) break;
         log_debug("inserted %zu rows into %s", b->nrows, b->table);
@@ -638,81 +392,6 @@ static void handle_message(pipeline *p, rd_kafka_message_t *m)
     rd_kafka_message_destroy(m);
 }
 
-/* Runs ddl() statements, retrying while ClickHouse is not reachable yet (up to 30 s). */
-static int run_ddl(pipeline *p, script *s)
-{
-    char **stmts, err[1024];
-    if (script_ddl(s, &stmts, err, sizeof err) != 0) {
-        log_error("%s", err);
-        script_free_ddl(stmts);
-        return -1;
-    }
-    int rc = 0;
-    for (char **sql = stmts; *sql && rc == 0; sql++) {
-        int64_t deadline = clock_ms() + DDL_RETRY_MS;
-        int backoff = RETRY_FIRST_MS;
-        ch_status st;
-        while ((st = ch_exec(p->ch, *sql, NULL, NULL, err, sizeof err)) == CH_TRANSIENT &&
-               clock_ms() < deadline && !pipeline_stop_requested) {
-            log_warn("%s; retrying in %d ms", err, backoff);
-            pause_ms(backoff);
-            backoff = next_backoff(backoff);
-        }
-        if (st != CH_OK) {
-            log_error("ddl() in %s: %s", script_path(s), err);
-            rc = -1;
-        }
-    }
-    script_free_ddl(stmts);
-    return rc;
-}
-
-/* --show N: the last N rows (in the table's sort order) of every table written to. */
-static void show_tables(pipeline *p)
-{
-    char err[1024];
-    for (size_t i = 0; i < p->batches.count; i++) {
-        const char *table = p->batches.items[i].table;
-        strbuf sql = {0}, out = {0};
-        strbuf_puts(&sql, "SELECT count() FROM ");
-        ch_quote_table(&sql, p->cfg->database, table);
-        if (ch_exec(p->ch, sql.data, &out, NULL, err, sizeof err) == CH_OK) {
-            long long total = atoll(out.data ? out.data : "0");
-            long long skip = total > p->cfg->show ? total - p->cfg->show : 0;
-            strbuf_reset(&sql);
-            strbuf_reset(&out);
-            strbuf_puts(&sql, "SELECT * FROM ");
-            ch_quote_table(&sql, p->cfg->database, table);
-            strbuf_printf(&sql, " LIMIT %lld, %ld FORMAT PrettyCompactNoEscapes", skip,
-                          p->cfg->show);
-        }
-        if (ch_exec(p->ch, sql.data, &out, NULL, err, sizeof err) == CH_OK) {
-            /* rows hold event data: control bytes escaped, not sent to the terminal (every
-             * Pretty format passes them through; PrettyCompact adds the server's own ANSI) */
-            strbuf shown = {0};
-            log_escape(&shown, out.data ? out.data : "", out.len, true);
-            printf("%s (last %ld rows):\n%s", table, p->cfg->show, shown.data ? shown.data : "");
-            fflush(stdout);
-            strbuf_free(&shown);
-        } else {
-            log_error("--show: %s", err);
-        }
-        strbuf_free(&sql);
-        strbuf_free(&out);
-    }
-}
-
-void pipeline_format_summary(const pipeline_counters *c, double seconds, char *out, size_t outlen)
-{
-    snprintf(out, outlen,
-             "consumed=%llu tombstones=%llu filtered=%llu dead_lettered=%llu "
-             "events_inserted=%llu rows_inserted=%llu retries=%llu seconds=%.2f",
-             (unsigned long long)c->consumed, (unsigned long long)c->tombstones,
-             (unsigned long long)c->filtered, (unsigned long long)c->dead_lettered,
-             (unsigned long long)c->events_inserted, (unsigned long long)c->rows_inserted,
-             (unsigned long long)c->retries, seconds);
-}
-
 /* SIGHUP: at a batch boundary, load pipeline.lua again, check it (it loads, defines transform,
  * its ddl() runs) and swap it in; if anything fails the running version stays. Settings from the
  * new script's `config` need a restart. */
@@ -727,7 +406,7 @@ static void reload(pipeline *p)
         return;
     }
     script_apply_config(fresh, p->cfg);
-    if (p->ch && run_ddl(p, fresh) != 0) {
+    if (p->ch && inserter_run_ddl(&p->inserter, fresh, DDL_RETRY_MS) != 0) {
         log_error("reload: ddl() of the new %s failed; still running the previous version", path);
         script_close(fresh);
         return;
@@ -737,7 +416,7 @@ static void reload(pipeline *p)
     log_info("reloaded %s", script_path(fresh));
 }
 
-int pipeline_run(const config *cfg, script **s, pipeline_counters *counters)
+int pipeline_run(const config *cfg, script **s, metrics *counters)
 {
     char err[1024];
     pipeline p;
@@ -777,7 +456,9 @@ int pipeline_run(const config *cfg, script **s, pipeline_counters *counters)
                      "this machine: anyone on the network path can read it; use an https:// URL "
                      "(--clickhouse)",
                      ch_url_printable(p.ch));
-        if (run_ddl(&p, p.script) != 0) {
+        p.inserter =
+            (inserter){p.ch, {wait_before_retry, give_up_retrying, reject_event, &p}, counters};
+        if (inserter_run_ddl(&p.inserter, p.script, DDL_RETRY_MS) != 0) {
             rc = 1;
             goto done;
         }
@@ -798,7 +479,7 @@ int pipeline_run(const config *cfg, script **s, pipeline_counters *counters)
     log_info("consuming %s from %s as group %s%s", cfg->topics, cfg->brokers, cfg->group,
              cfg->dry_run ? " (dry run: nothing is inserted or committed)" : "");
 
-    while (!pipeline_stop_requested && !p.failed) {
+    while (!signals_stop_requested && !p.failed) {
         rd_kafka_message_t *m =
             p.stash_head < p.nstash ? p.stash[p.stash_head++] : poll_kafka(&p, POLL_MS);
         if (p.failed) { /* a fatal consumer error (or a failed flush in a revoke) */
@@ -812,18 +493,12 @@ int pipeline_run(const config *cfg, script **s, pipeline_counters *counters)
         }
         if (m) handle_message(&p, m);
         if (flush_due(&p)) flush(&p);
-        if (pipeline_reload_requested) {
-            pipeline_reload_requested = 0;
+        if (signals_reload_requested) {
+            signals_reload_requested = 0;
             reload(&p);
         }
         if (cfg->once && partitions_caught_up(&p.parts)) break;
-        if (cfg->stats_interval > 0 && clock_ms() - last_stats >= cfg->stats_interval * 1000) {
-            char line[512];
-            last_stats = clock_ms();
-            pipeline_format_summary(counters, (double)(last_stats - started) / 1000.0, line,
-                                    sizeof line);
-            log_info("progress: %s", line);
-        }
+        metrics_log_progress(counters, cfg->stats_interval, started, &last_stats);
     }
     flush(&p);
     kafka_close(p.kafka);                /* the revoke on leaving flushes and commits once more */
@@ -839,12 +514,18 @@ int pipeline_run(const config *cfg, script **s, pipeline_counters *counters)
     fflush(stdout); /* dry-run rows before the summary */
     double seconds = (double)(clock_ms() - started) / 1000.0;
     char summary[512];
-    pipeline_format_summary(counters, seconds, summary, sizeof summary);
+    metrics_format_summary(counters, seconds, summary, sizeof summary);
     if (cfg->once)
         fprintf(stderr, "cdcpipe: %s\n", summary);
     else
         log_info("stopped: %s", summary);
-    if (rc == 0 && p.ch && cfg->show > 0) show_tables(&p);
+    if (rc == 0 && p.ch && cfg->show > 0) {
+        const char **tables = xcalloc(p.batches.count, sizeof *tables);
+        for (size_t i = 0; i < p.batches.count; i++)
+            tables[i] = p.batches.items[i].table;
+        command_show(p.ch, cfg->database, cfg->show, tables, p.batches.count);
+        free(tables);
+    }
 
 done:
     *s = p.script; /* a reload may have replaced it */

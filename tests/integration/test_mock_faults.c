@@ -391,7 +391,7 @@ static void set(config *cfg, const char *key, const char *value)
 }
 
 /* pipeline_run under the watchdog; returns its exit status, *seconds its duration. */
-static int run_pipeline(const config *cfg, script *s, pipeline_counters *c, double *seconds)
+static int run_pipeline(const config *cfg, script *s, metrics *c, double *seconds)
 {
     double t0 = now_s();
     alarm(WATCHDOG_S);
@@ -401,7 +401,7 @@ static int run_pipeline(const config *cfg, script *s, pipeline_counters *c, doub
     return rc;
 }
 
-static void check_run(const char *scenario, int rc, const pipeline_counters *c, double seconds)
+static void check_run(const char *scenario, int rc, const metrics *c, double seconds)
 {
     if (rc != 0) fail("%s: pipeline_run returned %d, expected 0", scenario, rc);
     pass("%s: pipeline_run returned 0 in %.1f s (consumed=%llu inserted=%llu retries=%llu)",
@@ -473,7 +473,7 @@ int main(void)
     config_set_kafka(&cfg, "heartbeat.interval.ms", "1000");
     if (config_validate(&cfg, err, sizeof err) != 0) fail("config: %s", err);
 
-    pipeline_counters c;
+    metrics c;
     double seconds;
     unsigned long long uniq, count;
 

@@ -1,0 +1,24 @@
+/*
+ * signals — what SIGINT, SIGTERM and SIGHUP ask of the running pipeline.
+ *
+ * The handlers only set flags; the main loop acts on them at its next turn (and a wait between
+ * insert retries wakes early on a stop). A second SIGINT/SIGTERM exits at once with status 130,
+ * committing nothing more. SIGPIPE is ignored (a closed socket is an error return, not a death).
+ *
+ * @locality: the flags are set from signal handlers on whatever thread takes the signal and read
+ * by the main thread; sig_atomic_t, no locks.
+ */
+#ifndef CDCPIPE_SIGNALS_H
+#define CDCPIPE_SIGNALS_H
+
+#include <signal.h>
+
+/* SIGINT/SIGTERM: stop consuming, flush, commit, leave the group. */
+extern volatile sig_atomic_t signals_stop_requested;
+/* SIGHUP: reload pipeline.lua at the next batch boundary (the loop clears it). */
+extern volatile sig_atomic_t signals_reload_requested;
+
+/* Installs the handlers (main thread, before any other thread starts). */
+void signals_install(void);
+
+#endif
