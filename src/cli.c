@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cdcpipe/log.h"
+#include "cdcpipe/xalloc.h"
 
 const char cli_usage[] =
     "Usage: cdcpipe [options] pipeline.lua            stream Debezium events from Kafka into "
@@ -66,13 +67,11 @@ const char cli_usage[] =
 
 static void add_setting(cli_args *a, const char *key, const char *value, const char *origin)
 {
-    cli_setting *s = realloc(a->settings, (a->nsettings + 1) * sizeof *s);
-    if (!s) abort();
+    cli_setting *s = xrealloc(a->settings, a->nsettings + 1, sizeof *s);
     a->settings = s;
     s = &a->settings[a->nsettings++];
     s->key = key;
-    s->value = strdup(value);
-    if (!s->value) abort();
+    s->value = xstrdup(value);
     snprintf(s->origin, sizeof s->origin, "%s", origin);
 }
 
@@ -82,8 +81,7 @@ static void add_topic(cli_args *a, const char *topic)
     for (size_t i = 0; i < a->nsettings; i++) {
         if (strcmp(a->settings[i].key, "topics") == 0) {
             size_t len = strlen(a->settings[i].value) + strlen(topic) + 2;
-            char *joined = malloc(len);
-            if (!joined) abort();
+            char *joined = xmalloc(len);
             snprintf(joined, len, "%s,%s", a->settings[i].value, topic);
             free(a->settings[i].value);
             a->settings[i].value = joined;
@@ -194,8 +192,7 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
                                         : "");
                 return -1;
             }
-            char **props = realloc(a->kafka_props, (a->nkafka + 1) * sizeof *props);
-            if (!props) abort();
+            char **props = xrealloc(a->kafka_props, a->nkafka + 1, sizeof *props);
             a->kafka_props = props;
             a->kafka_props[a->nkafka++] = optarg;
             break;

@@ -23,6 +23,7 @@
 #include <curl/curl.h>
 
 #include "cdcpipe/errbuf.h"
+#include "cdcpipe/xalloc.h"
 
 #define DEFAULT_TIMEOUT_MS 120000L
 
@@ -275,11 +276,10 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 ch_client *ch_open(const char *url, const char *user, const char *password, const char *database,
                    char *err, size_t errlen)
 {
-    ch_client *c = calloc(1, sizeof *c);
-    if (!c) abort();
+    ch_client *c = xcalloc(1, sizeof *c);
     c->curl = curl_easy_init();
-    c->database = strdup(database);
-    if (!c->curl || !c->database) abort();
+    c->database = xstrdup(database);
+    if (!c->curl) abort();
     if (setup_url(c, url, user, password, err, errlen) != 0) {
         ch_close(c);
         return NULL;
@@ -656,8 +656,7 @@ ch_status ch_insert(ch_client *c, const char *table, char *const *columns, size_
     strbuf_puts(sql, ") FORMAT JSONEachRow\n");
     if (c->spans_cap < nrows + 1) {
         c->spans_cap = nrows + 1;
-        c->spans = realloc(c->spans, c->spans_cap * sizeof *c->spans);
-        if (!c->spans) abort();
+        c->spans = xrealloc(c->spans, c->spans_cap, sizeof *c->spans);
     }
     c->spans[0] = (ch_span){sql->data, sql->len};
     memcpy(c->spans + 1, rows, nrows * sizeof *rows);

@@ -14,6 +14,7 @@
 #include <lauxlib.h>
 
 #include "cdcpipe/start_position.h"
+#include "cdcpipe/xalloc.h"
 
 typedef enum { T_STRING, T_LONG, T_BOOL } setting_type;
 
@@ -138,20 +139,13 @@ const char *config_key_for_env(const char *env)
     return NULL;
 }
 
-static char *xstrdup(const char *s)
-{
-    char *copy = strdup(s);
-    if (!copy) abort();
-    return copy;
-}
-
 void config_init(config *cfg)
 {
     char err[256];
     memset(cfg, 0, sizeof *cfg);
     for (size_t i = 0; i < NSETTINGS; i++)
         if (config_set(cfg, settings[i].key, settings[i].fallback, "default", err, sizeof err))
-            abort(); /* the defaults above are wrong */
+            cdc_assert_failed(__FILE__, __LINE__, "the built-in defaults are valid settings");
 }
 
 void config_free(config *cfg)
@@ -258,11 +252,9 @@ void config_set_kafka(config *cfg, const char *name, const char *value)
         }
     }
     size_t n = cfg->kafka_count + 1;
-    char **names = realloc(cfg->kafka_names, n * sizeof *names);
-    if (!names) abort();
+    char **names = xrealloc(cfg->kafka_names, n, sizeof *names);
     cfg->kafka_names = names;
-    char **values = realloc(cfg->kafka_values, n * sizeof *values);
-    if (!values) abort();
+    char **values = xrealloc(cfg->kafka_values, n, sizeof *values);
     cfg->kafka_values = values;
     cfg->kafka_names[n - 1] = xstrdup(name);
     cfg->kafka_values[n - 1] = xstrdup(value);

@@ -27,6 +27,7 @@
 #include "cdcpipe/log.h"
 #include "cdcpipe/row_json.h"
 #include "cdcpipe/strbuf.h"
+#include "cdcpipe/xalloc.h"
 #include "cdcpipe/utf8.h"
 
 #define FLUSH_TIMEOUT_MS 30000
@@ -223,15 +224,13 @@ static int open_file(dl_sink *s, const char *path, char *err, size_t errlen)
 
 dl_sink *dl_open(const config *cfg, char *err, size_t errlen)
 {
-    dl_sink *s = calloc(1, sizeof *s);
-    if (!s) abort();
+    dl_sink *s = xcalloc(1, sizeof *s);
     s->fd = -1;
     s->dry_run = cfg->dry_run;
     s->max_bytes = (size_t)cfg->dlq_max_bytes;
     if (s->dry_run) return s;
     if (cfg->dlq_topic[0] && strcmp(cfg->dlq_topic, "none") != 0) {
-        s->topic = strdup(cfg->dlq_topic);
-        if (!s->topic) abort();
+        s->topic = xstrdup(cfg->dlq_topic);
     }
     if (strcmp(cfg->dlq_topic, "none") != 0 && open_producer(s, cfg, err, errlen) != 0) {
         dl_close(s);
@@ -242,8 +241,7 @@ dl_sink *dl_open(const config *cfg, char *err, size_t errlen)
             dl_close(s);
             return NULL;
         }
-        s->file_path = strdup(cfg->dlq_file);
-        if (!s->file_path) abort();
+        s->file_path = xstrdup(cfg->dlq_file);
     }
     return s;
 }

@@ -110,8 +110,7 @@ static void stash(pipeline *p, rd_kafka_message_t *m)
     if (p->stash_head == p->nstash) p->stash_head = p->nstash = 0;
     if (p->nstash == p->stash_cap) {
         p->stash_cap = p->stash_cap ? p->stash_cap * 2 : 16;
-        p->stash = realloc(p->stash, p->stash_cap * sizeof *p->stash);
-        if (!p->stash) abort();
+        p->stash = xrealloc(p->stash, p->stash_cap, sizeof *p->stash);
     }
     p->stash[p->nstash++] = m;
 }
@@ -362,8 +361,7 @@ static void handle_message(pipeline *p, rd_kafka_message_t *m)
         if (p->ch) {
             if (p->nheld == p->held_cap) {
                 p->held_cap = p->held_cap ? p->held_cap * 2 : 1024;
-                p->held = realloc(p->held, p->held_cap * sizeof *p->held);
-                if (!p->held) abort();
+                p->held = xrealloc(p->held, p->held_cap, sizeof *p->held);
             }
             p->held[p->nheld++] = (held_event){(uint32_t)(ps - p->parts.items), ev.offset, false};
         } else {

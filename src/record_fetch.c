@@ -11,6 +11,7 @@
 #include "cdcpipe/clock.h"
 #include "cdcpipe/kafka.h"
 #include "cdcpipe/log.h"
+#include "cdcpipe/xalloc.h"
 
 #define FETCH_TIMEOUT_MS 30000
 
@@ -24,8 +25,7 @@ struct record_fetcher {
 
 record_fetcher *record_fetcher_new(const config *cfg)
 {
-    record_fetcher *f = calloc(1, sizeof *f);
-    if (!f) abort();
+    record_fetcher *f = xcalloc(1, sizeof *f);
     f->cfg = cfg;
     return f;
 }
@@ -99,8 +99,7 @@ rd_kafka_message_t *record_fetch(record_fetcher *f, const char *topic, int32_t p
                      (int)partition, (long long)offset, rd_kafka_err2str(e));
             return NULL;
         }
-        f->topic = strdup(topic);
-        if (!f->topic) abort();
+        f->topic = xstrdup(topic);
         f->partition = partition;
         f->next = offset;
     }

@@ -2,6 +2,7 @@
  * row_set — rows of a batch as ranges (see include/cdcpipe/row_set.h).
  */
 #include "cdcpipe/row_set.h"
+#include "cdcpipe/xalloc.h"
 
 #include <stdlib.h>
 
@@ -13,8 +14,7 @@ void row_set_add(row_set *s, size_t from, size_t to)
     } else {
         if (s->count == s->cap) {
             s->cap = s->cap ? s->cap * 2 : 4;
-            s->ranges = realloc(s->ranges, s->cap * sizeof *s->ranges);
-            if (!s->ranges) abort();
+            s->ranges = xrealloc(s->ranges, s->cap, sizeof *s->ranges);
         }
         s->ranges[s->count++] = (row_range){from, to};
     }
