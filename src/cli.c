@@ -11,6 +11,7 @@
 
 #include "cdcpipe/log.h"
 #include "cdcpipe/xalloc.h"
+#include "cdcpipe/errbuf.h"
 
 const char cli_usage[] =
     "Usage: cdcpipe [options] pipeline.lua            stream Debezium events from Kafka into "
@@ -185,11 +186,11 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
                 int name =
                     (int)strspn(optarg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                         "0123456789._-");
-                snprintf(err, errlen, "-X %.*s%s: expected -X name=value (a librdkafka property)",
-                         name, optarg,
-                         name == 0      ? "(no name)"
-                         : optarg[name] ? "…"
-                                        : "");
+                errbuf_set(err, errlen, "-X %.*s%s: expected -X name=value (a librdkafka property)",
+                           name, optarg,
+                           name == 0      ? "(no name)"
+                           : optarg[name] ? "…"
+                                          : "");
                 return -1;
             }
             char **props = xrealloc(a->kafka_props, a->nkafka + 1, sizeof *props);
@@ -220,14 +221,14 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
         }
         case ':':
             refused_option(refused, sizeof refused, argv, before);
-            snprintf(err, errlen, "option %s needs a value (see cdcpipe --help)", refused);
+            errbuf_set(err, errlen, "option %s needs a value (see cdcpipe --help)", refused);
             return -1;
         default:
             refused_option(refused, sizeof refused, argv, before);
             /* getopt_long names the option in optopt when it exists but takes no value */
-            snprintf(err, errlen, "%s %s%s (see cdcpipe --help)",
-                     optopt && refused[1] == '-' ? "option" : "unknown option", refused,
-                     optopt && refused[1] == '-' ? " takes no value" : "");
+            errbuf_set(err, errlen, "%s %s%s (see cdcpipe --help)",
+                       optopt && refused[1] == '-' ? "option" : "unknown option", refused,
+                       optopt && refused[1] == '-' ? " takes no value" : "");
             return -1;
         }
         index = -1;
@@ -242,12 +243,12 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
     int positional = argc - optind;
     int wanted = a->command == CMD_TEST ? 2 : 1;
     if (positional != wanted) {
-        snprintf(err, errlen, "%s (see cdcpipe --help)",
-                 positional < wanted
-                     ? (a->command == CMD_TEST ? "expected a pipeline script and an events file "
-                                                 "(or - for stdin)"
-                                               : "expected a pipeline script, e.g. pipeline.lua")
-                     : "too many arguments");
+        errbuf_set(err, errlen, "%s (see cdcpipe --help)",
+                   positional < wanted
+                       ? (a->command == CMD_TEST ? "expected a pipeline script and an events file "
+                                                   "(or - for stdin)"
+                                                 : "expected a pipeline script, e.g. pipeline.lua")
+                       : "too many arguments");
         return -1;
     }
     a->script_path = argv[optind];
@@ -283,8 +284,8 @@ static int apply_overrides(const cli_args *a, config *cfg, char *err, size_t err
     }
     log_level level;
     if (log_parse_level(cfg->log_level, &level) != 0) {
-        snprintf(err, errlen, "log level \"%s\" is not one of error, warn, info, debug",
-                 cfg->log_level);
+        errbuf_set(err, errlen, "log level \"%s\" is not one of error, warn, info, debug",
+                   cfg->log_level);
         return -1;
     }
     log_set_level(level);

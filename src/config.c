@@ -15,6 +15,7 @@
 
 #include "cdcpipe/start_position.h"
 #include "cdcpipe/xalloc.h"
+#include "cdcpipe/errbuf.h"
 
 typedef enum { T_STRING, T_LONG, T_BOOL } setting_type;
 
@@ -111,8 +112,8 @@ static int check_choice(const char *key, const char *value, const char *origin, 
             size_t used = strlen(list);
             snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", *w);
         }
-        snprintf(err, errlen, "%s: \"%s\" is not one of %s (%s)", origin, value, list,
-                 choices[i].meaning);
+        errbuf_set(err, errlen, "%s: \"%s\" is not one of %s (%s)", origin, value, list,
+                   choices[i].meaning);
         return -1;
     }
     return 0;
@@ -181,15 +182,15 @@ static int read_password_file(const char *path, const char *origin, char **passw
     FILE *f = fopen(path, "r");
     size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
     if (!f || ferror(f)) {
-        snprintf(err, errlen, "%s: cannot read the password file %s: %s", origin, path,
-                 strerror(errno));
+        errbuf_set(err, errlen, "%s: cannot read the password file %s: %s", origin, path,
+                   strerror(errno));
         if (f) fclose(f);
         return -1;
     }
     fclose(f);
     if (n == sizeof buf || memchr(buf, '\0', n)) {
-        snprintf(err, errlen, "%s: %s is not a password file (%s)", origin, path,
-                 n == sizeof buf ? "larger than 4 KiB" : "it holds a NUL byte");
+        errbuf_set(err, errlen, "%s: %s is not a password file (%s)", origin, path,
+                   n == sizeof buf ? "larger than 4 KiB" : "it holds a NUL byte");
         return -1;
     }
     if (n > 0 && buf[n - 1] == '\n') n--;
@@ -206,7 +207,7 @@ int config_set(config *cfg, const char *key, const char *value, const char *orig
 {
     const setting *s = find_by_key(key);
     if (!s) {
-        snprintf(err, errlen, "%s: unknown setting \"%s\"", origin, key);
+        errbuf_set(err, errlen, "%s: unknown setting \"%s\"", origin, key);
         return -1;
     }
     void *field = (char *)cfg + s->offset;
@@ -222,7 +223,8 @@ int config_set(config *cfg, const char *key, const char *value, const char *orig
         return 0;
     case T_BOOL:
         if (parse_bool(value, field) != 0) {
-            snprintf(err, errlen, "%s: \"%s\" is not a boolean (use true or false)", origin, value);
+            errbuf_set(err, errlen, "%s: \"%s\" is not a boolean (use true or false)", origin,
+                       value);
             return -1;
         }
         return 0;
@@ -231,8 +233,8 @@ int config_set(config *cfg, const char *key, const char *value, const char *orig
         errno = 0;
         long v = strtol(value, &end, 10);
         if (errno || end == value || *end || v < s->min || v > s->max) {
-            snprintf(err, errlen, "%s: \"%s\" is not a whole number from %ld to %ld", origin, value,
-                     s->min, s->max);
+            errbuf_set(err, errlen, "%s: \"%s\" is not a whole number from %ld to %ld", origin,
+                       value, s->min, s->max);
             return -1;
         }
         *(long *)field = v;
@@ -305,7 +307,7 @@ static int apply_lua_section(config *cfg, lua_State *L, const char *section, con
     while (lua_next(L, tbl) != 0) {
         lua_pop(L, 1);
         if (lua_type(L, -1) != LUA_TSTRING) {
-            snprintf(err, errlen, "%s: config.%s has a key that is not a name", path, section);
+            errbuf_set(err, errlen, "%s: config.%s has a key that is not a name", path, section);
             return -1;
         }
         const char *name = lua_tostring(L, -1);
@@ -316,8 +318,8 @@ static int apply_lua_section(config *cfg, lua_State *L, const char *section, con
                 strcmp(settings[i].lua_name, name) == 0)
                 s = &settings[i];
         if (!s) {
-            snprintf(err, errlen, "%s: config.%s.%s is not a known setting (see README)", path,
-                     section, name);
+            errbuf_set(err, errlen, "%s: config.%s.%s is not a known setting (see README)", path,
+                       section, name);
             return -1;
         }
         char origin[256];
@@ -325,7 +327,7 @@ static int apply_lua_section(config *cfg, lua_State *L, const char *section, con
         lua_getfield(L, tbl, name);
         const char *text = lua_setting_text(L);
         if (!text) {
-            snprintf(err, errlen, "%s must be a string, number or list of strings", origin);
+            errbuf_set(err, errlen, "%s must be a string, number or list of strings", origin);
             return -1;
         }
         if (config_set(cfg, s->key, text, origin, err, errlen) != 0) return -1;
@@ -338,10 +340,10 @@ static int apply_lua_section(config *cfg, lua_State *L, const char *section, con
         while (lua_next(L, props) != 0) {
             const char *text = lua_type(L, -2) == LUA_TSTRING ? lua_setting_text(L) : NULL;
             if (!text) {
-                snprintf(err, errlen,
-                         "%s: config.kafka.properties must map property names to strings or "
-                         "numbers",
-                         path);
+                errbuf_set(err, errlen,
+                           "%s: config.kafka.properties must map property names to strings or "
+                           "numbers",
+                           path);
                 return -1;
             }
             config_set_kafka(cfg, lua_tostring(L, -2), text);
@@ -359,7 +361,8 @@ int config_apply_lua(config *cfg, lua_State *L, const char *path, char *err, siz
     int type = lua_getglobal(L, "config");
     if (type == LUA_TNIL) goto done;
     if (type != LUA_TTABLE) {
-        snprintf(err, errlen, "%s: config must be a table, not a %s", path, lua_typename(L, type));
+        errbuf_set(err, errlen, "%s: config must be a table, not a %s", path,
+                   lua_typename(L, type));
         rc = -1;
         goto done;
     }
@@ -372,16 +375,16 @@ int config_apply_lua(config *cfg, lua_State *L, const char *path, char *err, siz
         while (i < sizeof sections / sizeof sections[0] && strcmp(sections[i], name) != 0)
             i++;
         if (i == sizeof sections / sizeof sections[0]) {
-            snprintf(err, errlen,
-                     "%s: config.%s is not a known section (expected kafka, clickhouse, batch, "
-                     "lua, dead_letters)",
-                     path, name);
+            errbuf_set(err, errlen,
+                       "%s: config.%s is not a known section (expected kafka, clickhouse, batch, "
+                       "lua, dead_letters)",
+                       path, name);
             rc = -1;
             break;
         }
         int key = lua_gettop(L);
         if (lua_getfield(L, tbl, name) != LUA_TTABLE) {
-            snprintf(err, errlen, "%s: config.%s must be a table", path, name);
+            errbuf_set(err, errlen, "%s: config.%s must be a table", path, name);
             rc = -1;
             break;
         }
@@ -416,19 +419,19 @@ static char *env_value(char *raw, const char *where, char *err, size_t errlen)
         const char *kind = *v == '"' ? "double" : "single";
         char *close = strchr(v + 1, *v);
         if (!close) {
-            snprintf(err, errlen,
-                     "%s: the value opens a %s quote that the line never closes (close it at the "
-                     "end of the value)",
-                     where, kind);
+            errbuf_set(err, errlen,
+                       "%s: the value opens a %s quote that the line never closes (close it at the "
+                       "end of the value)",
+                       where, kind);
             return NULL;
         }
         char *rest = close + 1;
         rest += strspn(rest, " \t");
         if (*rest && *rest != '#') {
-            snprintf(err, errlen,
-                     "%s: text after the closing %s quote (quote the whole value; a comment "
-                     "after it starts with #)",
-                     where, kind);
+            errbuf_set(err, errlen,
+                       "%s: text after the closing %s quote (quote the whole value; a comment "
+                       "after it starts with #)",
+                       where, kind);
             return NULL;
         }
         *close = '\0';
@@ -442,10 +445,10 @@ static char *env_value(char *raw, const char *where, char *err, size_t errlen)
     v = trim(raw);
     size_t len = strlen(v);
     if (len > 0 && (v[len - 1] == '"' || v[len - 1] == '\'')) {
-        snprintf(err, errlen,
-                 "%s: the value ends with a quote but does not start with one (quote the whole "
-                 "value or neither end)",
-                 where);
+        errbuf_set(err, errlen,
+                   "%s: the value ends with a quote but does not start with one (quote the whole "
+                   "value or neither end)",
+                   where);
         return NULL;
     }
     return v;
@@ -463,7 +466,7 @@ int config_apply_env_file(config *cfg, const char *path, bool required, char *er
     FILE *f = fopen(path, "r");
     if (!f) {
         if (!required && errno == ENOENT) return 0;
-        snprintf(err, errlen, "cannot read env file %s: %s", path, strerror(errno));
+        errbuf_set(err, errlen, "cannot read env file %s: %s", path, strerror(errno));
         return -1;
     }
     struct stat st;
@@ -476,7 +479,7 @@ int config_apply_env_file(config *cfg, const char *path, bool required, char *er
         lineno++;
         char where[512];
         if (memchr(line, '\0', (size_t)len)) {
-            snprintf(err, errlen, "%s:%d: a NUL byte (not a text file?)", path, lineno);
+            errbuf_set(err, errlen, "%s:%d: a NUL byte (not a text file?)", path, lineno);
             rc = -1;
             break;
         }
@@ -485,7 +488,7 @@ int config_apply_env_file(config *cfg, const char *path, bool required, char *er
         if (strncmp(s, "export", 6) == 0 && (s[6] == ' ' || s[6] == '\t')) s = trim(s + 6);
         char *eq = strchr(s, '=');
         if (!eq) {
-            snprintf(err, errlen, "%s:%d: expected NAME=VALUE", path, lineno);
+            errbuf_set(err, errlen, "%s:%d: expected NAME=VALUE", path, lineno);
             rc = -1;
             break;
         }
@@ -501,7 +504,7 @@ int config_apply_env_file(config *cfg, const char *path, bool required, char *er
         if (strncmp(name, "CDCPIPE_", 8) != 0) continue;
         const char *key = config_key_for_env(name);
         if (!key) {
-            snprintf(err, errlen, "%s is not a known setting (see README)", where);
+            errbuf_set(err, errlen, "%s is not a known setting (see README)", where);
             rc = -1;
             break;
         }
@@ -531,18 +534,19 @@ int config_apply_environment(config *cfg, char *err, size_t errlen)
 int config_validate(const config *cfg, char *err, size_t errlen)
 {
     if (cfg->topics[0] == '\0') {
-        snprintf(err, errlen,
-                 "no Kafka topic to consume: give -t TOPIC, CDCPIPE_TOPICS or config.kafka.topics "
-                 "in pipeline.lua");
+        errbuf_set(
+            err, errlen,
+            "no Kafka topic to consume: give -t TOPIC, CDCPIPE_TOPICS or config.kafka.topics "
+            "in pipeline.lua");
         return -1;
     }
     if (cfg->brokers[0] == '\0') {
-        snprintf(err, errlen, "no Kafka brokers: give -b HOST:PORT or CDCPIPE_BROKERS");
+        errbuf_set(err, errlen, "no Kafka brokers: give -b HOST:PORT or CDCPIPE_BROKERS");
         return -1;
     }
     if (strcmp(cfg->dlq_topic, "none") == 0 && cfg->dlq_file[0] == '\0') {
-        snprintf(err, errlen,
-                 "--dlq-topic none leaves bad events nowhere to go: also give --dlq-file PATH");
+        errbuf_set(err, errlen,
+                   "--dlq-topic none leaves bad events nowhere to go: also give --dlq-file PATH");
         return -1;
     }
     start_position pos;

@@ -165,7 +165,7 @@ static int open_producer(dl_sink *s, const config *cfg, char *err, size_t errlen
     const char *values[] = {cfg->brokers, "all", "true", "cdcpipe-dlq"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (rd_kafka_conf_set(conf, names[i], values[i], errstr, sizeof errstr)) {
-            snprintf(err, errlen, "dead-letter producer %s: %s", names[i], errstr);
+            errbuf_set(err, errlen, "dead-letter producer %s: %s", names[i], errstr);
             rd_kafka_conf_destroy(conf);
             return -1;
         }
@@ -196,7 +196,7 @@ static int open_producer(dl_sink *s, const config *cfg, char *err, size_t errlen
     kafka_route_logs(conf, true);
     s->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
     if (!s->producer) {
-        snprintf(err, errlen, "cannot create the dead-letter producer: %s", errstr);
+        errbuf_set(err, errlen, "cannot create the dead-letter producer: %s", errstr);
         return -1;
     }
     return 0;
@@ -394,7 +394,8 @@ static int produce(dl_sink *s, const dead_letter *d, const char *reason, char *e
     } while (e == RD_KAFKA_RESP_ERR__QUEUE_FULL);
     if (e) {
         rd_kafka_headers_destroy(hdrs);
-        snprintf(err, errlen, "cannot queue a dead letter for %s: %s", topic, rd_kafka_err2str(e));
+        errbuf_set(err, errlen, "cannot queue a dead letter for %s: %s", topic,
+                   rd_kafka_err2str(e));
         return -1;
     }
     rd_kafka_poll(s->producer, 0); /* serve delivery reports */
@@ -418,20 +419,20 @@ int dl_send(dl_sink *s, const dead_letter *d, char *err, size_t errlen)
 int dl_flush(dl_sink *s, char *err, size_t errlen)
 {
     if (s->fd >= 0 && fsync(s->fd) != 0) {
-        snprintf(err, errlen, "cannot write dead-letter file %s: %s", s->file_path,
-                 strerror(errno));
+        errbuf_set(err, errlen, "cannot write dead-letter file %s: %s", s->file_path,
+                   strerror(errno));
         return -1;
     }
     if (!s->producer) return 0;
     rd_kafka_resp_err_t e = rd_kafka_flush(s->producer, FLUSH_TIMEOUT_MS);
     if (e) {
-        snprintf(err, errlen, "dead letters not acknowledged by Kafka within %d s: %s",
-                 FLUSH_TIMEOUT_MS / 1000, rd_kafka_err2str(e));
+        errbuf_set(err, errlen, "dead letters not acknowledged by Kafka within %d s: %s",
+                   FLUSH_TIMEOUT_MS / 1000, rd_kafka_err2str(e));
         return -1;
     }
     if (s->failed) {
-        snprintf(err, errlen, "%llu dead letter(s) could not be written to Kafka (%s)", s->failed,
-                 s->last_error);
+        errbuf_set(err, errlen, "%llu dead letter(s) could not be written to Kafka (%s)", s->failed,
+                   s->last_error);
         s->failed = 0;
         return -1;
     }

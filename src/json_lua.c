@@ -11,6 +11,7 @@
 #include "cdcpipe/json_lua.h"
 #include "cdcpipe/utf8.h"
 #include "cdcpipe/xalloc.h"
+#include "cdcpipe/errbuf.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -272,8 +273,8 @@ static void note_kind(json_decoder *d, const char *kind)
 /* The one wording for an envelope whose payload is not an object (fast and general path). */
 static void payload_kind_error(char *err, size_t errlen, const char *kind)
 {
-    snprintf(err, errlen, "payload is not a JSON object (a %s%s)",
-             strcmp(kind, "array") == 0 ? "JSON " : "", kind);
+    errbuf_set(err, errlen, "payload is not a JSON object (a %s%s)",
+               strcmp(kind, "array") == 0 ? "JSON " : "", kind);
 }
 
 static int on_null(void *ctx)
@@ -450,7 +451,7 @@ static int unwrap_envelope(json_decoder *d, char *err, size_t errlen)
     if (!d->saw_schema) return 0;
     if (lua_getfield(L, -1, "payload") == LUA_TNIL) {
         lua_pop(L, 2);
-        snprintf(err, errlen, "JSON object has a \"schema\" member but no \"payload\"");
+        errbuf_set(err, errlen, "JSON object has a \"schema\" member but no \"payload\"");
         return -1;
     }
     lua_remove(L, -2);
@@ -600,7 +601,7 @@ int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t le
 
     yajl_handle h = yajl_alloc(&callbacks, &afs, d);
     if (!h) {
-        snprintf(err, errlen, "out of memory creating the JSON parser");
+        errbuf_set(err, errlen, "out of memory creating the JSON parser");
         return -1;
     }
     d->handle = h;
@@ -614,13 +615,13 @@ int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t le
     }
     if (st != yajl_status_ok) {
         if (d->problem[0]) {
-            snprintf(err, errlen, "invalid JSON at byte %zu: %s", skipped + at, d->problem);
+            errbuf_set(err, errlen, "invalid JSON at byte %zu: %s", skipped + at, d->problem);
         } else {
             unsigned char *msg = yajl_get_error(h, 0, (const unsigned char *)text, len);
             char *nl;
             while ((nl = strchr((char *)msg, '\n')))
                 *nl = ' ';
-            snprintf(err, errlen, "invalid JSON at byte %zu: %s", skipped + at, (char *)msg);
+            errbuf_set(err, errlen, "invalid JSON at byte %zu: %s", skipped + at, (char *)msg);
             yajl_free_error(h, msg);
         }
         yajl_free(h);
@@ -630,12 +631,12 @@ int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t le
     yajl_free(h);
     (void)at;
     if (lua_gettop(L) != base + 1) {
-        snprintf(err, errlen, "empty JSON text");
+        errbuf_set(err, errlen, "empty JSON text");
         lua_settop(L, base);
         return -1;
     }
     if (payload_only && strcmp(d->top_kind, "null") == 0) {
-        snprintf(err, errlen, "JSON object has a \"schema\" member but no \"payload\"");
+        errbuf_set(err, errlen, "JSON object has a \"schema\" member but no \"payload\"");
         lua_settop(L, base);
         return -1;
     }
@@ -643,7 +644,7 @@ int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t le
         if (payload_only)
             payload_kind_error(err, errlen, d->top_kind);
         else
-            snprintf(err, errlen, "value is JSON but not an object (a JSON %s)", d->top_kind);
+            errbuf_set(err, errlen, "value is JSON but not an object (a JSON %s)", d->top_kind);
         lua_settop(L, base);
         return -1;
     }

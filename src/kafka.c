@@ -10,6 +10,7 @@
 #include "cdcpipe/clock.h"
 #include "cdcpipe/log.h"
 #include "cdcpipe/xalloc.h"
+#include "cdcpipe/errbuf.h"
 
 #define STR_(x) #x
 #define STR(x)  STR_(x)
@@ -199,7 +200,7 @@ static int set_property(rd_kafka_conf_t *conf, const char *name, const char *val
 {
     char errstr[512];
     if (rd_kafka_conf_set(conf, name, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
-        snprintf(err, errlen, "Kafka property %s (%s): %s", name, origin, errstr);
+        errbuf_set(err, errlen, "Kafka property %s (%s): %s", name, origin, errstr);
         return -1;
     }
     return 0;
@@ -268,7 +269,7 @@ kafka_consumer *kafka_open(const config *cfg, const start_position *from, bool t
     char errstr[512];
     k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     if (!k->rk) {
-        snprintf(err, errlen, "cannot create the Kafka consumer: %s", errstr);
+        errbuf_set(err, errlen, "cannot create the Kafka consumer: %s", errstr);
         goto fail;
     }
     conf = NULL; /* owned by rk now */
@@ -285,7 +286,7 @@ kafka_consumer *kafka_open(const config *cfg, const start_position *from, bool t
     rd_kafka_resp_err_t e = rd_kafka_subscribe(k->rk, topics);
     rd_kafka_topic_partition_list_destroy(topics);
     if (e) {
-        snprintf(err, errlen, "cannot subscribe to %s: %s", cfg->topics, rd_kafka_err2str(e));
+        errbuf_set(err, errlen, "cannot subscribe to %s: %s", cfg->topics, rd_kafka_err2str(e));
         goto fail;
     }
     return k;
@@ -381,13 +382,13 @@ rd_kafka_message_t *kafka_poll(kafka_consumer *k, int timeout_ms, bool *fatal, c
     } else if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
         char reason[512];
         rd_kafka_fatal_error(k->rk, reason, sizeof reason);
-        snprintf(err, errlen, "Kafka consumer failed: %s", reason);
+        errbuf_set(err, errlen, "Kafka consumer failed: %s", reason);
         *fatal = true;
     } else if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
                m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
         const char *name = topic[0] ? topic : rd_kafka_message_errstr(m);
-        snprintf(err, errlen, "topic %s does not exist on the brokers (check -t/CDCPIPE_TOPICS)",
-                 name);
+        errbuf_set(err, errlen, "topic %s does not exist on the brokers (check -t/CDCPIPE_TOPICS)",
+                   name);
         if (k->track_end)
             *fatal = true; /* --once cannot ever finish */
         else if (note_missing(k, name))

@@ -12,6 +12,7 @@
 #include "cdcpipe/kafka.h"
 #include "cdcpipe/log.h"
 #include "cdcpipe/xalloc.h"
+#include "cdcpipe/errbuf.h"
 
 #define FETCH_TIMEOUT_MS 30000
 
@@ -66,7 +67,7 @@ static int open_consumer(record_fetcher *f, char *err, size_t errlen)
                             "cdcpipe-refetch-unused", "error", "4096"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (rd_kafka_conf_set(conf, names[i], values[i], errstr, sizeof errstr)) {
-            snprintf(err, errlen, "record fetcher %s: %s", names[i], errstr);
+            errbuf_set(err, errlen, "record fetcher %s: %s", names[i], errstr);
             rd_kafka_conf_destroy(conf);
             return -1;
         }
@@ -74,7 +75,7 @@ static int open_consumer(record_fetcher *f, char *err, size_t errlen)
     kafka_route_logs(conf, true);
     f->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
     if (!f->rk) {
-        snprintf(err, errlen, "cannot create the record fetcher: %s", errstr);
+        errbuf_set(err, errlen, "cannot create the record fetcher: %s", errstr);
         return -1;
     }
     rd_kafka_poll_set_consumer(f->rk);
@@ -95,8 +96,8 @@ rd_kafka_message_t *record_fetch(record_fetcher *f, const char *topic, int32_t p
         rd_kafka_resp_err_t e = rd_kafka_assign(f->rk, list);
         rd_kafka_topic_partition_list_destroy(list);
         if (e) {
-            snprintf(err, errlen, "cannot read %s [%d] offset %lld again: %s", topic,
-                     (int)partition, (long long)offset, rd_kafka_err2str(e));
+            errbuf_set(err, errlen, "cannot read %s [%d] offset %lld again: %s", topic,
+                       (int)partition, (long long)offset, rd_kafka_err2str(e));
             return NULL;
         }
         f->topic = xstrdup(topic);
@@ -131,10 +132,10 @@ rd_kafka_message_t *record_fetch(record_fetcher *f, const char *topic, int32_t p
     }
     if (!found) record_fetch_release(f); /* start afresh next time */
     if (!found && gone[0])
-        snprintf(err, errlen, "cannot read %s [%d] offset %lld again: %s", topic, (int)partition,
-                 (long long)offset, gone);
+        errbuf_set(err, errlen, "cannot read %s [%d] offset %lld again: %s", topic, (int)partition,
+                   (long long)offset, gone);
     else if (!found)
-        snprintf(err, errlen, "cannot read %s [%d] offset %lld again within %d s", topic,
-                 (int)partition, (long long)offset, FETCH_TIMEOUT_MS / 1000);
+        errbuf_set(err, errlen, "cannot read %s [%d] offset %lld again within %d s", topic,
+                   (int)partition, (long long)offset, FETCH_TIMEOUT_MS / 1000);
     return found;
 }

@@ -3,6 +3,7 @@
  */
 #include "cdcpipe/row_json.h"
 #include "cdcpipe/xalloc.h"
+#include "cdcpipe/errbuf.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -79,8 +80,8 @@ static int append_number(strbuf *out, lua_State *L, int idx, const char *column,
     }
     double v = lua_tonumber(L, idx);
     if (!isfinite(v)) {
-        snprintf(err, errlen, "column \"%s\": %s cannot be written to ClickHouse", column,
-                 isnan(v) ? "NaN" : "an infinite number");
+        errbuf_set(err, errlen, "column \"%s\": %s cannot be written to ClickHouse", column,
+                   isnan(v) ? "NaN" : "an infinite number");
         return -1;
     }
     if (v == floor(v) && fabs(v) <= 9007199254740992.0) {
@@ -143,16 +144,16 @@ static int append_object(strbuf *out, lua_State *L, int idx, const char *column,
         while (lua_next(L, idx) != 0) {
             lua_pop(L, 1);
             if (lua_type(L, -1) != LUA_TSTRING) {
-                snprintf(err, errlen, "%s%s%s has a key that is not a string (a %s)",
-                         depth ? "column \"" : "row", depth ? column : "", depth ? "\"" : "",
-                         luaL_typename(L, -1));
+                errbuf_set(err, errlen, "%s%s%s has a key that is not a string (a %s)",
+                           depth ? "column \"" : "row", depth ? column : "", depth ? "\"" : "",
+                           luaL_typename(L, -1));
                 lua_pop(L, 1);
                 free(keys);
                 return -1;
             }
             if (n == MAX_SORTED_KEYS) {
                 lua_pop(L, 1);
-                snprintf(err, errlen, "row has more than %d columns", MAX_SORTED_KEYS);
+                errbuf_set(err, errlen, "row has more than %d columns", MAX_SORTED_KEYS);
                 free(keys);
                 return -1;
             }
@@ -183,9 +184,9 @@ static int append_object(strbuf *out, lua_State *L, int idx, const char *column,
         while (lua_next(L, idx) != 0) {
             /* stack: ... key value */
             if (lua_type(L, -2) != LUA_TSTRING) {
-                snprintf(err, errlen, "%s%s%s has a key that is not a string (a %s)",
-                         depth ? "column \"" : "row", depth ? column : "", depth ? "\"" : "",
-                         luaL_typename(L, -2));
+                errbuf_set(err, errlen, "%s%s%s has a key that is not a string (a %s)",
+                           depth ? "column \"" : "row", depth ? column : "", depth ? "\"" : "",
+                           luaL_typename(L, -2));
                 lua_pop(L, 2);
                 return -1;
             }
@@ -235,8 +236,8 @@ static int append_value(strbuf *out, lua_State *L, int idx, const char *column, 
         break;
     case LUA_TTABLE:
         if (depth > MAX_NESTING) {
-            snprintf(err, errlen, "column \"%s\" nests tables deeper than %d levels", column,
-                     MAX_NESTING);
+            errbuf_set(err, errlen, "column \"%s\" nests tables deeper than %d levels", column,
+                       MAX_NESTING);
             return -1;
         }
         lua_rawgeti(L, idx, 1);
@@ -252,8 +253,8 @@ static int append_value(strbuf *out, lua_State *L, int idx, const char *column, 
     default:
         break;
     }
-    snprintf(err, errlen, "column \"%s\": a %s cannot be written to ClickHouse", column,
-             luaL_typename(L, idx));
+    errbuf_set(err, errlen, "column \"%s\": a %s cannot be written to ClickHouse", column,
+               luaL_typename(L, idx));
     return -1;
 }
 
@@ -262,7 +263,7 @@ int row_json_append(strbuf *out, lua_State *L, int idx, bool sorted, row_json_ke
 {
     idx = lua_absindex(L, idx);
     if (lua_type(L, idx) != LUA_TTABLE) {
-        snprintf(err, errlen, "a row must be a table, got a %s", luaL_typename(L, idx));
+        errbuf_set(err, errlen, "a row must be a table, got a %s", luaL_typename(L, idx));
         return -1;
     }
     int base = lua_gettop(L);

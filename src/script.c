@@ -28,6 +28,7 @@
 #include "cdcpipe/lua_patterns.h"
 #include "cdcpipe/schema.h"
 #include "cdcpipe/xalloc.h"
+#include "cdcpipe/errbuf.h"
 
 struct script {
     lua_State *L;
@@ -338,12 +339,12 @@ static int check_debezium_event(lua_State *L, int idx, char *err, size_t errlen)
     const char *op = type == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
     bool ok = op && len == 1 && op[0] && strchr("cudrtm", op[0]);
     if (!ok && op) {
-        snprintf(err, errlen,
-                 "not a Debezium change event: \"op\" is \"%.40s\", not one of c u d r t m%s", op,
-                 hint);
+        errbuf_set(err, errlen,
+                   "not a Debezium change event: \"op\" is \"%.40s\", not one of c u d r t m%s", op,
+                   hint);
     } else if (!ok && type != LUA_TNIL) {
-        snprintf(err, errlen, "not a Debezium change event: \"op\" is a %s, not a string%s",
-                 luaL_typename(L, -1), hint);
+        errbuf_set(err, errlen, "not a Debezium change event: \"op\" is a %s, not a string%s",
+                   luaL_typename(L, -1), hint);
     } else if (!ok) {
         char fields[160] = "";
         size_t used = 0;
@@ -356,8 +357,8 @@ static int check_debezium_event(lua_State *L, int idx, char *err, size_t errlen)
                              lua_tostring(L, -1));
             used = w < 0 || (size_t)w >= sizeof fields - used ? sizeof fields : used + (size_t)w;
         }
-        snprintf(err, errlen, "not a Debezium change event: no \"op\" field (it has %s)%s",
-                 n ? fields : "no fields", hint);
+        errbuf_set(err, errlen, "not a Debezium change event: no \"op\" field (it has %s)%s",
+                   n ? fields : "no fields", hint);
     }
     lua_pop(L, 1);
     return ok ? 0 : -1;
@@ -465,8 +466,8 @@ static int optional_function(script *s, const char *name, const char *what, int 
     lua_pop(L, 1);
     *ref = LUA_NOREF;
     if (type == LUA_TNIL) return 0;
-    snprintf(err, errlen, "%s: %s must be a function %s, found a %s", s->path, name, what,
-             lua_typename(L, type));
+    errbuf_set(err, errlen, "%s: %s must be a function %s, found a %s", s->path, name, what,
+               lua_typename(L, type));
     return -1;
 }
 
@@ -482,7 +483,7 @@ script *script_open(const char *path, size_t memory_limit, char *err, size_t err
     s->schemas = schema_cache_new();
     s->L = lua_newstate(script_alloc, s);
     if (!s->decoder || !s->schemas || !s->L) {
-        snprintf(err, errlen, "out of memory creating the Lua state");
+        errbuf_set(err, errlen, "out of memory creating the Lua state");
         script_close(s);
         return NULL;
     }
@@ -532,9 +533,9 @@ script *script_open(const char *path, size_t memory_limit, char *err, size_t err
     if (rc != LUA_OK) {
         const char *msg = lua_tostring(L, -1);
         if (rc == LUA_ERRFILE)
-            snprintf(err, errlen, "%s (check the pipeline script path)", msg ? msg : path);
+            errbuf_set(err, errlen, "%s (check the pipeline script path)", msg ? msg : path);
         else
-            snprintf(err, errlen, "%s", msg ? msg : "unknown Lua error");
+            errbuf_set(err, errlen, "%s", msg ? msg : "unknown Lua error");
         one_line(err);
         script_close(s);
         return NULL;
@@ -542,9 +543,9 @@ script *script_open(const char *path, size_t memory_limit, char *err, size_t err
     lua_pop(L, 1);
 
     if (lua_getglobal(L, "transform") != LUA_TFUNCTION) {
-        snprintf(err, errlen,
-                 "%s does not define a global function transform(event, meta) (found a %s)", path,
-                 luaL_typename(L, -1));
+        errbuf_set(err, errlen,
+                   "%s does not define a global function transform(event, meta) (found a %s)", path,
+                   luaL_typename(L, -1));
         script_close(s);
         return NULL;
     }
@@ -588,7 +589,7 @@ int script_ddl(script *s, char ***stmts, char *err, size_t errlen)
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_traceback);
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_ddl);
     if (lua_pcall(L, 0, 1, base + 1) != LUA_OK) {
-        snprintf(err, errlen, "%s: ddl() failed: %s", s->path, lua_tostring(L, -1));
+        errbuf_set(err, errlen, "%s: ddl() failed: %s", s->path, lua_tostring(L, -1));
         one_line(err);
         lua_settop(L, base);
         return -1;
@@ -603,8 +604,9 @@ int script_ddl(script *s, char ***stmts, char *err, size_t errlen)
         *stmts = xrealloc(*stmts, (size_t)count + 1, sizeof(char *));
         for (lua_Integer i = 1; i <= count; i++) {
             if (lua_rawgeti(L, -1, i) != LUA_TSTRING) {
-                snprintf(err, errlen, "%s: ddl() returned a list whose item %lld is a %s, not SQL",
-                         s->path, (long long)i, luaL_typename(L, -1));
+                errbuf_set(err, errlen,
+                           "%s: ddl() returned a list whose item %lld is a %s, not SQL", s->path,
+                           (long long)i, luaL_typename(L, -1));
                 (*stmts)[n] = NULL;
                 lua_settop(L, base);
                 return -1;
@@ -613,8 +615,8 @@ int script_ddl(script *s, char ***stmts, char *err, size_t errlen)
             lua_pop(L, 1);
         }
     } else if (!lua_isnil(L, -1)) {
-        snprintf(err, errlen, "%s: ddl() must return a SQL string or a list of them, not a %s",
-                 s->path, luaL_typename(L, -1));
+        errbuf_set(err, errlen, "%s: ddl() must return a SQL string or a list of them, not a %s",
+                   s->path, luaL_typename(L, -1));
         lua_settop(L, base);
         return -1;
     }
@@ -850,20 +852,20 @@ script_result script_process(script *s, const script_event *ev, const char *defa
         spent_message(s, limit, sizeof limit);
         const char *msg = rc != LUA_OK ? lua_tostring(L, -1) : NULL;
         if (msg && strstr(msg, limit))
-            snprintf(err, errlen, "%s", msg);
+            errbuf_set(err, errlen, "%s", msg);
         else
-            snprintf(err, errlen, "%s; the script caught the error and went on, the event fails",
-                     limit);
+            errbuf_set(err, errlen, "%s; the script caught the error and went on, the event fails",
+                       limit);
         one_line(err);
         c.result = SCRIPT_LUA_ERROR;
     } else if (rc == LUA_ERRMEM) {
-        snprintf(err, errlen,
-                 "out of memory while decoding or transforming the event: the Lua state may use "
-                 "%zu MiB (--lua-memory-mb)",
-                 s->memory_limit >> 20);
+        errbuf_set(err, errlen,
+                   "out of memory while decoding or transforming the event: the Lua state may use "
+                   "%zu MiB (--lua-memory-mb)",
+                   s->memory_limit >> 20);
         c.result = SCRIPT_LUA_ERROR;
     } else if (rc != LUA_OK) {
-        snprintf(err, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "Lua error");
+        errbuf_set(err, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "Lua error");
         one_line(err);
     }
     lua_settop(L, base);

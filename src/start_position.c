@@ -2,6 +2,7 @@
  * start_position — parsing --from (see include/cdcpipe/start_position.h).
  */
 #include "cdcpipe/start_position.h"
+#include "cdcpipe/errbuf.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -49,9 +50,9 @@ int start_position_parse(const char *text, start_position *pos, char *err, size_
             return 0;
         }
     }
-    snprintf(err, errlen,
-             "--from \"%s\" is not a start position: use committed, beginning, end, a unix time "
-             "in milliseconds, or -<N>s / -<N>m / -<N>h for N seconds/minutes/hours ago",
-             text);
+    errbuf_set(err, errlen,
+               "--from \"%s\" is not a start position: use committed, beginning, end, a unix time "
+               "in milliseconds, or -<N>s / -<N>m / -<N>h for N seconds/minutes/hours ago",
+               text);
     return -1;
 }
