@@ -3,9 +3,9 @@
  *
  * One CURL easy handle is kept for the life of the client so the connection is reused
  * (keep-alive). Every request is a POST to the base URL (the configured one without user info
- * or fragment) with the parameters ?[the URL's own&]database=<db>[&input_format_skip_unknown_
- * fields=1]; the statement, and an INSERT's rows after it, are the body, sent from the caller's
- * buffers by a read callback (nothing is copied).
+ * or fragment) with the parameters ?[the URL's own&]database=<db>[&the insert settings for the
+ * server's version: ch_insert_settings]; the statement, and an INSERT's rows after it, are the
+ * body, sent from the caller's buffers by a read callback (nothing is copied).
  */
 #include "cdcpipe/clickhouse.h"
 
@@ -49,6 +49,8 @@ struct ch_client {
     strbuf body; /* response body (at most CH_MAX_ANSWER bytes), reused */
     bool body_cut;
     strbuf sql; /* an INSERT's statement, reused */
+    int server_major,
+        server_minor; /* SELECT version(), asked before the first insert; 0: not yet */
     ch_span *spans;
     size_t spans_cap;
     body_reader reader;
@@ -389,14 +391,6 @@ void ch_close(ch_client *c)
     free(c);
 }
 
-static void append_param(ch_client *c, const char *name, const char *value)
-{
-    char *escaped = curl_easy_escape(c->curl, value, 0);
-    if (!escaped) abort();
-    strbuf_printf(&c->url, "&%s=%s", name, escaped);
-    curl_free(escaped);
-}
-
 /* ---- classification ---- */
 
 /* Codes worth retrying: the server is overloaded or a network hop failed, the data is fine. */
@@ -640,9 +634,40 @@ void ch_quote_table(strbuf *sql, const char *database, const char *table)
     quote_ident(sql, table, strlen(table));
 }
 
+const char *ch_insert_settings(int major, int minor)
+{
+    /* async_insert (21.11+, on by default since 26.3) would acknowledge rows before they are
+     * written: cdcpipe commits offsets on the acknowledgement, so it must be off. 18.16 refuses
+     * settings it does not know, so it gets only what it has. */
+    if (major > 21 || (major == 21 && minor >= 11))
+        return "input_format_skip_unknown_fields=1&async_insert=0";
+    return "input_format_skip_unknown_fields=1";
+}
+
+/* Asks the server's version once (the settings an INSERT may name depend on it). */
+static ch_status learn_version(ch_client *c, ch_failure *fail, char *err, size_t errlen)
+{
+    if (c->server_major) return CH_OK;
+    strbuf out = {0};
+    ch_status st = ch_exec(c, "SELECT version()", &out, fail, err, errlen);
+    if (st == CH_OK &&
+        (!out.data || sscanf(out.data, "%d.%d", &c->server_major, &c->server_minor) != 2 ||
+         c->server_major <= 0)) {
+        errbuf_set(err, errlen,
+                   "ClickHouse answered SELECT version() with \"%.40s\", not a version",
+                   out.data ? out.data : "");
+        c->server_major = 0;
+        st = CH_PERMANENT;
+    }
+    strbuf_free(&out);
+    return st;
+}
+
 ch_status ch_insert(ch_client *c, const char *table, char *const *columns, size_t ncolumns,
                     const ch_span *rows, size_t nrows, ch_failure *fail, char *err, size_t errlen)
 {
+    ch_status st = learn_version(c, fail, err, errlen);
+    if (st != CH_OK) return st;
     strbuf *sql = &c->sql;
     strbuf_reset(sql);
     strbuf_puts(sql, "INSERT INTO ");
@@ -661,7 +686,8 @@ ch_status ch_insert(ch_client *c, const char *table, char *const *columns, size_
     c->spans[0] = (ch_span){sql->data, sql->len};
     memcpy(c->spans + 1, rows, nrows * sizeof *rows);
     start_url(c);
-    append_param(c, "input_format_skip_unknown_fields", "1");
+    strbuf_putc(&c->url, '&');
+    strbuf_puts(&c->url, ch_insert_settings(c->server_major, c->server_minor));
     char what[300];
     snprintf(what, sizeof what, "insert into %s", table);
     return perform(c, what, c->spans, nrows + 1, NULL, fail, err, errlen);

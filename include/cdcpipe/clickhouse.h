@@ -89,10 +89,16 @@ ch_status ch_exec(ch_client *c, const char *sql, strbuf *out, ch_failure *fail, 
                   size_t errlen);
 
 /* INSERT INTO table (columns...) FORMAT JSONEachRow with the rows (JSONEachRow lines, the
- * concatenation of rows[0..nrows)) as the body, and input_format_skip_unknown_fields=1. table
- * may be "t" or "db.t"; a bare name goes to the client's database. Identifiers are back-quoted. */
+ * concatenation of rows[0..nrows)) as the body, and the settings of ch_insert_settings for the
+ * server's version (asked once, before the first insert). table may be "t" or "db.t"; a bare name
+ * goes to the client's database. Identifiers are back-quoted. */
 ch_status ch_insert(ch_client *c, const char *table, char *const *columns, size_t ncolumns,
                     const ch_span *rows, size_t nrows, ch_failure *fail, char *err, size_t errlen);
+
+/* The URL parameters every INSERT sets, for a server of version major.minor: what cdcpipe relies
+ * on, set explicitly so a server's defaults cannot change it (async_insert=0 where the server
+ * knows the setting; 26.3 turned it on by default). */
+const char *ch_insert_settings(int major, int minor);
 
 /* Writes scheme://host:port/path of url into out: no user info, query or fragment. Returns 0,
  * or -1 (out then says the URL does not parse) when libcurl cannot parse url. */

@@ -219,6 +219,21 @@ static void transport_errors_are_classified(void **state)
     assert_int_equal(ch_classify_transport(CURLE_OK), CH_OK);
 }
 
+/* An INSERT names async_insert=0 only where the server knows the setting (21.11 and later):
+ * 18.16 refuses a setting it does not know, 26.3 turned async_insert on by default. */
+static void insert_settings_follow_the_server_version(void **state)
+{
+    (void)state;
+    assert_string_equal(ch_insert_settings(18, 16), "input_format_skip_unknown_fields=1");
+    assert_string_equal(ch_insert_settings(21, 10), "input_format_skip_unknown_fields=1");
+    assert_string_equal(ch_insert_settings(21, 11),
+                        "input_format_skip_unknown_fields=1&async_insert=0");
+    assert_string_equal(ch_insert_settings(24, 8),
+                        "input_format_skip_unknown_fields=1&async_insert=0");
+    assert_string_equal(ch_insert_settings(26, 3),
+                        "input_format_skip_unknown_fields=1&async_insert=0");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -229,6 +244,7 @@ int main(void)
         cmocka_unit_test(tls_ca_file_is_checked_at_start),
         cmocka_unit_test(answers_are_classified),
         cmocka_unit_test(transport_errors_are_classified),
+        cmocka_unit_test(insert_settings_follow_the_server_version),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
