@@ -49,17 +49,6 @@
 #define NTABLES 3
 static const char *const table_names[NTABLES] = {"t0", "t1", "db.t2"};
 
-static json_decoder *decoder;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    decoder = json_decoder_new();
-    if (!decoder) fuzz_fail("out of memory");
-    return 0;
-}
-
 /* ---- the control tail ---- */
 
 typedef struct {
@@ -335,7 +324,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* a Lua state of its own per input, closed at the end (see fuzz_row.c) */
     lua_State *L = luaL_newstate();
     if (!L) fuzz_fail("out of memory");
-    if (fuzz_decode(decoder, L, in.text, in.text_len, 0, err, sizeof err) != 0) {
+    if (fuzz_decode(NULL, L, in.text, in.text_len, 0, err, sizeof err) != 0) {
         lua_close(L);
         return 0;
     }

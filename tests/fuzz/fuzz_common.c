@@ -66,6 +66,11 @@ static int decode_protected(lua_State *L)
 int fuzz_decode(json_decoder *d, lua_State *L, const char *text, size_t len, int flags, char *err,
                 size_t errlen)
 {
+    static json_decoder *shared;
+    if (!d) {
+        if (!shared && !(shared = json_decoder_new())) fuzz_fail("out of memory");
+        d = shared;
+    }
     decode_call c = {d, text, len, flags, -1, err, errlen};
     int base = lua_gettop(L);
     err[0] = '\0';

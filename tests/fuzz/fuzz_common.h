@@ -40,7 +40,8 @@ typedef struct {
 fuzz_input fuzz_split(const uint8_t *data, size_t size);
 
 /* json_decoder_push(d, L, text, len, flags) inside lua_pcall. Returns its result; on 0 exactly
- * one value was pushed, on -1 the stack is unchanged and err is not empty (otherwise aborts). */
+ * one value was pushed, on -1 the stack is unchanged and err is not empty (otherwise aborts).
+ * d == NULL: one decoder shared by the target, made on first use. */
 int fuzz_decode(json_decoder *d, lua_State *L, const char *text, size_t len, int flags, char *err,
                 size_t errlen);
 

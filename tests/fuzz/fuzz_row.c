@@ -41,17 +41,6 @@
 enum { OPT_NULL = 1, OPT_NONFINITE = 2, OPT_FUNCTION = 4 };
 
 static lua_State *L; /* a new one per input (see LLVMFuzzerTestOneInput) */
-static json_decoder *decoder;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    decoder = json_decoder_new();
-    if (!decoder) fuzz_fail("out of memory");
-    return 0;
-}
-
 static int a_function(lua_State *state)
 {
     (void)state;
@@ -289,8 +278,7 @@ static void check_serializer(int row, bool sorted, const strbuf *expect, int exp
 
     /* the output decodes again, to the same row */
     char derr[256];
-    if (fuzz_decode(decoder, L, out.data + 6, out.len - 6, JSON_OBJECT_ONLY, derr, sizeof derr) !=
-        0)
+    if (fuzz_decode(NULL, L, out.data + 6, out.len - 6, JSON_OBJECT_ONLY, derr, sizeof derr) != 0)
         fuzz_fail("row_json_append (%s) wrote invalid JSON (%s): %s", how, derr, out.data + 6);
     if (canon_row(&again, L, -1, &cs2) != 0 && !cs->lossy)
         fuzz_fail("row_json_append (%s) output decodes to no valid row: %s", how, out.data + 6);
@@ -325,7 +313,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * quiet and finds the leaks that are real. */
     L = luaL_newstate();
     if (!L) fuzz_fail("out of memory");
-    if (fuzz_decode(decoder, L, in.text, in.text_len, 0, err, sizeof err) != 0) {
+    if (fuzz_decode(NULL, L, in.text, in.text_len, 0, err, sizeof err) != 0) {
         lua_close(L);
         return 0;
     }

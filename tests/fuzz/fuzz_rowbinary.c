@@ -36,17 +36,6 @@
 
 enum { OPT_ZONE = 3, OPT_NULL = 4 };
 
-static json_decoder *decoder;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    decoder = json_decoder_new();
-    if (!decoder) fuzz_fail("out of memory");
-    return 0;
-}
-
 /* ---- an independent RowBinary reader: consumes one value of type t ---- */
 
 typedef struct {
@@ -218,7 +207,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* a Lua state per input, closed at the end, so the leak check sees only real leaks */
     lua_State *L = luaL_newstate();
     if (!L) fuzz_fail("out of memory");
-    if (fuzz_decode(decoder, L, value.text, value.text_len, 0, err, sizeof err) == 0) {
+    if (fuzz_decode(NULL, L, value.text, value.text_len, 0, err, sizeof err) == 0) {
         if ((opts & OPT_NULL) && lua_type(L, -1) == LUA_TTABLE) nulls(L, -1, 0);
         if ((opts & OPT_NULL) && lua_type(L, -1) == LUA_TSTRING &&
             strcmp(lua_tostring(L, -1), "null") == 0) {
