@@ -41,6 +41,8 @@
 #include "cdcpipe/script.h"
 #include "cdcpipe/strbuf.h"
 
+#include "support.h"
+
 #define TEST_NAME  "test_mock_faults"
 #define EVENTS     2000 /* per produce round */
 #define PARTITIONS 4
@@ -128,31 +130,12 @@ static void sleep_ms(int ms)
 
 /* ---- environment ---- */
 
-/* Reads CLICKHOUSE_URL=... from the services.env that scripts/test.sh (services.sh) wrote. */
+/* CLICKHOUSE_URL from services.env, or the test fails saying what is missing. */
 static char *clickhouse_url_from_services_env(void)
 {
-    const char *path = getenv("CDCPIPE_SERVICES_ENV");
-    if (!path || !*path)
-        fail("CDCPIPE_SERVICES_ENV is not set: run scripts/test.sh, which starts ClickHouse and "
-             "names its address in services.env (or set it to a running one's services.env)");
-    FILE *f = fopen(path, "r");
-    if (!f) fail("cannot read CDCPIPE_SERVICES_ENV=%s: %s", path, strerror(errno));
-    char line[1024], *url = NULL;
-    while (!url && fgets(line, sizeof line, f)) {
-        const char *s = line;
-        if (strncmp(s, "export ", 7) == 0) s += 7;
-        if (strncmp(s, "CLICKHOUSE_URL=", 15) != 0) continue;
-        s += 15;
-        size_t len = strcspn(s, "\r\n");
-        if (len >= 2 && (s[0] == '"' || s[0] == '\'') && s[len - 1] == s[0]) {
-            s++;
-            len -= 2;
-        }
-        url = strndup(s, len);
-        if (!url) abort();
-    }
-    fclose(f);
-    if (!url || !*url) fail("%s has no CLICKHOUSE_URL= line", path);
+    char err[512];
+    char *url = services_clickhouse_url(err, sizeof err);
+    if (!url) fail("%s", err);
     return url;
 }
 

@@ -39,6 +39,8 @@
 #include "cdcpipe/rowbinary.h"
 #include "cdcpipe/strbuf.h"
 
+#include "support.h"
+
 static int passed;
 static char *base_url; /* CLICKHOUSE_URL without a trailing '/' */
 static char database[64];
@@ -82,33 +84,12 @@ static void pass(const char *fmt, ...)
 
 /* ---- environment and HTTP ---- */
 
-/* CLICKHOUSE_URL=... from the services.env that scripts/test.sh (services.sh) wrote. */
+/* CLICKHOUSE_URL from services.env, or the test fails saying what is missing. */
 static char *clickhouse_url_from_services_env(void)
 {
-    const char *path = getenv("CDCPIPE_SERVICES_ENV");
-    if (!path || !*path)
-        fail("CDCPIPE_SERVICES_ENV is not set: run scripts/test.sh, which starts ClickHouse and "
-             "names its address in services.env (or set it to a running one's services.env)");
-    FILE *f = fopen(path, "r");
-    if (!f) fail("cannot read CDCPIPE_SERVICES_ENV=%s: %s", path, strerror(errno));
-    char line[1024], *url = NULL;
-    while (!url && fgets(line, sizeof line, f)) {
-        const char *s = line;
-        if (strncmp(s, "export ", 7) == 0) s += 7;
-        if (strncmp(s, "CLICKHOUSE_URL=", 15) != 0) continue;
-        s += 15;
-        size_t len = strcspn(s, "\r\n");
-        if (len >= 2 && (s[0] == '"' || s[0] == '\'') && s[len - 1] == s[0]) {
-            s++;
-            len -= 2;
-        }
-        while (len > 0 && s[len - 1] == '/')
-            len--;
-        url = strndup(s, len);
-        if (!url) abort();
-    }
-    fclose(f);
-    if (!url || !*url) fail("%s has no CLICKHOUSE_URL= line", path);
+    char err[512];
+    char *url = services_clickhouse_url(err, sizeof err);
+    if (!url) fail("%s", err);
     return url;
 }
 
