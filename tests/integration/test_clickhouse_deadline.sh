@@ -82,11 +82,12 @@ stop_within() { # SECONDS: SIGTERM, then the process must be gone within SECONDS
   stopped_after=$((SECONDS - started))
 }
 
-# --clickhouse-timeout: the trickled answer is cut off and the insert retried.
+# --clickhouse-timeout: the trickled answer is cut off and the request retried (the first request
+# is SELECT version(), asked before the first insert, then the insert itself).
 start timeout.log --clickhouse-timeout 2 --shutdown-timeout 2
 wait_for "an insert to time out and be retried" 30 grep -q "retrying in" "$RUN/timeout.log"
 assert_contains "a trickling answer: the insert times out after --clickhouse-timeout" \
-  "insert into t: no complete answer from ClickHouse at $TRICKLE/ within 2 s (--clickhouse-timeout): Operation timed out after" \
+  "no complete answer from ClickHouse at $TRICKLE/ within 2 s (--clickhouse-timeout): Operation timed out after" \
   "$(cat "$RUN/timeout.log")"
 requests_at_least() { (($(wc -l <"$RUN/trickle.requests") >= $1)); }
 wait_for "the retry to reach the server" 30 requests_at_least 2
@@ -105,7 +106,7 @@ assert_eq "SIGTERM during a trickling insert: exit 1" 1 "$rc"
 ((stopped_after <= 6)) || fail "stopping took $stopped_after s with --shutdown-timeout 2"
 pass "  ... within --shutdown-timeout ($stopped_after s)"
 assert_contains "  ... the request abandoned" \
-  "insert into t: request to ClickHouse at $TRICKLE/ abandoned: cdcpipe is stopping or handing partitions over, and --shutdown-timeout has passed; giving up at shutdown, offsets not committed" \
+  "request to ClickHouse at $TRICKLE/ abandoned: cdcpipe is stopping or handing partitions over, and --shutdown-timeout has passed; giving up at shutdown, offsets not committed" \
   "$(cat "$RUN/shutdown.log")"
 
 # Nothing was committed: the real ClickHouse gets the event.
