@@ -2,9 +2,9 @@
  * clickhouse — the ClickHouse HTTP interface over one keep-alive libcurl handle.
  *
  * Every statement travels in the POST body; an INSERT as `INSERT INTO t (cols) FORMAT
- * JSONEachRow\n` followed by the rows (what ClickHouse's HTTP interface documents for a query
- * with its data; 18.16 to current), so the URL stays small whatever the column list (the
- * statement itself is bounded by the server's max_query_size, 256 KiB by default: past it the
+ * JSONEachRow\n` (or RowBinary) followed by the rows (what ClickHouse's HTTP interface documents
+ * for a query with its data; 18.16 to current), so the URL stays small whatever the column list
+ * (the statement itself is bounded by the server's max_query_size, 256 KiB by default: past it the
  * server answers Code 62, rejected data like any other). A failure is classified by ClickHouse's
  * `Code: N` (not the HTTP status: 18.16 answers a data error with HTTP 500) so the caller can
  * decide: retry later (transient: no connection, timeouts, overload), isolate bad rows (rejected
