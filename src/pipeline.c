@@ -331,7 +331,14 @@ static bool flush_due(const pipeline *p)
 static int batch_row(void *ud, const char *table, lua_State *L, int idx, char *err, size_t errlen)
 {
     pipeline *p = ud;
-    const batch_layout *layout = p->targets ? target_tables_layout(p->targets, table) : NULL;
+    const batch_layout *layout = NULL;
+    if (p->targets && target_tables_known(p->targets, table)) {
+        layout = target_tables_layout(p->targets, table);
+    } else if (p->targets) { /* asking ClickHouse is not the event's time (--lua-timeout) */
+        script_pause_timeout(p->script);
+        layout = target_tables_layout(p->targets, table);
+        script_resume_timeout(p->script);
+    }
     if (layout)
         return batch_set_add_rowbinary(&p->batches, layout, L, idx, (uint32_t)p->nheld, err,
                                        errlen);

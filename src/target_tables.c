@@ -239,15 +239,26 @@ done:
     return layout;
 }
 
-const batch_layout *target_tables_layout(target_tables *t, const char *table)
+/* Whether table is known; then t->last is its entry. */
+static bool find(target_tables *t, const char *table)
 {
-    if (t->last < t->count && strcmp(t->items[t->last].table, table) == 0)
-        return t->items[t->last].layout;
+    if (t->last < t->count && strcmp(t->items[t->last].table, table) == 0) return true;
     for (size_t i = 0; i < t->count; i++)
         if (strcmp(t->items[i].table, table) == 0) {
             t->last = i;
-            return t->items[i].layout;
+            return true;
         }
+    return false;
+}
+
+bool target_tables_known(target_tables *t, const char *table)
+{
+    return find(t, table);
+}
+
+const batch_layout *target_tables_layout(target_tables *t, const char *table)
+{
+    if (find(t, table)) return t->items[t->last].layout;
     long client_timeout = ch_get_timeout(t->ch);
     if (t->timeout_ms < client_timeout) ch_set_timeout(t->ch, t->timeout_ms);
     batch_layout *layout = describe(t, table);

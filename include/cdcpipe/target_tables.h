@@ -34,6 +34,9 @@ void target_tables_free(target_tables *t);
  * rows go as JSONEachRow. */
 const batch_layout *target_tables_layout(target_tables *t, const char *table);
 
+/* Whether table's choice is known (target_tables_layout will not ask the server). */
+bool target_tables_known(target_tables *t, const char *table);
+
 /* Forgets every table (a reload's DDL may have changed them): each is asked again on its next
  * use. Every batch using a layout must have been freed before. */
 void target_tables_reset(target_tables *t);

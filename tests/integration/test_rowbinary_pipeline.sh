@@ -7,7 +7,8 @@
 #   - the encoder's refusals are lua-stage dead letters, before any round trip: a key the table
 #     has no column for ("table rb has no column zzz"), a value out of its column's range, a
 #     malformed date; an event whose third row is refused loses its first two (in two other
-#     batches) too; the other events' rows land.
+#     batches) too; the other events' rows land;
+#   - a DESCRIBE TABLE slower than --lua-timeout does not count against the event.
 . "$(dirname "$0")/lib.sh"
 
 TOPIC="rbp_$ID"
@@ -63,4 +64,52 @@ PY
 5 lua row for table rb: column \"n\" (UInt8): cannot store 999: out of range 0..255" "$dlq"
   ch "DROP DATABASE $db" >/dev/null
 done
+
+# A slow DESCRIBE TABLE (a proxy holds it 1.5 s) is not the event's time: with --lua-timeout 200
+# the event is not stopped, and its row goes in as RowBinary.
+python3 - "$RUN/proxy.port" "$CLICKHOUSE_URL" <<'PY' >"$RUN/proxy.log" 2>&1 &
+import http.server, os, sys, time, urllib.error, urllib.request
+port_file, upstream = sys.argv[1], sys.argv[2].rstrip("/")
+class Proxy(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if body.startswith(b"DESCRIBE"):
+            time.sleep(1.5)
+        req = urllib.request.Request(upstream + self.path, data=body, method="POST")
+        try:
+            with urllib.request.urlopen(req) as r:
+                status, answer = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, answer = e.code, e.read()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+with open(port_file + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+os.rename(port_file + ".tmp", port_file)
+server.serve_forever()
+PY
+proxy_pid=$!
+trap 'kill $proxy_pid 2>/dev/null || true' EXIT
+wait_for "the slow proxy to listen" 10 test -s "$RUN/proxy.port"
+SLOW="slow_$ID"
+printf '{"id":1}\t{"op":"c","after":{"id":1,"n":1,"s":"one"}}\n' >"$RUN/slow.tsv"
+produce "$SLOW" "$RUN/slow.tsv"
+db="${DB}_slow"
+ch "CREATE DATABASE $db" >/dev/null
+rc=0
+"$BIN" --once -b "$KAFKA_BROKERS" -t "$SLOW" -g "g_slow_$ID" \
+  --clickhouse "http://127.0.0.1:$(cat "$RUN/proxy.port")" --format auto --lua-timeout 200 \
+  --database "$db" --table rb --dlq-topic none --dlq-file "$RUN/slow.dlq" \
+  "$SRC/tests/integration/rowbinary_pipeline.lua" \
+  2>"$RUN/slow.stderr" || rc=$?
+assert_eq "a DESCRIBE slower than --lua-timeout: exit 0" 0 "$rc"
+assert_contains "  ... the event is inserted, not stopped" \
+  "consumed=1 tombstones=0 filtered=0 dead_lettered=0 events_inserted=1 rows_inserted=1" \
+  "$(cat "$RUN/slow.stderr")"
+assert_contains "  ... as RowBinary" "table rb goes as RowBinary" "$(cat "$RUN/slow.stderr")"
+assert_eq "  ... the row landed" "1	1	one" "$(ch "SELECT id, n, s FROM $db.rb FORMAT TSV")"
+ch "DROP DATABASE $db" >/dev/null
 finish
