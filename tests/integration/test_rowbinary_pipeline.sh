@@ -8,7 +8,8 @@
 #     has no column for ("table rb has no column zzz"), a value out of its column's range, a
 #     malformed date; an event whose third row is refused loses its first two (in two other
 #     batches) too; the other events' rows land;
-#   - a DESCRIBE TABLE slower than --lua-timeout does not count against the event.
+#   - a DESCRIBE TABLE slower than --lua-timeout does not count against the event;
+#   - after a reload whose ddl() changes a table, its columns are read again.
 . "$(dirname "$0")/lib.sh"
 
 TOPIC="rbp_$ID"
@@ -111,5 +112,52 @@ assert_contains "  ... the event is inserted, not stopped" \
   "$(cat "$RUN/slow.stderr")"
 assert_contains "  ... as RowBinary" "table rb goes as RowBinary" "$(cat "$RUN/slow.stderr")"
 assert_eq "  ... the row landed" "1	1	one" "$(ch "SELECT id, n, s FROM $db.rb FORMAT TSV")"
+ch "DROP DATABASE $db" >/dev/null
+kill "$proxy_pid" 2>/dev/null || true
+
+# A reload (SIGHUP) whose ddl() changes a table: its columns are read again, so a row setting the
+# new column goes in as RowBinary instead of being refused with the old column list.
+RELOAD="reload_$ID"
+db="${DB}_reload"
+ch "CREATE DATABASE $db" >/dev/null
+version() { # 1: r (id); 2: r dropped and made again with a column `extra`, which rows then set
+  if [[ $1 == 1 ]]; then
+    ddl='"CREATE TABLE IF NOT EXISTS r (id UInt32) ENGINE = MergeTree() ORDER BY id"'
+    row='{ id = event.after.id }'
+  else
+    ddl='"DROP TABLE IF EXISTS r", "CREATE TABLE r (id UInt32, extra String) ENGINE = MergeTree() ORDER BY id"'
+    row='{ id = event.after.id, extra = "v2" }'
+  fi
+  printf 'function ddl() return { %s } end\nfunction transform(event) return %s end\n' "$ddl" "$row" \
+    >"$RUN/reload.lua.new"
+  mv "$RUN/reload.lua.new" "$RUN/reload.lua"
+}
+gen() { for ((i = $1; i <= $2; i++)); do printf '{"id":%d}\t{"op":"c","after":{"id":%d}}\n' "$i" "$i"; done; }
+rows_from() { (($(ch "SELECT count() FROM $db.r WHERE id >= $1") >= 5)); } # 5 rows from id $1 on
+topic_create "$RELOAD" 1
+version 1
+"$BIN" -b "$KAFKA_BROKERS" -t "$RELOAD" -g "g_reload_$ID" --clickhouse "$CLICKHOUSE_URL" \
+  --format auto --database "$db" --table r --batch-ms 100 --dlq-topic none \
+  --dlq-file "$RUN/reload.dlq" "$RUN/reload.lua" 2>"$RUN/reload.stderr" &
+pid=$!
+trap 'kill $proxy_pid 2>/dev/null || true; kill -9 $pid 2>/dev/null || true' EXIT
+gen 1 5 >"$RUN/r1.tsv"
+produce "$RELOAD" "$RUN/r1.tsv"
+wait_for "the first 5 rows" 60 rows_from 1
+version 2
+kill -HUP $pid
+wait_for "the reload" 60 grep -q "reloaded $RUN/reload.lua" "$RUN/reload.stderr"
+gen 6 10 >"$RUN/r2.tsv"
+produce "$RELOAD" "$RUN/r2.tsv"
+wait_for "the 5 rows after the reload" 60 rows_from 6
+kill -TERM $pid
+rc=0
+wait $pid || rc=$?
+assert_eq "reload: exit 0 after SIGTERM" 0 "$rc"
+assert_eq "reload: the rows after it set the new column" "5	v2" \
+  "$(ch "SELECT count(), any(extra) FROM $db.r FORMAT TSV")"
+assert_eq "reload: the table's columns were read before and after it" 2 \
+  "$(grep -c 'table r goes as RowBinary' "$RUN/reload.stderr")"
+assert_contains "reload: nothing dead-lettered" "dead_lettered=0" "$(cat "$RUN/reload.stderr")"
 ch "DROP DATABASE $db" >/dev/null
 finish
