@@ -22,6 +22,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include <lauxlib.h>
+
 #include "cdcpipe/clock.h"
 #include "cdcpipe/errbuf.h"
 #include "cdcpipe/row_json.h"
@@ -174,10 +176,11 @@ static long find_or_add_column(batch *b, const char *name, size_t len)
 
 /* ---- batches ---- */
 
-static batch *find_or_create(batch_set *set, const char *table)
+static void close_row(batch *b, uint32_t event);
+static void free_batch(batch *b);
+
+static batch *append_batch(batch_set *set, const char *table)
 {
-    for (size_t i = 0; i < set->count; i++)
-        if (strcmp(set->items[i].table, table) == 0) return &set->items[i];
     if (set->count == set->cap) {
         set->cap = set->cap ? set->cap * 2 : 4;
         set->items = xrealloc(set->items, set->cap, sizeof *set->items);
@@ -188,6 +191,14 @@ static batch *find_or_create(batch_set *set, const char *table)
     b->table = xstrdup(table);
     b->opened_ms = -1;
     return b;
+}
+
+/* The JSONEachRow batch of table. */
+static batch *find_or_create(batch_set *set, const char *table)
+{
+    for (size_t i = 0; i < set->count; i++)
+        if (!set->items[i].layout && strcmp(set->items[i].table, table) == 0) return &set->items[i];
+    return append_batch(set, table);
 }
 
 /* s[0..len) for a message: printable ASCII as it is (" and \ escaped), any other byte as \xHH,
@@ -270,6 +281,111 @@ int batch_set_add_row(batch_set *set, const char *table, lua_State *L, int idx, 
         return -1;
     }
     strbuf_putc(&b->rows, '\n');
+    close_row(b, event);
+    return 0;
+}
+
+/* ---- RowBinary ---- */
+
+struct batch_layout {
+    char *table;
+    rowbinary_column *columns; /* names owned, types owned */
+    size_t *name_len;
+    size_t ncolumns;
+    uint32_t *slots; /* hash set over the names as in a batch (column + 1, 0 = empty) */
+    size_t nslots;
+    char *server_timezone;
+    unsigned char *seen; /* per column, while a row's keys are read (all 0 between rows) */
+};
+
+static size_t layout_probe(const batch_layout *l, const char *name, size_t len)
+{
+    size_t mask = l->nslots - 1, i = (size_t)hash_name(name, len) & mask;
+    while (l->slots[i]) {
+        uint32_t c = l->slots[i] - 1;
+        if (l->name_len[c] == len && memcmp(l->columns[c].name, name, len) == 0) break;
+        i = (i + 1) & mask;
+    }
+    return i;
+}
+
+batch_layout *batch_layout_new(const char *table, const char *const *names, ch_type **types,
+                               size_t ncolumns, const char *server_timezone)
+{
+    seed_hash();
+    batch_layout *l = xcalloc(1, sizeof *l);
+    l->table = xstrdup(table);
+    l->ncolumns = ncolumns;
+    l->columns = xcalloc(ncolumns ? ncolumns : 1, sizeof *l->columns);
+    l->name_len = xcalloc(ncolumns ? ncolumns : 1, sizeof *l->name_len);
+    l->seen = xcalloc(ncolumns ? ncolumns : 1, 1);
+    l->server_timezone = server_timezone ? xstrdup(server_timezone) : NULL;
+    l->nslots = 16;
+    while (l->nslots < 2 * ncolumns)
+        l->nslots *= 2;
+    l->slots = xcalloc(l->nslots, sizeof *l->slots);
+    for (size_t c = 0; c < ncolumns; c++) {
+        l->columns[c].name = xstrdup(names[c]);
+        l->columns[c].type = types[c];
+        l->name_len[c] = strlen(names[c]);
+        size_t i = layout_probe(l, names[c], l->name_len[c]);
+        if (!l->slots[i]) l->slots[i] = (uint32_t)c + 1; /* a repeated name: the first wins */
+    }
+    return l;
+}
+
+void batch_layout_free(batch_layout *l)
+{
+    if (!l) return;
+    for (size_t c = 0; c < l->ncolumns; c++) {
+        free((char *)l->columns[c].name);
+        ch_type_free((ch_type *)l->columns[c].type);
+    }
+    free(l->columns);
+    free(l->name_len);
+    free(l->slots);
+    free(l->seen);
+    free(l->server_timezone);
+    free(l->table);
+    free(l);
+}
+
+size_t batch_layout_columns(const batch_layout *l)
+{
+    return l->ncolumns;
+}
+
+/* The RowBinary batch of layout's table for columns cols[0..n) (ascending indexes). */
+static batch *find_or_create_rowbinary(batch_set *set, const batch_layout *l, const uint32_t *cols,
+                                       size_t n)
+{
+    for (size_t i = 0; i < set->count; i++) {
+        batch *b = &set->items[i];
+        if (b->layout == l && b->ncolumns == n &&
+            memcmp(b->layout_cols, cols, n * sizeof *cols) == 0)
+            return b;
+    }
+    batch *b = append_batch(set, l->table);
+    b->layout = l;
+    b->rowbinary = true;
+    b->layout_cols = xcalloc(n, sizeof *b->layout_cols);
+    memcpy(b->layout_cols, cols, n * sizeof *cols);
+    b->rb_columns = xcalloc(n, sizeof *b->rb_columns);
+    b->columns = xcalloc(n, sizeof *b->columns);
+    b->column_len = xcalloc(n, sizeof *b->column_len);
+    b->columns_cap = n;
+    for (size_t k = 0; k < n; k++) {
+        b->rb_columns[k] = l->columns[cols[k]];
+        b->columns[k] = xstrdup(l->columns[cols[k]].name);
+        b->column_len[k] = l->name_len[cols[k]];
+    }
+    b->ncolumns = n;
+    return b;
+}
+
+/* Notes row number nrows of b as ending at the buffer's end, from event. */
+static void close_row(batch *b, uint32_t event)
+{
     if (b->nrows == b->rows_cap) {
         b->rows_cap = b->rows_cap ? b->rows_cap * 2 : 1024;
         b->row_end = xrealloc(b->row_end, b->rows_cap, sizeof *b->row_end);
@@ -280,7 +396,71 @@ int batch_set_add_row(batch_set *set, const char *table, lua_State *L, int idx, 
     b->row_event[b->nrows] = event;
     b->row_cols_end[b->nrows] = b->nrow_cols;
     if (b->nrows++ == 0) b->opened_ms = clock_ms();
-    return 0;
+}
+
+int batch_set_add_rowbinary(batch_set *set, const batch_layout *layout, lua_State *L, int idx,
+                            uint32_t event, char *err, size_t errlen)
+{
+    batch_layout *l = (batch_layout *)layout; /* only its scratch `seen` changes, and is reset */
+    idx = lua_absindex(L, idx);
+    size_t n = 0;
+    int rc = 0;
+    char name[200], table[200];
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            escape_name(l->table, strlen(l->table), table, sizeof table);
+            errbuf_set(err, errlen, "row for table %s has a key that is not a string (a %s)", table,
+                       luaL_typename(L, -2));
+            lua_pop(L, 2);
+            rc = -1;
+            break;
+        }
+        size_t len;
+        const char *key = lua_tolstring(L, -2, &len);
+        uint32_t slot = l->slots[layout_probe(l, key, len)];
+        if (!slot) {
+            escape_name(key, len, name, sizeof name);
+            escape_name(l->table, strlen(l->table), table, sizeof table);
+            errbuf_set(err, errlen,
+                       "table %s has no column %s: leave the key out of the row or add the column "
+                       "to the table",
+                       table, name);
+            lua_pop(L, 2);
+            rc = -1;
+            break;
+        }
+        if (!l->seen[slot - 1]) {
+            l->seen[slot - 1] = 1;
+            n++;
+        }
+        lua_pop(L, 1);
+    }
+    uint32_t stack_cols[64], *cols = n <= 64 ? stack_cols : xcalloc(n, sizeof *cols);
+    size_t k = 0;
+    for (size_t c = 0; c < l->ncolumns && k < n; c++)
+        if (l->seen[c]) {
+            l->seen[c] = 0;
+            cols[k++] = (uint32_t)c;
+        }
+    if (rc == 0 && n == 0) {
+        rc = batch_set_add_row(set, l->table, L, idx, event, err, errlen);
+    } else if (rc == 0) {
+        size_t count = set->count;
+        batch *b = find_or_create_rowbinary(set, l, cols, n);
+        char why[1024];
+        if (rowbinary_append_row(&b->rows, L, idx, b->rb_columns, n, l->server_timezone, why,
+                                 sizeof why) == 0) {
+            close_row(b, event);
+        } else {
+            escape_name(l->table, strlen(l->table), table, sizeof table);
+            errbuf_set(err, errlen, "row for table %s: %s", table, why);
+            rc = -1;
+            if (set->count > count) free_batch(&set->items[--set->count]); /* made for it */
+        }
+    }
+    if (cols != stack_cols) free(cols);
+    return rc;
 }
 
 size_t batch_row_start(const batch *b, size_t row)
@@ -291,6 +471,10 @@ size_t batch_row_start(const batch *b, size_t row)
 size_t batch_columns_of(const batch *b, size_t first, size_t end, char **names)
 {
     if (first >= end || b->ncolumns == 0) return 0;
+    if (b->layout) {
+        memcpy(names, b->columns, b->ncolumns * sizeof *names);
+        return b->ncolumns;
+    }
     size_t from = first == 0 ? 0 : b->row_cols_end[first - 1], to = b->row_cols_end[end - 1];
     unsigned char *used = xcalloc(b->ncolumns, 1);
     for (size_t k = from; k < to; k++)
@@ -319,7 +503,7 @@ void batch_set_rollback(batch_set *set)
         strbuf_truncate(&b->rows, b->mark_len);
         b->nrows = b->mark_rows;
         b->nrow_cols = b->nrows ? b->row_cols_end[b->nrows - 1] : 0;
-        drop_columns_from(b, b->mark_columns);
+        if (!b->layout) drop_columns_from(b, b->mark_columns);
         if (b->nrows == 0) b->opened_ms = -1;
     }
 }
@@ -355,26 +539,31 @@ void batch_clear(batch *b)
     strbuf_reset(&b->rows);
     b->nrows = 0;
     b->nrow_cols = 0;
-    drop_columns_from(b, 0);
+    if (!b->layout) drop_columns_from(b, 0);
     b->opened_ms = -1;
     b->mark_len = b->mark_rows = b->mark_columns = 0;
 }
 
+static void free_batch(batch *b)
+{
+    drop_columns_from(b, 0);
+    free(b->columns);
+    free(b->column_len);
+    free(b->slots);
+    free(b->row_end);
+    free(b->row_event);
+    free(b->row_cols_end);
+    free(b->row_cols);
+    free(b->layout_cols);
+    free(b->rb_columns);
+    strbuf_free(&b->rows);
+    free(b->table);
+}
+
 void batch_set_free(batch_set *set)
 {
-    for (size_t i = 0; i < set->count; i++) {
-        batch *b = &set->items[i];
-        drop_columns_from(b, 0);
-        free(b->columns);
-        free(b->column_len);
-        free(b->slots);
-        free(b->row_end);
-        free(b->row_event);
-        free(b->row_cols_end);
-        free(b->row_cols);
-        strbuf_free(&b->rows);
-        free(b->table);
-    }
+    for (size_t i = 0; i < set->count; i++)
+        free_batch(&set->items[i]);
     free(set->items);
     memset(set, 0, sizeof *set);
 }

@@ -354,6 +354,11 @@ int ch_set_tls(ch_client *c, const char *ca_file, bool insecure, char *err, size
     return 0;
 }
 
+long ch_get_timeout(const ch_client *c)
+{
+    return c->timeout_ms;
+}
+
 void ch_set_timeout(ch_client *c, long timeout_ms)
 {
     c->timeout_ms = timeout_ms;
@@ -664,7 +669,8 @@ static ch_status learn_version(ch_client *c, ch_failure *fail, char *err, size_t
 }
 
 ch_status ch_insert(ch_client *c, const char *table, char *const *columns, size_t ncolumns,
-                    const ch_span *rows, size_t nrows, ch_failure *fail, char *err, size_t errlen)
+                    ch_format format, const ch_span *rows, size_t nrows, ch_failure *fail,
+                    char *err, size_t errlen)
 {
     ch_status st = learn_version(c, fail, err, errlen);
     if (st != CH_OK) return st;
@@ -677,8 +683,9 @@ ch_status ch_insert(ch_client *c, const char *table, char *const *columns, size_
         if (i) strbuf_puts(sql, ", ");
         quote_ident(sql, columns[i], strlen(columns[i]));
     }
-    /* The data starts after the line break that ends the statement. */
-    strbuf_puts(sql, ") FORMAT JSONEachRow\n");
+    /* The data starts after the line break that ends the statement (exactly one: the server
+     * skips spaces and one line break, so a RowBinary body may start with any byte). */
+    strbuf_puts(sql, format == CH_ROW_BINARY ? ") FORMAT RowBinary\n" : ") FORMAT JSONEachRow\n");
     if (c->spans_cap < nrows + 1) {
         c->spans_cap = nrows + 1;
         c->spans = xrealloc(c->spans, c->spans_cap, sizeof *c->spans);

@@ -53,6 +53,8 @@ static const setting settings[] = {
      "insecure", T_BOOL, S(clickhouse_insecure), 0, 0, "false"},
     {"clickhouse_timeout", "clickhouse-timeout", "CDCPIPE_CLICKHOUSE_TIMEOUT", "clickhouse",
      "timeout", T_LONG, S(clickhouse_timeout), 1, 86400, "120"},
+    {"format", "format", "CDCPIPE_FORMAT", "clickhouse", "format", T_STRING, S(format), 0, 0,
+     "json"},
     {"database", "database", "CDCPIPE_DATABASE", "clickhouse", "database", T_STRING, S(database), 0,
      0, "default"},
     {"table", "table", "CDCPIPE_TABLE", "clickhouse", "table", T_STRING, S(table), 0, 0, "changes"},
@@ -91,13 +93,18 @@ static const setting settings[] = {
 /* String settings that take one of a few words. */
 static const struct {
     const char *key;
-    const char *words[3]; /* NULL-terminated */
+    const char *words[4]; /* NULL-terminated */
     const char *meaning;  /* said in the error */
 } choices[] = {
     {"input",
      {"debezium", "json", NULL},
      "debezium: change events only, anything else is dead-lettered; json: every JSON object goes "
      "to transform"},
+    {"format",
+     {"auto", "rowbinary", "json", NULL},
+     "auto: RowBinary for every table whose column types the encoder covers, JSONEachRow for the "
+     "others; rowbinary: the same, with a warning for each table that falls back; json: "
+     "JSONEachRow always"},
 };
 
 /* 0 when value is allowed for key (any value for a setting without choices), else -1 with err. */

@@ -59,6 +59,12 @@ static void insert_request_prepare(insert_request *q, batch *b, const row_set *s
         size_t from = batch_row_start(b, s->ranges[i].from),
                to = batch_row_start(b, s->ranges[i].to);
         q->spans[i] = (ch_span){b->rows.data + from, to - from};
+        /* RowBinary: every row has the batch's columns, in its order (the body's order) */
+        if (b->rowbinary) {
+            if (i == 0)
+                q->ncolumns = batch_columns_of(b, s->ranges[i].from, s->ranges[i].to, q->columns);
+            continue;
+        }
         /* The union of the ranges' columns (a column no row of the set has stays out, so its
          * DEFAULT applies on every server version). */
         q->ncolumns +=
@@ -89,8 +95,9 @@ static ch_status send_request(inserter *in, request *r, ch_failure *fail, char *
 {
     if (!r->insert) return ch_exec(in->ch, "SELECT 1", NULL, fail, err, errlen);
     insert_request *q = r->insert;
-    return ch_insert(in->ch, q->b->table, q->columns, q->ncolumns, q->spans, r->nspans, fail, err,
-                     errlen);
+    return ch_insert(in->ch, q->b->table, q->columns, q->ncolumns,
+                     q->b->rowbinary ? CH_ROW_BINARY : CH_JSON_EACH_ROW, q->spans, r->nspans, fail,
+                     err, errlen);
 }
 
 /* Sends r until it is not a transient failure: retried with backoff until it succeeds or the

@@ -31,10 +31,14 @@
 #include "cdcpipe/row_json.h"
 #include "cdcpipe/signals.h"
 #include "cdcpipe/start_position.h"
+#include "cdcpipe/target_tables.h"
 #include "cdcpipe/xalloc.h"
 
 #define DDL_RETRY_MS 30000
-#define POLL_MS      100
+/* A DESCRIBE TABLE (RowBinary layouts) waits at most this long: a table whose columns cannot be
+ * read goes as JSONEachRow instead, so events never wait longer for it. */
+#define DESCRIBE_TIMEOUT_MS 10000
+#define POLL_MS             100
 
 /* An event whose rows wait in the batches: where it came from, so that an event whose row
  * ClickHouse rejects can be read again and dead-lettered with its original key, value and
@@ -55,6 +59,7 @@ typedef struct {
     record_fetcher *fetcher;
     partition_table parts;
     batch_set batches;
+    target_tables *targets; /* --format auto/rowbinary: per table RowBinary or JSONEachRow */
     metrics *n;
     held_event *held; /* events with rows in the batches, numbered as the rows record */
     size_t nheld, held_cap;
@@ -326,6 +331,17 @@ static bool flush_due(const pipeline *p)
 static int batch_row(void *ud, const char *table, lua_State *L, int idx, char *err, size_t errlen)
 {
     pipeline *p = ud;
+    const batch_layout *layout = NULL;
+    if (p->targets && target_tables_known(p->targets, table)) {
+        layout = target_tables_layout(p->targets, table);
+    } else if (p->targets) { /* asking ClickHouse is not the event's time (--lua-timeout) */
+        script_pause_timeout(p->script);
+        layout = target_tables_layout(p->targets, table);
+        script_resume_timeout(p->script);
+    }
+    if (layout)
+        return batch_set_add_rowbinary(&p->batches, layout, L, idx, (uint32_t)p->nheld, err,
+                                       errlen);
     return batch_set_add_row(&p->batches, table, L, idx, (uint32_t)p->nheld, err, errlen);
 }
 
@@ -397,6 +413,10 @@ static void reload(pipeline *p)
 {
     char err[1024];
     if (flush(p) != 0) return; /* rows of the old version first */
+    if (p->targets) {          /* the new ddl() may change tables: their columns are read again */
+        batch_set_free(&p->batches);
+        target_tables_reset(p->targets);
+    }
     const char *path = script_path(p->script);
     script *fresh = script_open(path, (size_t)p->cfg->lua_memory_mb << 20, err, sizeof err);
     if (!fresh) {
@@ -460,6 +480,9 @@ int pipeline_run(const config *cfg, script **s, metrics *counters)
             rc = 1;
             goto done;
         }
+        if (strcmp(cfg->format, "json") != 0)
+            p.targets = target_tables_new(
+                p.ch, cfg->database, strcmp(cfg->format, "rowbinary") == 0, DESCRIBE_TIMEOUT_MS);
     }
     p.fetcher = record_fetcher_new(cfg);
     p.dead_letters = dl_open(cfg, err, sizeof err);
@@ -519,9 +542,14 @@ int pipeline_run(const config *cfg, script **s, metrics *counters)
         log_info("stopped: %s", summary);
     if (rc == 0 && p.ch && cfg->show > 0) {
         const char **tables = xcalloc(p.batches.count, sizeof *tables);
-        for (size_t i = 0; i < p.batches.count; i++)
-            tables[i] = p.batches.items[i].table;
-        command_show(p.ch, cfg->database, cfg->show, tables, p.batches.count);
+        size_t ntables = 0;
+        for (size_t i = 0; i < p.batches.count; i++) { /* a table may have several batches */
+            size_t k = 0;
+            while (k < ntables && strcmp(tables[k], p.batches.items[i].table) != 0)
+                k++;
+            if (k == ntables) tables[ntables++] = p.batches.items[i].table;
+        }
+        command_show(p.ch, cfg->database, cfg->show, tables, ntables);
         free(tables);
     }
 
@@ -535,6 +563,7 @@ done:
     record_fetcher_free(p.fetcher);
     ch_close(p.ch);
     batch_set_free(&p.batches);
+    target_tables_free(p.targets); /* after the batches, which use its layouts */
     partitions_free(&p.parts);
     strbuf_free(&p.dry_rows);
     return rc;

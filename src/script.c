@@ -309,6 +309,18 @@ void script_set_timeout(script *s, long ms)
     atomic_store(&s->timeout_ms, ms);
 }
 
+/* The watchdog times an event by its number; 0 means none runs (and makes a signal already on its
+ * way a no-op: on_watchdog_signal checks the number). A new number starts a new clock. */
+void script_pause_timeout(script *s)
+{
+    atomic_store(&s->event, 0);
+}
+
+void script_resume_timeout(script *s)
+{
+    atomic_store(&s->event, ++s->events);
+}
+
 void script_set_debezium_only(script *s, bool on)
 {
     s->debezium_only = on;

@@ -1,18 +1,27 @@
 /*
- * batch — rows waiting to be inserted, one buffer per target table.
+ * batch — rows waiting to be inserted, one buffer per target table (JSONEachRow) or per target
+ * table and set of columns (RowBinary).
  *
- * Rows arrive as Lua tables and are serialized at once (row_json) into the table's buffer as
- * JSONEachRow lines; the batch also keeps the union of column names seen, which becomes the
- * INSERT's column list. A mark/rollback pair makes an event's rows all-or-nothing: the pipeline
- * marks before an event and rolls back if any of its rows (or its transform) fails.
+ * JSONEachRow: rows arrive as Lua tables and are serialized at once (row_json) into the table's
+ * buffer as JSONEachRow lines; the batch also keeps the union of column names seen, which becomes
+ * the INSERT's column list.
+ * RowBinary: for a table whose columns are known (a batch_layout, from DESCRIBE TABLE), a row is
+ * encoded at once (rowbinary.h) into the batch of the columns it sets: every row of a RowBinary
+ * batch sets exactly the batch's columns, in the table's order, so any subset of its rows is a
+ * valid INSERT body for that column list; the columns a row leaves out get their DEFAULT. A
+ * mark/rollback pair makes an event's rows all-or-nothing: the pipeline marks before an event and
+ * rolls back if any of its rows (or its transform) fails.
  */
 #ifndef CDCPIPE_BATCH_H
 #define CDCPIPE_BATCH_H
 
 #include <lua.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cdcpipe/ch_type.h"
+#include "cdcpipe/rowbinary.h"
 #include "cdcpipe/strbuf.h"
 
 /* What a row may have: past these its event is refused (batch_set_add_row fails, and the
@@ -21,9 +30,19 @@
 #define BATCH_MAX_COLUMNS     1000 /* columns (top-level keys) per row */
 #define BATCH_MAX_COLUMN_NAME 256  /* bytes per column name */
 
+/* A table's insertable columns for RowBinary (opaque; batch_layout_new). */
+typedef struct batch_layout batch_layout;
+
 typedef struct {
     char *table; /* target table as the script named it ("t" or "db.t") */
-    strbuf rows; /* JSONEachRow: one object per line */
+    /* RowBinary: the layout of the table and which of its columns every row sets (indexes into
+     * it, ascending); `columns` then holds their names, fixed for the batch's life, and row_cols
+     * is not used. NULL for a JSONEachRow batch. */
+    const batch_layout *layout;
+    uint32_t *layout_cols;
+    rowbinary_column *rb_columns;
+    bool rowbinary; /* rows are RowBinary (layout != NULL) */
+    strbuf rows;    /* JSONEachRow: one object per line */
     size_t nrows;
     /* per row: where its line ends in `rows`, the pipeline's index of the event it came from,
      * and where its column numbers end in `row_cols` (the indexes into `columns` it has) */
@@ -61,10 +80,29 @@ typedef struct {
 int batch_set_add_row(batch_set *set, const char *table, lua_State *L, int idx, uint32_t event,
                       char *err, size_t errlen);
 
+/* A RowBinary layout of `table`: its insertable columns in table order, names[i] of type
+ * types[i] (the layout takes the types: ch_type_free at batch_layout_free), and the server's time
+ * zone (copied; NULL when unknown). Every type must have passed rowbinary_check_column. */
+batch_layout *batch_layout_new(const char *table, const char *const *names, ch_type **types,
+                               size_t ncolumns, const char *server_timezone);
+/* Frees the layout; no batch may use it any more (batch_set_free them first). */
+void batch_layout_free(batch_layout *l);
+size_t batch_layout_columns(const batch_layout *l);
+
+/* Encodes the row table at idx as RowBinary into the batch of `layout`'s table for the set of
+ * columns the row's keys name (created on first use), noting event as batch_set_add_row does. A
+ * row without keys goes to the table's JSONEachRow batch instead (an INSERT needs a column).
+ * Returns 0, or -1 with err: a key that is not a string, a key the table has no column for
+ * ("table t has no column zzz"), or the encoder's refusal (column, type and value named); the
+ * batches are then unchanged. */
+int batch_set_add_rowbinary(batch_set *set, const batch_layout *layout, lua_State *L, int idx,
+                            uint32_t event, char *err, size_t errlen);
+
 /* Byte range of rows [first, end) in b->rows. */
 size_t batch_row_start(const batch *b, size_t row);
 
-/* The columns that rows [first, end) use, in batch order, into names (room for b->ncolumns);
+/* The columns that rows [first, end) use, in batch order (a RowBinary batch: all of its columns,
+ * in table order), into names (room for b->ncolumns);
  * returns how many. An INSERT of just those rows names exactly these columns. */
 size_t batch_columns_of(const batch *b, size_t first, size_t end, char **names);
 
@@ -77,7 +115,8 @@ size_t batch_set_bytes(const batch_set *set);
 /* clock_ms() of the oldest pending row, or -1 when no row is pending. */
 int64_t batch_set_oldest_ms(const batch_set *set);
 
-/* Empties one batch, keeping its buffer and table name for reuse. */
+/* Empties one batch, keeping its buffer, table name (and a RowBinary batch its columns) for
+ * reuse. */
 void batch_clear(batch *b);
 void batch_set_free(batch_set *set);
 

@@ -2,9 +2,9 @@
  * clickhouse — the ClickHouse HTTP interface over one keep-alive libcurl handle.
  *
  * Every statement travels in the POST body; an INSERT as `INSERT INTO t (cols) FORMAT
- * JSONEachRow\n` followed by the rows (what ClickHouse's HTTP interface documents for a query
- * with its data; 18.16 to current), so the URL stays small whatever the column list (the
- * statement itself is bounded by the server's max_query_size, 256 KiB by default: past it the
+ * JSONEachRow\n` (or RowBinary) followed by the rows (what ClickHouse's HTTP interface documents
+ * for a query with its data; 18.16 to current), so the URL stays small whatever the column list
+ * (the statement itself is bounded by the server's max_query_size, 256 KiB by default: past it the
  * server answers Code 62, rejected data like any other). A failure is classified by ClickHouse's
  * `Code: N` (not the HTTP status: 18.16 answers a data error with HTTP 500) so the caller can
  * decide: retry later (transient: no connection, timeouts, overload), isolate bad rows (rejected
@@ -70,6 +70,7 @@ int ch_set_tls(ch_client *c, const char *ca_file, bool insecure, char *err, size
 /* Overall deadline of one request, connection and answer included (default 120 s). A request
  * past it fails as CH_TRANSIENT. */
 void ch_set_timeout(ch_client *c, long timeout_ms);
+long ch_get_timeout(const ch_client *c);
 
 /* interrupt(ud) is asked about once a second (and on every progress) during a request; when it
  * returns true the request is abandoned and fails as CH_TRANSIENT. NULL: never. */
@@ -88,12 +89,19 @@ const char *ch_url_printable(const ch_client *c);
 ch_status ch_exec(ch_client *c, const char *sql, strbuf *out, ch_failure *fail, char *err,
                   size_t errlen);
 
-/* INSERT INTO table (columns...) FORMAT JSONEachRow with the rows (JSONEachRow lines, the
- * concatenation of rows[0..nrows)) as the body, and the settings of ch_insert_settings for the
- * server's version (asked once, before the first insert). table may be "t" or "db.t"; a bare name
- * goes to the client's database. Identifiers are back-quoted. */
+/* The format of an INSERT's rows. */
+typedef enum {
+    CH_JSON_EACH_ROW, /* one JSON object per line */
+    CH_ROW_BINARY,    /* RowBinary (rowbinary.h): the columns' values, row after row */
+} ch_format;
+
+/* INSERT INTO table (columns...) FORMAT JSONEachRow|RowBinary with the rows (the concatenation
+ * of rows[0..nrows), whole rows in that format) as the body, and the settings of ch_insert_settings
+ * for the server's version (asked once, before the first insert). table may be "t" or "db.t"; a
+ * bare name goes to the client's database. Identifiers are back-quoted. */
 ch_status ch_insert(ch_client *c, const char *table, char *const *columns, size_t ncolumns,
-                    const ch_span *rows, size_t nrows, ch_failure *fail, char *err, size_t errlen);
+                    ch_format format, const ch_span *rows, size_t nrows, ch_failure *fail,
+                    char *err, size_t errlen);
 
 /* The URL parameters every INSERT sets, for a server of version major.minor: what cdcpipe relies
  * on, set explicitly so a server's defaults cannot change it (async_insert=0 where the server

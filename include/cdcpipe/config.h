@@ -30,6 +30,8 @@ typedef struct {
     char *clickhouse_ca;            /* CA file for https://, "" = the system's */
     bool clickhouse_insecure;       /* https:// without certificate verification */
     long clickhouse_timeout;        /* seconds: the overall deadline of one ClickHouse request */
+    char *format; /* insert format: "auto", "rowbinary" (RowBinary where the table's types
+                   * allow, else JSONEachRow) or "json" (JSONEachRow always) */
     char *database;
     char *table;
     long batch_rows;

@@ -10,8 +10,10 @@
  *   consume    kafka.c (group, rebalances, commits), partitions.c, start_position.c
  *   decode     json_lua.c (JSON → Lua, envelope), schema.c, debezium_types.c, utf8.c
  *   transform  script.c (pipeline.lua, limits), lua_module.c (the cdcpipe module), lua_patterns.c
- *   batch      batch.c (rows per table, columns, mark/rollback), row_set.c
- *   encode     row_json.c (JSONEachRow today); ch_type.c + rowbinary.c (RowBinary, not wired yet)
+ *   batch      batch.c (rows per table, or per table and column set for RowBinary; columns,
+ *              mark/rollback), row_set.c
+ *   encode     row_json.c (JSONEachRow); target_tables.c (per table: RowBinary layout from
+ *              DESCRIBE TABLE, or JSONEachRow) + ch_type.c + rowbinary.c (RowBinary, --format)
  *   insert     inserter.c (retries, narrowing rejected rows, DDL) over clickhouse.c (HTTP)
  *   commit     kafka.c's kafka_commit, called by this file's flush
  *   aside      dead_letter.c + record_fetch.c (bad events), metrics.c (counters), signals.c,

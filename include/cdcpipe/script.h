@@ -67,6 +67,12 @@ void script_set_instruction_limit(script *s, long instructions);
  * one thread, the one that processes the first event with a limit. */
 void script_set_timeout(script *s, long ms);
 
+/* For a row callback (script_row_fn) about to wait on something that is not the event's doing (a
+ * ClickHouse round trip): script_pause_timeout stops the event's clock, script_resume_timeout
+ * restarts it with the whole limit. Call both, in that order, from the callback only. */
+void script_pause_timeout(script *s);
+void script_resume_timeout(script *s);
+
 /* --input debezium (on) or json (off, the default of a fresh script): when on, a value that is
  * not a Debezium change event (no "op" code c u d r t m after the schemas envelope) fails with
  * SCRIPT_DECODE_ERROR before transform sees it. */

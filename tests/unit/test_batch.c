@@ -1,7 +1,8 @@
 /*
  * test_batch — tests for src/batch.c (include/cdcpipe/batch.h): rows into per-table batches,
  * the column list an INSERT names, mark/rollback (an event's rows land all together or not at
- * all) and the limits on a row's columns.
+ * all) and the limits on a row's columns; RowBinary batches, one per table and set of columns
+ * the rows set, with mark/rollback across them.
  *
  * Rows are Lua tables built from Lua expressions; the batch's own fields (rows text, columns and
  * their lengths) are what the pipeline reads, so the tests compare them exactly.
@@ -21,6 +22,7 @@
 #include <lualib.h>
 
 #include "cdcpipe/batch.h"
+#include "cdcpipe/ch_type.h"
 #include "cdcpipe/strbuf.h"
 
 typedef struct {
@@ -385,6 +387,167 @@ static void test_column_caps(void **state)
     assert_int_equal(find(f, "u")->nrows, 1);
 }
 
+/* ---- RowBinary: batches per column set ---- */
+
+/* A layout of table t: id UInt32, n UInt8, s String, d Date. */
+static batch_layout *layout_t(void)
+{
+    const char *names[] = {"id", "n", "s", "d"}, *types[] = {"UInt32", "UInt8", "String", "Date"};
+    ch_type *parsed[4];
+    char err[256];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(ch_type_parse(types[i], strlen(types[i]), &parsed[i], err, sizeof err),
+                         CH_TYPE_OK);
+    return batch_layout_new("t", names, parsed, 4, "UTC");
+}
+
+/* Like add(), through batch_set_add_rowbinary. */
+static int add_rb(fixture *f, const batch_layout *l, uint32_t event, const char *expr)
+{
+    strbuf chunk = {0};
+    strbuf_printf(&chunk, "return %s", expr);
+    if (luaL_dostring(f->L, chunk.data) != LUA_OK) fail_msg("%s: %s", expr, lua_tostring(f->L, -1));
+    strbuf_free(&chunk);
+    int top = lua_gettop(f->L);
+    f->err[0] = '\0';
+    int rc = batch_set_add_rowbinary(&f->set, l, f->L, -1, event, f->err, sizeof f->err);
+    assert_int_equal(lua_gettop(f->L), top);
+    if (rc != 0 && !f->err[0]) fail_msg("batch_set_add_rowbinary failed without a message");
+    lua_pop(f->L, 1);
+    return rc;
+}
+
+/* The RowBinary batch of t whose columns are `cols` (joined with ","). */
+static batch *find_rb(fixture *f, const char *cols)
+{
+    for (size_t i = 0; i < f->set.count; i++) {
+        batch *b = &f->set.items[i];
+        if (!b->rowbinary) continue;
+        char *got = columns(b);
+        int same = strcmp(got, cols) == 0;
+        free(got);
+        if (same) return b;
+    }
+    fail_msg("no RowBinary batch with columns %s", cols);
+    return NULL;
+}
+
+/* The bytes of b's rows as hex, rows separated by "|". */
+static char *hex_rows(const batch *b)
+{
+    strbuf s = {0};
+    strbuf_puts(&s, "");
+    for (size_t r = 0; r < b->nrows; r++) {
+        if (r) strbuf_putc(&s, '|');
+        for (size_t i = batch_row_start(b, r); i < batch_row_start(b, r + 1); i++)
+            strbuf_printf(&s, "%02x", (unsigned char)b->rows.data[i]);
+    }
+    return s.data;
+}
+
+static void expect_hex(const batch *b, const char *want)
+{
+    char *got = hex_rows(b);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+/* Rows go into one batch per set of columns they set, the columns in the table's order whatever
+ * the row's key order; every row of a batch has its columns; an empty row goes as JSONEachRow. */
+static void test_rowbinary_column_sets(void **state)
+{
+    fixture *f = *state;
+    batch_layout *l = layout_t();
+    assert_int_equal(add_rb(f, l, 0, "{id = 1, n = 2}"), 0);
+    assert_int_equal(add_rb(f, l, 1, "{n = 3, id = 2}"), 0);
+    assert_int_equal(add_rb(f, l, 2, "{s = 'x', id = 3}"), 0);
+    assert_int_equal(add_rb(f, l, 3, "{s = 'y', d = '1970-01-03', n = 5, id = 4}"), 0);
+    assert_int_equal(f->set.count, 3);
+    batch *a = find_rb(f, "id,n"), *b = find_rb(f, "id,s"), *c = find_rb(f, "id,n,s,d");
+    assert_string_equal(a->table, "t");
+    expect_hex(a, "0100000002|0200000003");
+    expect_hex(b, "030000000178");
+    expect_hex(c, "0400000005017902"
+                  "00");
+    assert_int_equal(a->row_event[1], 1);
+    expect_columns_of(a, 1, 2, "id,n");
+    expect_columns_of(c, 0, 1, "id,n,s,d");
+    assert_int_equal(batch_set_rows(&f->set), 4);
+
+    /* refused rows change nothing */
+    size_t len = a->rows.len;
+    assert_int_equal(add_rb(f, l, 4, "{id = 5, zzz = 1}"), -1);
+    assert_string_equal(f->err, "table t has no column zzz: leave the key out of the row or add "
+                                "the column to the table");
+    assert_int_equal(add_rb(f, l, 4, "{id = 5, n = 300}"), -1);
+    assert_string_equal(f->err,
+                        "row for table t: column \"n\" (UInt8): cannot store 300: out of range "
+                        "0..255");
+    assert_int_equal(add_rb(f, l, 4, "{id = 5, [7] = 1}"), -1);
+    assert_string_equal(f->err, "row for table t has a key that is not a string (a number)");
+    assert_int_equal(add_rb(f, l, 4, "{id = 5, n = 1, d = '2021-13-45'}"), -1);
+    assert_non_null(strstr(f->err, "column \"d\" (Date): cannot store \"2021-13-45\""));
+    assert_int_equal(f->set.count, 3);
+    assert_int_equal(a->rows.len, len);
+    assert_int_equal(batch_set_rows(&f->set), 4);
+
+    /* a row without keys: JSONEachRow, in the table's JSON batch */
+    assert_int_equal(add_rb(f, l, 5, "{}"), 0);
+    assert_int_equal(f->set.count, 4);
+    batch *json = &f->set.items[3];
+    assert_false(json->rowbinary);
+    assert_string_equal(json->table, "t");
+    assert_string_equal(json->rows.data, "{}\n");
+
+    batch_set_free(&f->set);
+    batch_layout_free(l);
+}
+
+/* mark/rollback spans every batch of every column set, new ones included; a RowBinary batch
+ * keeps its columns through rollback and clear. */
+static void test_rowbinary_mark_rollback(void **state)
+{
+    fixture *f = *state;
+    batch_layout *l = layout_t();
+    assert_int_equal(add_rb(f, l, 0, "{id = 1, n = 1}"), 0);
+    batch_set_mark(&f->set);
+    assert_int_equal(add_rb(f, l, 1, "{id = 2, n = 2}"), 0);
+    assert_int_equal(add_rb(f, l, 1, "{id = 3, s = 'z'}"), 0);
+    assert_int_equal(add(f, "other", 1, "{z = 1}"), 0);
+    assert_int_equal(add_rb(f, l, 1, "{id = 4, n = -1}"), -1); /* the event's last row fails */
+    batch_set_rollback(&f->set);
+    batch *a = find_rb(f, "id,n"), *b = find_rb(f, "id,s");
+    expect_hex(a, "0100000001");
+    assert_int_equal(a->nrows, 1);
+    assert_int_equal(b->nrows, 0);
+    assert_int_equal(b->rows.len, 0);
+    assert_int_equal(b->opened_ms, -1);
+    expect_columns(b, "id,s");
+    assert_int_equal(find(f, "other")->nrows, 0);
+    assert_int_equal(batch_set_rows(&f->set), 1);
+    assert_int_equal(batch_set_oldest_ms(&f->set), a->opened_ms);
+    /* the batches take rows again */
+    assert_int_equal(add_rb(f, l, 2, "{s = 'w', id = 5}"), 0);
+    expect_hex(b, "050000000177");
+    assert_int_equal(b->row_event[0], 2);
+    /* cleared: empty, columns kept, reusable */
+    batch_clear(a);
+    assert_int_equal(a->nrows, 0);
+    assert_int_equal(a->rows.len, 0);
+    expect_columns(a, "id,n");
+    assert_int_equal(add_rb(f, l, 3, "{id = 6, n = 6}"), 0);
+    expect_hex(a, "0600000006");
+    expect_columns_of(a, 0, 1, "id,n");
+    /* a rollback with nothing new since the mark changes nothing */
+    batch_set_mark(&f->set);
+    batch_set_rollback(&f->set);
+    expect_hex(a, "0600000006");
+    expect_hex(b, "050000000177");
+
+    batch_set_free(&f->set);
+    batch_layout_free(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -395,6 +558,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_many_columns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nul_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_column_caps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rowbinary_column_sets, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rowbinary_mark_rollback, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -563,6 +563,29 @@ static const error_case error_cases[] = {
      {NULL},
      "%S: config.kafka.input: \"JSON\" is not one of debezium, json (debezium: change events "
      "only, anything else is dead-lettered; json: every JSON object goes to transform)"},
+    {MINIMAL_SCRIPT_LINE,
+     "",
+     NULL,
+     {"--format", "native"},
+     "--format: \"native\" is not one of auto, rowbinary, json (auto: RowBinary for every table "
+     "whose column types the encoder covers, JSONEachRow for the others; rowbinary: the same, with "
+     "a warning for each table that falls back; json: JSONEachRow always)"},
+    {"config = { clickhouse = { format = \"RowBinary\" } }\n" MINIMAL_SCRIPT_LINE,
+     "",
+     NULL,
+     {NULL},
+     "%S: config.clickhouse.format: \"RowBinary\" is not one of auto, rowbinary, json (auto: "
+     "RowBinary for every table whose column types the encoder covers, JSONEachRow for the "
+     "others; rowbinary: the same, with a warning for each table that falls back; json: "
+     "JSONEachRow always)"},
+    {MINIMAL_SCRIPT_LINE,
+     "CDCPIPE_FORMAT=binary\n",
+     NULL,
+     {NULL},
+     "%E:1: CDCPIPE_FORMAT: \"binary\" is not one of auto, rowbinary, json (auto: RowBinary "
+     "for every table whose column types the encoder covers, JSONEachRow for the others; "
+     "rowbinary: the same, with a warning for each table that falls back; json: JSONEachRow "
+     "always)"},
     /* a CLI error wins over nothing: the CLI value is checked even when others are fine */
     {"config = { batch = { max_rows = 10 } }\n" MINIMAL_SCRIPT_LINE,
      "CDCPIPE_BATCH_ROWS=20\n",
