@@ -46,7 +46,15 @@ declare -A REASON=(
   [sethook]="attempt to call a nil value (field 'sethook')"
   [setupvalue]="attempt to call a nil value (field 'setupvalue')"
 )
-listing=$(jq -r '[(.key | fromjson | .bad), .stage, .offset, .reason] | @tsv' "$RUN/dlq.jsonl")
+# kind, stage, offset, reason per dead letter (tabs and newlines in the reason escaped, as jq's @tsv)
+listing=$(python3 - "$RUN/dlq.jsonl" <<'PY'
+import json, sys
+esc = lambda v: str(v).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+for line in open(sys.argv[1], encoding="utf-8"):
+    d = json.loads(line)
+    print("\t".join(esc(v) for v in (json.loads(d["key"])["bad"], d["stage"], d["offset"], d["reason"])))
+PY
+)
 assert_eq "one dead letter per runaway event, in order, with its offset" \
   "$(printf 'match\tlua\t1\npcall\tlua\t3\nxpcall\tlua\t4\nsethook\tlua\t6\nsetupvalue\tlua\t7')" \
   "$(cut -f1-3 <<<"$listing")"
