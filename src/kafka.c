@@ -127,10 +127,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_error_t *error = NULL;
     rd_kafka_resp_err_t ret = RD_KAFKA_RESP_ERR_NO_ERROR;
 
-    partition_state **ps = states_of(k, list);
     size_t n = (size_t)list->cnt;
+    partition_state **ps = NULL;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        prepare_assignment(k, list);
+        prepare_assignment(k, list); /* first: it tells partitions owned before from new ones */
+        ps = states_of(k, list);
         for (int i = 0; i < list->cnt; i++) {
             note_present(k, list->elems[i].topic);
             log_info("assigned %s [%d]", list->elems[i].topic, (int)list->elems[i].partition);
@@ -151,6 +152,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 }
         }
     } else {
+        ps = states_of(k, list);
         /* Everything consumed so far is flushed and committed while we still own it. */
         k->hooks.revoking(k->hooks.ud, ps, n);
         /* librdkafka keeps a partition's pause across assignments: never hand one over paused. */
