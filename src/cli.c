@@ -60,6 +60,8 @@ const char cli_usage[] =
     "      --max-event-bytes N    dead-letter events whose value or key is over N bytes (8 MiB)\n"
     "      --shutdown-timeout S   after SIGINT/SIGTERM or a revoke, retry inserts S more seconds "
     "(10)\n"
+    "      --workers N            partition worker threads (CDCPIPE_WORKERS; default: one per "
+    "CPU)\n"
     "      --stats-interval S     log the counters every S seconds (60; 0: only at the end)\n"
     "  -v, --verbose              more log lines (debug)\n"
     "  -q, --quiet                fewer log lines (warnings and errors only; -qq: errors)\n"
@@ -145,6 +147,7 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
         {"max-event-bytes", required_argument, NULL, OPT_SETTING},
         {"shutdown-timeout", required_argument, NULL, OPT_SETTING},
         {"stats-interval", required_argument, NULL, OPT_SETTING},
+        {"workers", required_argument, NULL, OPT_SETTING},
         {"env-file", required_argument, NULL, OPT_ENV_FILE},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},

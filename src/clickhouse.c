@@ -381,6 +381,19 @@ const char *ch_url_printable(const ch_client *c)
     return c->printable;
 }
 
+ch_client *ch_connect(const config *cfg, char *err, size_t errlen)
+{
+    ch_client *c = ch_open(cfg->clickhouse_url, cfg->clickhouse_user, cfg->clickhouse_password,
+                           cfg->database, err, errlen);
+    if (!c) return NULL;
+    if (ch_set_tls(c, cfg->clickhouse_ca, cfg->clickhouse_insecure, err, errlen) != 0) {
+        ch_close(c);
+        return NULL;
+    }
+    ch_set_timeout(c, cfg->clickhouse_timeout * 1000);
+    return c;
+}
+
 void ch_close(ch_client *c)
 {
     if (!c) return;

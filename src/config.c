@@ -85,6 +85,7 @@ static const setting settings[] = {
      T_LONG, S(max_event_bytes), 1024, 1L << 30, "8388608"},
     {"shutdown_timeout", "shutdown-timeout", "CDCPIPE_SHUTDOWN_TIMEOUT", NULL, NULL, T_LONG,
      S(shutdown_timeout), 0, 3600, "10"},
+    {"workers", "workers", "CDCPIPE_WORKERS", "kafka", "workers", T_LONG, S(workers), 0, 64, "0"},
     {"stats_interval", "stats-interval", "CDCPIPE_STATS_INTERVAL", NULL, NULL, T_LONG,
      S(stats_interval), 0, 86400, "60"},
 };

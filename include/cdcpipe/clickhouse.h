@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cdcpipe/config.h"
 #include "cdcpipe/strbuf.h"
 
 /* At most this much of an answer is kept (an error message, a --show table); the rest is read
@@ -60,6 +61,10 @@ typedef struct {
 ch_client *ch_open(const char *url, const char *user, const char *password, const char *database,
                    char *err, size_t errlen);
 void ch_close(ch_client *c);
+
+/* ch_open with cfg's ClickHouse settings (URL, user, password, database, TLS, timeout): one
+ * client per thread that talks to ClickHouse. */
+ch_client *ch_connect(const config *cfg, char *err, size_t errlen);
 
 /* https:// only: verify the server against the CA certificates in ca_file (PEM; NULL or "": the
  * system's), or not at all when insecure (for tests; logged as a warning by the caller).

@@ -51,6 +51,7 @@ typedef struct {
     long dlq_max_bytes;
     long max_event_bytes;
     long shutdown_timeout; /* seconds to keep retrying inserts after SIGINT/SIGTERM or a revoke */
+    long workers;          /* --workers: partition worker threads; 0: one per CPU available */
     long stats_interval;   /* seconds between "progress:" log lines with the counters; 0: none */
     /* config_apply_env_file: a warning for the user (a password readable by others), "" none */
     char env_warning[640];
