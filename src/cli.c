@@ -35,7 +35,7 @@ const char cli_usage[] =
     "      --clickhouse-ca FILE   CA certificates for an https:// URL (CDCPIPE_CLICKHOUSE_CA)\n"
     "      --clickhouse-insecure  https:// without verifying the certificate (tests only)\n"
     "      --clickhouse-timeout S give up on a ClickHouse request after S s and retry it (120)\n"
-    "      --format F             insert as auto, rowbinary or json (JSONEachRow) "
+    "      --format F             insert as auto (default), rowbinary or json (JSONEachRow) "
     "(CDCPIPE_FORMAT)\n"
     "      --database DB          database for inserts and ddl()      (CDCPIPE_DATABASE)\n"
     "      --table NAME           target of rows transform returns    (CDCPIPE_TABLE)\n"

@@ -54,7 +54,7 @@ static const setting settings[] = {
     {"clickhouse_timeout", "clickhouse-timeout", "CDCPIPE_CLICKHOUSE_TIMEOUT", "clickhouse",
      "timeout", T_LONG, S(clickhouse_timeout), 1, 86400, "120"},
     {"format", "format", "CDCPIPE_FORMAT", "clickhouse", "format", T_STRING, S(format), 0, 0,
-     "json"},
+     "auto"},
     {"database", "database", "CDCPIPE_DATABASE", "clickhouse", "database", T_STRING, S(database), 0,
      0, "default"},
     {"table", "table", "CDCPIPE_TABLE", "clickhouse", "table", T_STRING, S(table), 0, 0, "changes"},
