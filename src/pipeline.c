@@ -467,6 +467,21 @@ int pipeline_run(const config *cfg, script **s, metrics *counters)
         }
         ch_set_timeout(p.ch, cfg->clickhouse_timeout * 1000);
         ch_set_interrupt(p.ch, request_deadline_passed, &p);
+        compress_method compression = COMPRESS_NONE;
+        const int known = compress_parse(cfg->clickhouse_compression, &compression);
+        CDC_ASSERT(known == 0); /* config checked the choice */
+        ch_set_compression(p.ch, compression);
+        if (compression != COMPRESS_NONE) { /* a method the server refuses is a setting to fix */
+            ch_status st = ch_check_compression(p.ch, err, sizeof err);
+            if (st == CH_REJECTED) {
+                log_error("%s", err);
+                rc = 2;
+                goto done;
+            }
+            if (st != CH_OK)
+                log_warn("%s; --clickhouse-compression is checked again before the first insert",
+                         err);
+        }
         if (cfg->clickhouse_insecure)
             log_warn("--clickhouse-insecure: the ClickHouse server's certificate is not verified");
         if (ch_credentials_in_clear(p.ch))
