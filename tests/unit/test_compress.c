@@ -56,9 +56,9 @@ static void round_trip(compress_method m, const char *body, size_t len, size_t p
 static char *rows_body(size_t *len)
 {
     strbuf b = {0};
-    for (int i = 0; b.len < 20u << 20; i++)
-        strbuf_printf(&b, "{\"id\":%d,\"name\":\"name-%d\",\"score\":%d.5,\"pad\":\"%08x\"}\n", i,
-                      i * 7919 % 100003, i % 97, (unsigned)(i * 2654435761u));
+    for (unsigned i = 0; b.len < 20u << 20; i++)
+        strbuf_printf(&b, "{\"id\":%u,\"name\":\"name-%u\",\"score\":%u.5,\"pad\":\"%08x\"}\n", i,
+                      i * 7919u % 100003u, i % 97, i * 2654435761u);
     *len = b.len;
     return b.data;
 }
