@@ -420,7 +420,7 @@ static bool code_is_transient(int code)
     case 210: /* NETWORK_ERROR */
     case 241: /* MEMORY_LIMIT_EXCEEDED */
     case 242: /* TABLE_IS_READ_ONLY */
-    case 252: /* TOO_MANY_PARTS */
+    case 252: /* TOO_MANY_PARTS ("Too many parts"; not "Too many partitions": see below) */
     case 319: /* UNKNOWN_STATUS_OF_INSERT */
     case 425: /* SYSTEM_ERROR */
     case 999: /* KEEPER_EXCEPTION */
@@ -477,6 +477,11 @@ ch_status ch_classify_answer(long http_status, const char *body, ch_failure *fai
     if (fail->code < 0) fail->code = 0;
     fail->row = row_named(body);
     if (fail->code) {
+        /* 252 is also "Too many partitions for single INSERT block (more than N)": the rows of
+         * one INSERT span more partitions than max_partitions_per_insert_block allows. Waiting
+         * never helps, smaller inserts do (each spans fewer partitions): rejected data, narrowed
+         * down like any other rejection. "Too many parts" (merges behind) stays transient. */
+        if (fail->code == 252 && strstr(body, "Too many partitions")) return CH_REJECTED;
         if (code_is_transient(fail->code)) return CH_TRANSIENT;
         if (code_is_deployment(fail->code) || http_status == 401 || http_status == 403)
             return CH_PERMANENT;
