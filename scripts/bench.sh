@@ -17,7 +17,9 @@
 #                        the row "cdcpipe NAME"; repeatable. Default: one variant 'default:' (no
 #                        extra flags, the row "cdcpipe"); any --cdcpipe-variant replaces it, so
 #                        name 'default:' too to keep it. A variant the binary rejects with exit 2
-#                        (an unknown flag) is skipped with a note.
+#                        (an unknown flag) is skipped with a note. E.g. --cdcpipe-variant default:
+#                        --cdcpipe-variant gzip:--clickhouse-compression=gzip compares compressed
+#                        INSERT bodies with plain ones.
 #   --no-kafka-engine    skip ClickHouse's Kafka engine (slow: it may run until the timeout)
 #   --kafka-engine-timeout S  give the Kafka engine S seconds per mode (default 600)
 #   --no-callgrind       skip the instructions-per-event count (valgrind)

@@ -35,7 +35,9 @@ const char cli_usage[] =
     "      --clickhouse-ca FILE   CA certificates for an https:// URL (CDCPIPE_CLICKHOUSE_CA)\n"
     "      --clickhouse-insecure  https:// without verifying the certificate (tests only)\n"
     "      --clickhouse-timeout S give up on a ClickHouse request after S s and retry it (120)\n"
-    "      --format F             insert as auto, rowbinary or json (JSONEachRow) "
+    "      --clickhouse-compression M  compress INSERT bodies: none (default), gzip, zstd, lz4\n"
+    "                             (CDCPIPE_CLICKHOUSE_COMPRESSION)\n"
+    "      --format F             insert as auto (default), rowbinary or json (JSONEachRow) "
     "(CDCPIPE_FORMAT)\n"
     "      --database DB          database for inserts and ddl()      (CDCPIPE_DATABASE)\n"
     "      --table NAME           target of rows transform returns    (CDCPIPE_TABLE)\n"
@@ -126,6 +128,7 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
         {"clickhouse-ca", required_argument, NULL, OPT_SETTING},
         {"clickhouse-insecure", no_argument, NULL, OPT_SETTING},
         {"clickhouse-timeout", required_argument, NULL, OPT_SETTING},
+        {"clickhouse-compression", required_argument, NULL, OPT_SETTING},
         {"format", required_argument, NULL, OPT_SETTING},
         {"database", required_argument, NULL, OPT_SETTING},
         {"table", required_argument, NULL, OPT_SETTING},

@@ -260,6 +260,15 @@ static int prepare_clickhouse(pipeline *p)
         return 2;
     }
     ch_set_interrupt(p->ch, ddl_deadline_passed, p);
+    if (strcmp(p->cfg->clickhouse_compression, "none") != 0) { /* refused: a setting to fix */
+        ch_status st = ch_check_compression(p->ch, err, sizeof err);
+        if (st == CH_REJECTED) {
+            log_error("%s", err);
+            return 2;
+        }
+        if (st != CH_OK)
+            log_warn("%s; --clickhouse-compression is checked again before the first insert", err);
+    }
     if (p->cfg->clickhouse_insecure)
         log_warn("--clickhouse-insecure: the ClickHouse server's certificate is not verified");
     if (ch_credentials_in_clear(p->ch))

@@ -30,6 +30,7 @@ typedef struct {
     char *clickhouse_ca;            /* CA file for https://, "" = the system's */
     bool clickhouse_insecure;       /* https:// without certificate verification */
     long clickhouse_timeout;        /* seconds: the overall deadline of one ClickHouse request */
+    char *clickhouse_compression;   /* INSERT bodies: "none", "gzip", "zstd" or "lz4" */
     char *format; /* insert format: "auto", "rowbinary" (RowBinary where the table's types
                    * allow, else JSONEachRow) or "json" (JSONEachRow always) */
     char *database;

@@ -12,7 +12,8 @@
  *   consume    pipeline.c (the consumer thread), kafka.c (group, rebalances, commits),
  *              partitions.c, start_position.c; worker.c (a worker thread: the stages below)
  *   decode     json_lua.c (JSON → Lua, envelope), schema.c, debezium_types.c, utf8.c
- *   transform  script.c (pipeline.lua, limits), lua_module.c (the cdcpipe module), lua_patterns.c
+ *   transform  script.c (pipeline.lua, limits), lua_module.c (the cdcpipe module), lua_patterns.c,
+ *              dbz_value.c (the one converter per Debezium type behind cdc.* and cdc.auto)
  *   batch      batch.c (rows per table, or per table and column set for RowBinary; columns,
  *              mark/rollback), row_set.c
  *   encode     row_json.c (JSONEachRow); target_tables.c (per table: RowBinary layout from
