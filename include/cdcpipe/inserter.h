@@ -11,7 +11,7 @@
  * It knows nothing of Kafka: it waits between retries, learns its deadline and hands rejected
  * rows back through the hooks its caller provides.
  *
- * @locality: the thread that owns the batch and the ClickHouse client (the main thread today);
+ * @locality: the thread that owns the batch and the ClickHouse client (a partition worker);
  * the hooks run on that thread.
  */
 #ifndef CDCPIPE_INSERTER_H

@@ -5,8 +5,9 @@
  * insert retries wakes early on a stop). A second SIGINT/SIGTERM exits at once with status 130,
  * committing nothing more. SIGPIPE is ignored (a closed socket is an error return, not a death).
  *
- * @locality: the flags are set from signal handlers on whatever thread takes the signal and read
- * by the main thread; sig_atomic_t, no locks.
+ * @locality: the flags are set from signal handlers on the consumer thread (the workers block
+ * SIGINT, SIGTERM and SIGHUP) and read by the consumer thread and the workers (a stop ends every
+ * loop and retry wait); volatile sig_atomic_t, no locks.
  */
 #ifndef CDCPIPE_SIGNALS_H
 #define CDCPIPE_SIGNALS_H

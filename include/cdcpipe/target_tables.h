@@ -10,7 +10,7 @@
  * until target_tables_reset, logged once as a warning: no event waits for it.
  * MATERIALIZED and ALIAS columns cannot be inserted and are left out of the layout.
  *
- * @locality: the thread that owns the ClickHouse client and the batches (the main thread).
+ * @locality: the thread that owns the ClickHouse client and the batches (a partition worker).
  */
 #ifndef CDCPIPE_TARGET_TABLES_H
 #define CDCPIPE_TARGET_TABLES_H
