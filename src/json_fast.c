@@ -137,6 +137,28 @@ static bool hex4(const unsigned char *p, unsigned *cp)
     return true;
 }
 
+/* The first byte at or after p that a string cannot take as it is (quote, backslash, control,
+ * non-ASCII), or end: eight bytes at a time where the byte order allows. */
+static const unsigned char *skip_plain(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    while (end - p >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+        /* a byte's high bit: it is a quote, a backslash, below 0x20 or non-ASCII; borrows can
+         * only mark bytes above the first marked one, and only the first one counts */
+        uint64_t m = (((q - ones) & ~q) | ((b - ones) & ~b) | ((x - ones * 0x20) & ~x) | x) & highs;
+        if (m) return p + (__builtin_ctzll(m) >> 3);
+        p += 8;
+    }
+#endif
+    while (p < end && string_class[*p] == C_PLAIN)
+        p++;
+    return p;
+}
+
 /* f->p at '"': validates the string, sets its raw bytes (between the quotes) and whether it has
  * escapes, and moves past the closing quote. Only escapes the general path decodes the same way
  * are accepted: a \u surrogate must be a high one followed by a \u low one. */
@@ -146,8 +168,7 @@ static bool scan_string(parser *f, const unsigned char **start, size_t *n, bool 
     bool esc = false;
     *start = p;
     for (;;) {
-        while (p < end && string_class[*p] == C_PLAIN)
-            p++;
+        p = skip_plain(p, end);
         if (p >= end) return false;
         switch (string_class[*p]) {
         case C_QUOTE:
@@ -270,11 +291,13 @@ static void push_string(lua_State *L, const unsigned char *s, size_t n, bool esc
     luaL_pushresult(&b);
 }
 
-/* f->p at the first byte of a number: validates its syntax and moves past it. */
-static bool scan_number(parser *f, const unsigned char **start, size_t *n)
+/* f->p at the first byte of a number: validates its syntax and moves past it; *integral: it
+ * has neither fraction nor exponent. */
+static bool scan_number(parser *f, const unsigned char **start, size_t *n, bool *integral)
 {
     const unsigned char *p = f->p, *end = f->end;
     *start = p;
+    *integral = true;
     if (*p == '-') p++;
     if (p >= end) return false;
     if (*p == '0') {
@@ -286,12 +309,14 @@ static bool scan_number(parser *f, const unsigned char **start, size_t *n)
         return false;
     }
     if (p < end && *p == '.') {
+        *integral = false;
         p++;
         if (p >= end || *p < '0' || *p > '9') return false;
         while (p < end && *p >= '0' && *p <= '9')
             p++;
     }
     if (p < end && (*p == 'e' || *p == 'E')) {
+        *integral = false;
         p++;
         if (p < end && (*p == '+' || *p == '-')) p++;
         if (p >= end || *p < '0' || *p > '9') return false;
@@ -329,7 +354,7 @@ static bool skip_value(parser *f, int depth)
 {
     const unsigned char *s;
     size_t n;
-    bool esc;
+    bool esc, integral;
     if (f->p >= f->end) return false;
     switch (*f->p) {
     case '{':
@@ -381,7 +406,7 @@ static bool skip_value(parser *f, int depth)
     default:
         /* a number the general path converts with strtod must be shorter than 512 characters;
          * one that long is never an int64 */
-        return scan_number(f, &s, &n) && n < 512;
+        return scan_number(f, &s, &n, &integral) && n < 512;
     }
 }
 
@@ -460,7 +485,7 @@ static int build_value(parser *f, int depth)
     lua_State *L = f->L;
     const unsigned char *s;
     size_t n;
-    bool esc;
+    bool esc, integral;
     if (f->p >= f->end) return -1;
     switch (*f->p) {
     case '{': {
@@ -516,7 +541,16 @@ static int build_value(parser *f, int depth)
         return 1;
     }
     default:
-        if (!scan_number(f, &s, &n)) return -1;
+        if (!scan_number(f, &s, &n, &integral)) return -1;
+        if (integral &&
+            n <= 18) { /* integral, below 10^18 in magnitude: json_push_number's result */
+            bool negative = *s == '-';
+            lua_Integer v = 0;
+            for (size_t i = negative; i < n; i++)
+                v = v * 10 + (s[i] - '0');
+            lua_pushinteger(L, negative ? -v : v);
+            return 1;
+        }
         return json_push_number(L, (const char *)s, n) == 0 ? 1 : -1;
     }
 }

@@ -15,6 +15,7 @@
 #include "cdcpipe/debezium_types.h"
 #include "cdcpipe/log.h"
 #include "cdcpipe/row_json.h"
+#include "cdcpipe/json_fast.h"
 #include "cdcpipe/strbuf.h"
 
 /* The type helpers build their text in two strbufs owned by a userdata (upvalue 1 of every module
@@ -351,6 +352,7 @@ bool lua_module_is_unavailable(lua_State *L, int idx, const char *placeholder)
         return dbz_is_unavailable_string(s, len, ph);
     }
     if (lua_type(L, idx) != LUA_TTABLE) return false;
+    json_lazy_fill(L, idx);
     const lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
     if (n == 1) { /* text[], uuid[], ... */
         if (lua_rawgeti(L, idx, 1) == LUA_TSTRING) {

@@ -2,6 +2,7 @@
  * row_json — Lua row table → JSON object text (see include/cdcpipe/row_json.h).
  */
 #include "cdcpipe/row_json.h"
+#include "cdcpipe/json_fast.h"
 #include "cdcpipe/xalloc.h"
 #include "cdcpipe/errbuf.h"
 
@@ -240,6 +241,7 @@ static int append_value(strbuf *out, lua_State *L, int idx, const char *column, 
                        MAX_NESTING);
             return -1;
         }
+        json_lazy_fill(L, idx);
         lua_rawgeti(L, idx, 1);
         int is_array = !lua_isnil(L, -1);
         lua_pop(L, 1);
@@ -266,6 +268,7 @@ int row_json_append(strbuf *out, lua_State *L, int idx, bool sorted, row_json_ke
         errbuf_set(err, errlen, "a row must be a table, got a %s", luaL_typename(L, idx));
         return -1;
     }
+    json_lazy_fill(L, idx);
     int base = lua_gettop(L);
     int rc = append_object(out, L, idx, "", 0, sorted, on_key, ud, err, errlen);
     lua_settop(L, base);

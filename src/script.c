@@ -24,6 +24,7 @@
 #include <lualib.h>
 
 #include "cdcpipe/json_lua.h"
+#include "cdcpipe/json_fast.h"
 #include "cdcpipe/lua_module.h"
 #include "cdcpipe/lua_patterns.h"
 #include "cdcpipe/schema.h"
@@ -502,6 +503,7 @@ script *script_open(const char *path, size_t memory_limit, char *err, size_t err
     *(script **)lua_getextraspace(s->L) = s; /* for budget_hook; copied into every coroutine */
     lua_State *L = s->L;
     luaL_openlibs(L);
+    json_lazy_install(L); /* next, rawget, ... see the event's lazy tables as plain ones */
     restrict_debug(L);
     lua_getglobal(L, "load");
     lua_pushcclosure(L, load_text_only, 1);
@@ -734,7 +736,8 @@ static int process_protected(lua_State *L)
     if (!ev->value) {
         lua_pushnil(L);
     } else if (json_decoder_push(s->decoder, L, ev->value, ev->value_len,
-                                 JSON_UNWRAP_ENVELOPE | JSON_OBJECT_ONLY, c->err, c->errlen) != 0) {
+                                 JSON_UNWRAP_ENVELOPE | JSON_OBJECT_ONLY | JSON_LAZY, c->err,
+                                 c->errlen) != 0) {
         c->result = SCRIPT_DECODE_ERROR;
         return 0;
     } else {
@@ -780,6 +783,7 @@ static int process_protected(lua_State *L)
 
     int type = lua_type(L, 1);
     if (type == LUA_TTABLE) {
+        json_lazy_fill(L, 1); /* transform returned (part of) the event */
         lua_rawgeti(L, 1, 1);
         bool list = lua_type(L, -1) == LUA_TTABLE;
         lua_pop(L, 1);
