@@ -25,6 +25,9 @@
 #include <string.h>
 
 #include <lauxlib.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* Lazy tables need 64-bit light userdata for their spans; elsewhere every object is built. */
 #if UINTPTR_MAX >= UINT64_MAX
@@ -138,10 +141,23 @@ static bool hex4(const unsigned char *p, unsigned *cp)
 }
 
 /* The first byte at or after p that a string cannot take as it is (quote, backslash, control,
- * non-ASCII), or end: eight bytes at a time where the byte order allows. */
+ * non-ASCII), or end: sixteen bytes at a time with SSE2, eight where the byte order allows. */
 static const unsigned char *skip_plain(const unsigned char *p, const unsigned char *end)
 {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'),
+                  space = _mm_set1_epi8(0x20);
+    while (end - p >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+        /* signed bytes below 0x20: control characters and every non-ASCII byte */
+        __m128i m =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)),
+                         _mm_cmplt_epi8(x, space));
+        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        if (bits) return p + __builtin_ctz(bits);
+        p += 16;
+    }
+#elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
     while (end - p >= 8) {
         uint64_t x;
@@ -155,6 +171,26 @@ static const unsigned char *skip_plain(const unsigned char *p, const unsigned ch
     }
 #endif
     while (p < end && string_class[*p] == C_PLAIN)
+        p++;
+    return p;
+}
+
+/* The first byte at or after p that is not a decimal digit, or end. */
+static const unsigned char *skip_digits(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (end - p >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        /* per byte: high nibble 3, and adding 6 keeps it 3 (low nibble 0-9); the first byte
+         * that fails is the lowest one marked (a carry only runs upward) */
+        uint64_t bad = ((x & 0xf0f0f0f0f0f0f0f0u) ^ 0x3030303030303030u) |
+                       (((x + 0x0606060606060606u) & 0xf0f0f0f0f0f0f0f0u) ^ 0x3030303030303030u);
+        if (bad) return p + (__builtin_ctzll(bad) >> 3);
+        p += 8;
+    }
+#endif
+    while (p < end && *p >= '0' && *p <= '9')
         p++;
     return p;
 }
@@ -303,8 +339,7 @@ static bool scan_number(parser *f, const unsigned char **start, size_t *n, bool 
     if (*p == '0') {
         p++;
     } else if (*p >= '1' && *p <= '9') {
-        while (p < end && *p >= '0' && *p <= '9')
-            p++;
+        p = skip_digits(p + 1, end);
     } else {
         return false;
     }
@@ -312,16 +347,14 @@ static bool scan_number(parser *f, const unsigned char **start, size_t *n, bool 
         *integral = false;
         p++;
         if (p >= end || *p < '0' || *p > '9') return false;
-        while (p < end && *p >= '0' && *p <= '9')
-            p++;
+        p = skip_digits(p + 1, end);
     }
     if (p < end && (*p == 'e' || *p == 'E')) {
         *integral = false;
         p++;
         if (p < end && (*p == '+' || *p == '-')) p++;
         if (p >= end || *p < '0' || *p > '9') return false;
-        while (p < end && *p >= '0' && *p <= '9')
-            p++;
+        p = skip_digits(p + 1, end);
     }
     *n = (size_t)(p - *start);
     f->p = p;
