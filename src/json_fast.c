@@ -9,11 +9,8 @@
  * accepts with the same value; anything unusual returns false and the caller gives up.
  *
  * A lazy table's hidden entry: the key is a light userdata whose bits are the span (offset << 32
- * | length * 7), the value the source string. length * 7 keeps the low 32 bits a multiple of 7,
- * and Lua hashes a pointer by those bits modulo 7 in an 8-node table, so the hidden entry sits
- * in node 0; it is removed before the members go in, which then land where they would in a
- * fresh table of 8 nodes (the general path's lua_createtable(L, 0, 8)), and pairs sees the same
- * order as before lazy tables existed.
+ * | length), the value the source string. It stays while the members go in and is removed once
+ * they all are, so a build that runs out of memory half-way can simply be done again.
  */
 #include "cdcpipe/json_fast.h"
 #include "cdcpipe/json_lua.h"
@@ -460,7 +457,7 @@ static void push_lazy(parser *f, size_t off, size_t len)
         f->have_mt = true;
     }
     lua_createtable(L, 0, 8);
-    lua_pushlightuserdata(L, (void *)(uintptr_t)((uint64_t)off << 32 | (uint64_t)len * 7));
+    lua_pushlightuserdata(L, (void *)(uintptr_t)((uint64_t)off << 32 | (uint64_t)len));
     lua_pushvalue(L, f->src_idx);
     lua_rawset(L, -3);
     lua_pushvalue(L, f->mt_idx);
@@ -596,7 +593,7 @@ int json_fast_push(lua_State *L, const char *text, size_t len, int flags)
         .p = (const unsigned char *)text,
         .end = (const unsigned char *)text + len,
         .src = (const unsigned char *)text,
-        .lazy = LAZY_POSSIBLE && (flags & JSON_LAZY) && len <= UINT32_MAX / 7,
+        .lazy = LAZY_POSSIBLE && (flags & JSON_LAZY) && len <= UINT32_MAX,
         .unwrap = (flags & JSON_UNWRAP_ENVELOPE) != 0,
         .src_idx = base + 1,
         .mt_idx = base + 2,
@@ -635,7 +632,7 @@ static int fill_protected(lua_State *L)
     size_t srclen;
     const char *src = lua_tolstring(L, 2, &srclen);
     uint64_t span = (uint64_t)(uintptr_t)lua_touserdata(L, 3);
-    size_t off = (size_t)(span >> 32), len = (size_t)(span & UINT32_MAX) / 7;
+    size_t off = (size_t)(span >> 32), len = (size_t)(span & UINT32_MAX);
     lua_settop(L, 3);
     lua_pushnil(L); /* mt_idx, 4 */
     parser f = {
@@ -670,19 +667,16 @@ void json_lazy_fill(lua_State *L, int idx)
         lua_pop(L, 1);
     }
     CDC_ASSERT(lua_gettop(L) == top + 2); /* key (span), value (source) */
-    lua_pushvalue(L, top + 1);
-    lua_pushnil(L);
-    lua_rawset(L, idx); /* frees node 0 before the members go in (see the top of this file) */
     lua_pushcfunction(L, fill_protected);
     lua_pushvalue(L, idx);
     lua_pushvalue(L, top + 2);
     lua_pushvalue(L, top + 1);
-    if (lua_pcall(L, 3, 0, 0) != LUA_OK) { /* out of memory: stay lazy, raise it again */
-        lua_pushvalue(L, top + 1);
-        lua_pushvalue(L, top + 2);
-        lua_rawset(L, idx);
-        lua_error(L);
-    }
+    /* out of memory half-way: the table stays lazy, with its hidden entry, and is built again
+     * (over the members already in) when next used; removing the entry needs no memory */
+    if (lua_pcall(L, 3, 0, 0) != LUA_OK) lua_error(L);
+    lua_pushvalue(L, top + 1);
+    lua_pushnil(L);
+    lua_rawset(L, idx);
     lua_pushnil(L);
     lua_setmetatable(L, idx);
     lua_settop(L, top);

@@ -26,6 +26,7 @@
 #include "cdcpipe/json_lua.h"
 #include "cdcpipe/json_fast.h"
 #include "cdcpipe/lua_module.h"
+#include "cdcpipe/lua_pool.h"
 #include "cdcpipe/lua_patterns.h"
 #include "cdcpipe/schema.h"
 #include "cdcpipe/xalloc.h"
@@ -36,6 +37,7 @@ struct script {
     char *path;
     size_t memory_used;
     size_t memory_limit;
+    lua_pool *pool; /* the Lua state's small blocks */
     json_decoder *decoder;
     schema_cache *schemas; /* cdc.schema, cdc.field_type, cdc.auto: the current event's schema */
     int ref_transform;
@@ -385,12 +387,11 @@ static void *script_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     size_t old = ptr ? osize : 0;
     if (nsize == 0) {
         s->memory_used -= old;
-        free(ptr);
-        return NULL;
+        return lua_pool_realloc(s->pool, ptr, osize, 0);
     }
     if (s->memory_limit && nsize > old && s->memory_used + (nsize - old) > s->memory_limit)
         return NULL;
-    void *fresh = realloc(ptr, nsize);
+    void *fresh = lua_pool_realloc(s->pool, ptr, osize, nsize);
     if (fresh) s->memory_used = s->memory_used - old + nsize;
     return fresh;
 }
@@ -494,7 +495,8 @@ script *script_open(const char *path, size_t memory_limit, char *err, size_t err
     s->path = xstrdup(path);
     s->decoder = json_decoder_new();
     s->schemas = schema_cache_new();
-    s->L = lua_newstate(script_alloc, s);
+    s->pool = lua_pool_new();
+    s->L = s->pool ? lua_newstate(script_alloc, s) : NULL;
     if (!s->decoder || !s->schemas || !s->L) {
         errbuf_set(err, errlen, "out of memory creating the Lua state");
         script_close(s);
@@ -584,6 +586,7 @@ void script_close(script *s)
     if (!s) return;
     watchdog_stop(s);
     if (s->L) lua_close(s->L);
+    lua_pool_free(s->pool);        /* after lua_close: it held the state's blocks */
     schema_cache_free(s->schemas); /* after lua_close: its tables live in that state */
     json_decoder_free(s->decoder);
     free(s->path);

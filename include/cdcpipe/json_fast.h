@@ -14,9 +14,11 @@
  * a private metatable and one hidden raw entry (a light userdata key giving the object's byte
  * span, the value a Lua string holding the text). The first __index, __newindex, __len or
  * __pairs builds its members in place (its own nested objects lazy again), removes the hidden
- * entry and the metatable: from then on it is a plain table. Arrays are never lazy (so `#` on an
- * array with holes is what it always was); objects inside them are. The text was validated as
- * a whole before the first table was pushed, so building later cannot fail except out of memory.
+ * entry and the metatable: from then on it is a plain table, with the same keys and values as
+ * an eager one (pairs may visit them in another order: Lua leaves that order unspecified).
+ * Arrays are never lazy (so `#` on an array with holes is what it always was); objects inside
+ * them are. The text was validated as a whole before the first table was pushed, so building
+ * later cannot fail except out of memory (the table then stays lazy and is built when next used).
  *
  * What does not go through metamethods must call json_lazy_fill first: C code that reads a
  * table that may come from an event with lua_next, lua_rawget*, lua_rawlen, lua_getmetatable or
