@@ -378,6 +378,21 @@ static int scan_literal(parser *f)
     return -1;
 }
 
+/* After a member or element: whitespace, then `close` (moved past: 1, the container is done) or
+ * ',' and whitespace (0, another item follows); -1 for anything else. */
+static int after_item(parser *f, unsigned char close)
+{
+    f->p = skip_ws(f->p, f->end);
+    if (f->p >= f->end) return -1;
+    if (*f->p == close) {
+        f->p++;
+        return 1;
+    }
+    if (*f->p != ',') return -1;
+    f->p = skip_ws(f->p + 1, f->end);
+    return 0;
+}
+
 /* Validates the value at f->p (no whitespace before it) and moves past it; depth counts the
  * containers open around it. */
 static bool skip_value(parser *f, int depth)
@@ -400,14 +415,8 @@ static bool skip_value(parser *f, int depth)
             if (f->p >= f->end || *f->p != ':') return false;
             f->p = skip_ws(f->p + 1, f->end);
             if (!skip_value(f, depth + 1)) return false;
-            f->p = skip_ws(f->p, f->end);
-            if (f->p >= f->end) return false;
-            if (*f->p == '}') {
-                f->p++;
-                return true;
-            }
-            if (*f->p != ',') return false;
-            f->p = skip_ws(f->p + 1, f->end);
+            int end = after_item(f, '}');
+            if (end != 0) return end > 0;
         }
     case '[':
         if (depth >= JSON_MAX_DEPTH) return false;
@@ -418,14 +427,8 @@ static bool skip_value(parser *f, int depth)
         }
         for (;;) {
             if (!skip_value(f, depth + 1)) return false;
-            f->p = skip_ws(f->p, f->end);
-            if (f->p >= f->end) return false;
-            if (*f->p == ']') {
-                f->p++;
-                return true;
-            }
-            if (*f->p != ',') return false;
-            f->p = skip_ws(f->p + 1, f->end);
+            int end = after_item(f, ']');
+            if (end != 0) return end > 0;
         }
     case '"':
         return scan_string(f, &s, &n, &esc);
@@ -496,14 +499,8 @@ static bool build_members(parser *f, int t, int depth)
             lua_rawset(L, t);
         else
             lua_pop(L, 1); /* null: the member is absent */
-        f->p = skip_ws(f->p, f->end);
-        if (f->p >= f->end) return false;
-        if (*f->p == '}') {
-            f->p++;
-            return true;
-        }
-        if (*f->p != ',') return false;
-        f->p = skip_ws(f->p + 1, f->end);
+        int end = after_item(f, '}');
+        if (end != 0) return end > 0;
     }
 }
 
@@ -547,14 +544,8 @@ static int build_value(parser *f, int depth)
             if (got < 0) return -1;
             if (got > 0) lua_rawseti(L, t, next);
             next++; /* a null leaves a hole */
-            f->p = skip_ws(f->p, f->end);
-            if (f->p >= f->end) return -1;
-            if (*f->p == ']') {
-                f->p++;
-                return 1;
-            }
-            if (*f->p != ',') return -1;
-            f->p = skip_ws(f->p + 1, f->end);
+            int end = after_item(f, ']');
+            if (end != 0) return end;
         }
     }
     case '"':
