@@ -27,6 +27,7 @@
 #include "cdcpipe/clock.h"
 #include "cdcpipe/errbuf.h"
 #include "cdcpipe/row_json.h"
+#include "cdcpipe/json_fast.h"
 #include "cdcpipe/xalloc.h"
 
 /* ---- SipHash-1-3 with a per-process random key ---- */
@@ -406,6 +407,7 @@ int batch_set_add_rowbinary(batch_set *set, const batch_layout *layout, lua_Stat
     size_t n = 0;
     int rc = 0;
     char name[200], table[200];
+    json_lazy_fill(L, idx);
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         if (lua_type(L, -2) != LUA_TSTRING) {

@@ -5,6 +5,8 @@
  */
 #include "cdcpipe/dbz_value.h"
 
+#include "cdcpipe/json_fast.h"
+
 #include <string.h>
 
 #include <lauxlib.h>
@@ -187,6 +189,7 @@ bool dbz_value_is_unavailable(lua_State *L, int idx, const char *placeholder)
         return dbz_is_unavailable_string(s, len, ph);
     }
     if (lua_type(L, idx) != LUA_TTABLE) return false;
+    json_lazy_fill(L, idx); /* an event's table may not be built yet (json_fast.h) */
     const lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
     if (n == 1) { /* text[], uuid[], ... */
         if (lua_rawgeti(L, idx, 1) == LUA_TSTRING) {

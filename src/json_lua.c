@@ -9,6 +9,7 @@
  * span is kept, for scripts that ask for the schema (schema.c).
  */
 #include "cdcpipe/json_lua.h"
+#include "cdcpipe/json_fast.h"
 #include "cdcpipe/utf8.h"
 #include "cdcpipe/xalloc.h"
 #include "cdcpipe/errbuf.h"
@@ -304,50 +305,16 @@ static int on_boolean(void *ctx, int value)
     return 1;
 }
 
-/* Integers that fit int64 stay exact; everything else becomes a float. */
+/* Integers that fit int64 stay exact; everything else becomes a float (json_push_number). */
 static int on_number(void *ctx, const char *s, size_t len)
 {
     json_decoder *d = ctx;
     if (skipping_scalar(d)) return 1;
     note_kind(d, "number");
-    bool integral = true;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '.' || s[i] == 'e' || s[i] == 'E') {
-            integral = false;
-            break;
-        }
-    }
-    if (integral) {
-        size_t i = 0;
-        bool negative = s[0] == '-';
-        if (negative) i = 1;
-        uint64_t magnitude = 0;
-        bool overflow = false;
-        for (; i < len; i++) {
-            unsigned digit = (unsigned)(s[i] - '0');
-            if (magnitude > (UINT64_MAX - digit) / 10) {
-                overflow = true;
-                break;
-            }
-            magnitude = magnitude * 10 + digit;
-        }
-        uint64_t limit = negative ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-        if (!overflow && magnitude <= limit) {
-            lua_Integer v = negative ? (lua_Integer)(0 - magnitude) : (lua_Integer)magnitude;
-            if (negative && magnitude == (uint64_t)INT64_MAX + 1) v = INT64_MIN;
-            lua_pushinteger(d->L, v);
-            attach_value(d);
-            return 1;
-        }
-    }
-    char buf[512];
-    if (len >= sizeof buf) {
+    if (json_push_number(d->L, s, len) != 0) {
         snprintf(d->problem, sizeof d->problem, "number of %zu characters is too long", len);
         return 0;
     }
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    lua_pushnumber(d->L, strtod(buf, NULL));
     attach_value(d);
     return 1;
 }
@@ -584,6 +551,15 @@ int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t le
         len = payload_len;
         flags &= ~JSON_UNWRAP_ENVELOPE;
         payload_only = true;
+    }
+    /* the fast path takes what it can, with the very values this path would build; anything
+     * else, errors included, is decoded (and worded) below */
+    if (!(flags & JSON_GENERAL_ONLY) && json_fast_push(L, text, len, flags) == 0) {
+        if (payload_only && *schema == '{') {
+            d->schema_text = schema;
+            d->schema_len = schema_len;
+        }
+        return 0;
     }
     int base = lua_gettop(L);
     yajl_alloc_funcs afs = {arena_malloc, arena_realloc, arena_free, &d->arena};

@@ -15,6 +15,7 @@
 #include "cdcpipe/dbz_value.h"
 #include "cdcpipe/log.h"
 #include "cdcpipe/row_json.h"
+#include "cdcpipe/json_fast.h"
 #include "cdcpipe/strbuf.h"
 
 /* The type helpers build their text in two strbufs owned by a userdata (upvalue 1 of every module

@@ -2,10 +2,12 @@
  * row_json — Lua row table → JSON object text (see include/cdcpipe/row_json.h).
  */
 #include "cdcpipe/row_json.h"
+#include "cdcpipe/json_fast.h"
 #include "cdcpipe/xalloc.h"
 #include "cdcpipe/errbuf.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 
 #define MAX_NESTING     32
 #define MAX_SORTED_KEYS 1024
+#define SORTED_ON_STACK 32 /* keys sorted without a heap array */
 
 static const char null_sentinel = 0;
 
@@ -75,7 +78,15 @@ static int append_number(strbuf *out, lua_State *L, int idx, const char *column,
                          size_t errlen)
 {
     if (lua_isinteger(L, idx)) {
-        strbuf_printf(out, "%lld", (long long)lua_tointeger(L, idx));
+        lua_Integer v = lua_tointeger(L, idx);
+        char digits[24], *p = digits + sizeof digits;
+        uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+        do {
+            *--p = (char)('0' + m % 10);
+            m /= 10;
+        } while (m);
+        if (v < 0) *--p = '-';
+        strbuf_append(out, p, (size_t)(digits + sizeof digits - p));
         return 0;
     }
     double v = lua_tonumber(L, idx);
@@ -137,8 +148,9 @@ static int append_object(strbuf *out, lua_State *L, int idx, const char *column,
     bool first = true;
     if (sorted) {
         /* Sorting is for people and tests (--dry-run, cdcpipe test, cdc.json), not the insert
-         * path: a heap array per object is fine here. */
-        sort_key *keys = xrealloc(NULL, MAX_SORTED_KEYS, sizeof *keys);
+         * path: the keys of a small object on the stack, of a larger one in a heap array. */
+        sort_key few[SORTED_ON_STACK];
+        sort_key *keys = few;
         size_t n = 0;
         lua_pushnil(L);
         while (lua_next(L, idx) != 0) {
@@ -148,19 +160,33 @@ static int append_object(strbuf *out, lua_State *L, int idx, const char *column,
                            depth ? "column \"" : "row", depth ? column : "", depth ? "\"" : "",
                            luaL_typename(L, -1));
                 lua_pop(L, 1);
-                free(keys);
+                if (keys != few) free(keys);
                 return -1;
             }
             if (n == MAX_SORTED_KEYS) {
                 lua_pop(L, 1);
                 errbuf_set(err, errlen, "row has more than %d columns", MAX_SORTED_KEYS);
-                free(keys);
+                if (keys != few) free(keys);
                 return -1;
+            }
+            if (n == SORTED_ON_STACK) {
+                keys = xrealloc(NULL, MAX_SORTED_KEYS, sizeof *keys);
+                memcpy(keys, few, sizeof few);
             }
             keys[n].s = lua_tolstring(L, -1, &keys[n].len); /* anchored in the table itself */
             n++;
         }
-        qsort(keys, n, sizeof keys[0], compare_keys);
+        if (n > SORTED_ON_STACK) {
+            qsort(keys, n, sizeof keys[0], compare_keys);
+        } else { /* insertion sort: the usual row is a few columns */
+            for (size_t i = 1; i < n; i++) {
+                sort_key k = keys[i];
+                size_t j = i;
+                for (; j > 0 && compare_keys(&keys[j - 1], &k) > 0; j--)
+                    keys[j] = keys[j - 1];
+                keys[j] = k;
+            }
+        }
         int rc = 0;
         for (size_t i = 0; i < n && rc == 0; i++) {
             if (depth == 0 && on_key && on_key(ud, keys[i].s, keys[i].len, err, errlen) != 0) {
@@ -177,7 +203,7 @@ static int append_object(strbuf *out, lua_State *L, int idx, const char *column,
                               err, errlen);
             lua_pop(L, 1);
         }
-        free(keys);
+        if (keys != few) free(keys);
         if (rc != 0) return -1;
     } else {
         lua_pushnil(L);
@@ -240,6 +266,7 @@ static int append_value(strbuf *out, lua_State *L, int idx, const char *column, 
                        MAX_NESTING);
             return -1;
         }
+        json_lazy_fill(L, idx);
         lua_rawgeti(L, idx, 1);
         int is_array = !lua_isnil(L, -1);
         lua_pop(L, 1);
@@ -266,6 +293,7 @@ int row_json_append(strbuf *out, lua_State *L, int idx, bool sorted, row_json_ke
         errbuf_set(err, errlen, "a row must be a table, got a %s", luaL_typename(L, idx));
         return -1;
     }
+    json_lazy_fill(L, idx);
     int base = lua_gettop(L);
     int rc = append_object(out, L, idx, "", 0, sorted, on_key, ud, err, errlen);
     lua_settop(L, base);

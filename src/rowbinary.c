@@ -16,6 +16,7 @@
 
 #include "cdcpipe/errbuf.h"
 #include "cdcpipe/row_json.h"
+#include "cdcpipe/json_fast.h"
 
 /* Values are shown in messages cut to this many bytes. */
 #define VALUE_SHOWN 64
@@ -886,6 +887,7 @@ static int put_array(encoder *e, const ch_type *t, int idx)
 {
     lua_State *L = e->L;
     if (lua_type(L, idx) != LUA_TTABLE) return refuse(e, t, idx, "not a table");
+    json_lazy_fill(L, idx);
     size_t n = (size_t)lua_rawlen(L, idx);
     if (n == 0) {
         lua_pushnil(L);
@@ -911,6 +913,7 @@ static int put_map(encoder *e, const ch_type *t, int idx)
 {
     lua_State *L = e->L;
     if (lua_type(L, idx) != LUA_TTABLE) return refuse(e, t, idx, "not a table");
+    json_lazy_fill(L, idx);
     size_t n = 0;
     lua_pushnil(L);
     while (lua_next(L, idx) != 0) {
@@ -940,6 +943,7 @@ static int put_tuple(encoder *e, const ch_type *t, int idx)
 {
     lua_State *L = e->L;
     if (lua_type(L, idx) != LUA_TTABLE) return refuse(e, t, idx, "not a table");
+    json_lazy_fill(L, idx);
     bool by_name = t->names && lua_rawgeti(L, idx, 1) == LUA_TNIL;
     if (t->names) lua_pop(L, 1);
     if (!by_name && (size_t)lua_rawlen(L, idx) > t->nchildren)
@@ -1041,6 +1045,7 @@ int rowbinary_append_row(strbuf *out, lua_State *L, int idx, const rowbinary_col
         errbuf_set(err, errlen, "a row must be a table, got a %s", luaL_typename(L, idx));
         return -1;
     }
+    json_lazy_fill(L, idx);
     encoder e = {
         .out = out, .L = L, .server_timezone = server_timezone, .err = err, .errlen = errlen};
     size_t start = out->len;

@@ -31,6 +31,7 @@
 #include <lauxlib.h>
 
 #include "cdcpipe/dbz_value.h"
+#include "cdcpipe/json_fast.h"
 #include "cdcpipe/json_lua.h"
 #include "cdcpipe/strbuf.h"
 
@@ -449,6 +450,7 @@ static int convert(lua_State *L, schema_cache *c, int v, int d, const auto_optio
         if (lua_type(L, v) != LUA_TTABLE)
             fail(L, p, d, "expected an array, got a %s", luaL_typename(L, v));
         luaL_checkstack(L, 6, "array nesting");
+        json_lazy_fill(L, v);
         lua_createtable(L, (int)lua_rawlen(L, v), 0);
         const int arr = lua_gettop(L);
         lua_rawgeti(L, d, D_ITEMS);
@@ -490,6 +492,7 @@ static void auto_options_read(lua_State *L, int i, auto_options *o)
     *o = (auto_options){false, false, DBZ_INTERVAL_ISO, DBZ_UNAVAILABLE};
     if (lua_isnoneornil(L, i)) return;
     luaL_checktype(L, i, LUA_TTABLE);
+    json_lazy_fill(L, i);
     lua_pushnil(L);
     while (lua_next(L, i) != 0) {
         const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "";
@@ -547,6 +550,7 @@ static int l_auto(lua_State *L)
             return luaL_error(L, "cdc.auto: event.%s is a %s, not a row", section,
                               luaL_typename(L, -1));
         row = lua_gettop(L);
+        json_lazy_fill(L, row);
     }
     lua_rawgeti(L, ix, 1);
     const int nfields = (int)lua_tointeger(L, -1);

@@ -1,10 +1,11 @@
 /*
  * json_lua — JSON text straight into Lua values, exact over the whole int64 range.
  *
- * Built on libyajl's event parser: every object becomes a Lua table, every array a 1-based
- * sequence, integers that fit int64 become Lua integers (others become floats), other numbers
- * floats, JSON null becomes nil (an object member whose value is null is simply absent; an array
- * null leaves a hole). Strings must be valid UTF-8. No intermediate tree and no lua-cjson.
+ * A fast single pass (json_fast.h) handles the usual texts; the rest, and every error, goes to
+ * the general path built on libyajl's event parser. Every object becomes a Lua table, every array a
+ * 1-based sequence, integers that fit int64 become Lua integers (others become floats), other
+ * numbers floats, JSON null becomes nil (an object member whose value is null is simply absent; an
+ * array null leaves a hole). Strings must be valid UTF-8. No intermediate tree and no lua-cjson.
  *
  * One decoder is reused for every message: its parser memory lives in an arena that is reset per
  * call, so decoding allocates nothing beyond the Lua values it creates.
@@ -26,6 +27,11 @@ enum {
     JSON_UNWRAP_ENVELOPE = 1,
     /* Anything but a JSON object at the top level (array, string, number, ...) is an error. */
     JSON_OBJECT_ONLY = 2,
+    /* Objects below the top level become lazy tables, built on first use (json_fast.h): what
+     * reads such a table other than through metamethods must call json_lazy_fill first. */
+    JSON_LAZY = 4,
+    /* Tests only: skip the fast path (json_fast.h) and decode with the general one. */
+    JSON_GENERAL_ONLY = 8,
 };
 
 /* Returns a new decoder, or NULL when out of memory. */

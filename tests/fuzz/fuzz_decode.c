@@ -5,6 +5,8 @@
  *
  * Input: the record's value, optionally followed by a NUL byte and the record's key (an input
  * without NUL has no key; an empty input is a tombstone). Per input it checks:
+ *   - the fast path (json_fast.h) agrees with the general one (JSON_GENERAL_ONLY): same result,
+ *     error text, schema span and value; lazy objects (JSON_LAZY) hold the eager values;
  *   - json_decoder_push with each combination of JSON_UNWRAP_ENVELOPE and JSON_OBJECT_ONLY keeps
  *     its stack contract, and the results agree with the plain decode: JSON_OBJECT_ONLY accepts
  *     exactly the objects; an envelope (schema and payload) yields exactly its payload, however
@@ -28,6 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cdcpipe/json_fast.h"
 #include "cdcpipe/json_lua.h"
 #include "cdcpipe/row_json.h"
 #include "cdcpipe/script.h"
@@ -176,6 +179,7 @@ static int dump_exact(strbuf *out, lua_State *L, int idx, int depth, void *ud)
         fuzz_dump_bytes(out, 's', s, len);
         return 0;
     case LUA_TTABLE:
+        json_lazy_fill(L, idx); /* JSON_LAZY: built now, compared like any table */
         return fuzz_dump_pairs(out, L, idx, depth, dump_exact, dump_exact, ud);
     default:
         strbuf_printf(out, "?%s", luaL_typename(L, idx));
@@ -202,6 +206,34 @@ enum { PLAIN, UNWRAP, OBJECT, UNWRAP_OBJECT, NFLAGS };
 static const int decode_flags[NFLAGS] = {0, JSON_UNWRAP_ENVELOPE, JSON_OBJECT_ONLY,
                                          JSON_UNWRAP_ENVELOPE | JSON_OBJECT_ONLY};
 static const char *const flag_names[NFLAGS] = {"0", "UNWRAP", "OBJECT_ONLY", "UNWRAP|OBJECT_ONLY"};
+
+/* Decodes text with flags (one of decode_flags) | extra and checks that the result is the one
+ * the decode without extra gave: rc, error text, schema span, value (at value_idx when rc0 is 0,
+ * with dump0 its dump). JSON_GENERAL_ONLY: the fast path takes only what the general path takes,
+ * to the same values; JSON_LAZY: lazy tables, once built, hold the same values. */
+static void check_variant(const char *text, size_t len, int flags, int extra, int rc0,
+                          const char *err0, const strbuf *dump0, const char *span0, size_t slen0,
+                          int value_idx)
+{
+    static strbuf other;
+    lua_State *L = plain;
+    char err[256];
+    const char *span;
+    size_t slen;
+    int rc = fuzz_decode(decoder, L, text, len, flags | extra, err, sizeof err);
+    json_decoder_schema_span(decoder, &span, &slen);
+    const char *what = extra == JSON_GENERAL_ONLY ? "general path" : "JSON_LAZY";
+    if (rc != rc0 || (rc != 0 && strcmp(err, err0) != 0))
+        fuzz_fail("%s with flags %d: rc %d (%s), fast/eager rc %d (%s)", what, flags, rc,
+                  rc ? err : "ok", rc0, rc0 ? err0 : "ok");
+    if (span != span0 || slen != slen0) fuzz_fail("%s: another schema span", what);
+    if (rc != 0) return;
+    if (lua_type(L, -1) != lua_type(L, value_idx)) fuzz_fail("%s: another type", what);
+    dump_at(&other, L, -1);
+    if (other.len != dump0->len || memcmp(other.data, dump0->data, other.len) != 0)
+        fuzz_fail("%s with flags %d: another value", what, flags);
+    lua_pop(L, 1);
+}
 
 /* Decodes text with every flag combination and checks them against each other. Returns the
  * result of JSON_UNWRAP_ENVELOPE | JSON_OBJECT_ONLY (what script_process decodes with) and sets
@@ -234,9 +266,16 @@ static int check_decoder(const char *text, size_t len, int *kind, bool *null_rec
     char err[NFLAGS][256];
     lua_settop(L, 0);
     for (int i = 0; i < NFLAGS; i++) {
+        const char *span;
+        size_t slen;
         rc[i] = fuzz_decode(decoder, L, text, len, decode_flags[i], err[i], sizeof err[i]);
+        json_decoder_schema_span(decoder, &span, &slen);
         if (rc[i] != 0) lua_pushnil(L); /* keeps value i at index i + 1 */
         if (rc[i] == 0) dump_at(&dump[i], L, i + 1);
+        check_variant(text, len, decode_flags[i], JSON_GENERAL_ONLY, rc[i], err[i], &dump[i], span,
+                      slen, i + 1);
+        check_variant(text, len, decode_flags[i], JSON_LAZY, rc[i], err[i], &dump[i], span, slen,
+                      i + 1);
     }
 #define SAME(a, b)                                                                                 \
     do {                                                                                           \

@@ -666,6 +666,64 @@ static void test_default_pipeline_fixture(void **state)
     strbuf_free(&o.rows);
 }
 
+/* Objects below the event's top level are built on first use (json_fast.h): whatever the script
+ * does with them, it sees the plain tables it always saw — pairs, next, #, raw access,
+ * metatables, writes, cdc.json, rows holding them, and a table kept past its event. */
+static const char lazy_script[] =
+    "local cdc = require 'cdcpipe'\n"
+    "function transform(event, meta)\n"
+    "  if event.first then keep = event.j return nil end\n"
+    "  local out, keys = {}, {}\n"
+    "  for k, v in pairs(event.a) do keys[#keys + 1] = k .. '=' .. tostring(v) end\n"
+    "  table.sort(keys)\n"
+    "  out.pairs = table.concat(keys, ',')\n"
+    "  local n = 0\n"
+    "  for k in next, event.b do n = n + 1 end\n"
+    "  out.next = n\n"
+    "  out.next_empty = next(event.empty) == nil\n"
+    "  out.rawget = rawget(event.c, 'x')\n"
+    "  out.rawlen = rawlen(event.arr[1])\n"
+    "  out.len = #event.arr .. '/' .. #event.a\n"
+    "  out.getmt = getmetatable(event.d) == nil\n"
+    "  setmetatable(event.e, { __index = function() return 'dflt' end })\n"
+    "  out.setmt = event.e.zzz .. event.e.x\n"
+    "  event.f.y = 5\n"
+    "  out.newindex = event.f.x + event.f.y\n"
+    "  rawset(event.g, 'z', 1)\n"
+    "  out.rawset = event.g.x + event.g.z\n"
+    "  out.json = cdc.json(event.h)\n"
+    "  out.nested = event.i\n"
+    "  out.kept = keep.x .. '/' .. event.j.x\n"
+    "  out.type = type(event.k) .. tostring(event.k.missing)\n"
+    "  local m = 0\n"
+    "  for i, v in ipairs(event.arr) do m = m + i end\n"
+    "  out.ipairs = m\n"
+    "  return out\n"
+    "end\n";
+
+static void test_lazy_event(void **state)
+{
+    fixture *f = *state;
+    script *s = open_script(f, lazy_script, 0);
+    outcome o = {0};
+    script_event ev = event_of("{\"first\":true,\"j\":{\"x\":\"first\"}}");
+    process(s, &ev, &o);
+    assert_int_equal(o.result, SCRIPT_FILTERED);
+    ev = event_of("{\"a\":{\"x\":1,\"y\":\"s\",\"n\":null},\"b\":{\"p\":1,\"q\":2,\"r\":3},"
+                  "\"c\":{\"x\":7},\"d\":{\"x\":1},\"e\":{\"x\":\"e\"},\"f\":{\"x\":1},"
+                  "\"g\":{\"x\":2},\"h\":{\"b\":[1,{\"c\":null,\"d\":{}}],\"a\":\"t\"},"
+                  "\"i\":{\"n\":{\"m\":1}},\"j\":{\"x\":\"second\"},\"k\":{},\"empty\":{},"
+                  "\"arr\":[{\"u\":1,\"v\":2},{\"w\":3}]}");
+    process(s, &ev, &o);
+    if (o.result != SCRIPT_ROWS) fail_msg("%s: %s", result_name(o.result), o.err);
+    assert_string_equal(
+        o.rows.data, "events\t{\"getmt\":true,\"ipairs\":3,\"json\":\"{\\\"a\\\":\\\"t\\\","
+                     "\\\"b\\\":[1,{\\\"d\\\":[]}]}\",\"kept\":\"first/second\",\"len\":\"2/0\","
+                     "\"nested\":{\"n\":{\"m\":1}},\"newindex\":6,\"next\":3,\"next_empty\":true,"
+                     "\"pairs\":\"x=1,y=s\",\"rawget\":7,\"rawlen\":0,\"rawset\":3,"
+                     "\"setmt\":\"dflte\",\"type\":\"tablenil\"}\n");
+    strbuf_free(&o.rows);
+}
 /* ---- ddl() ---- */
 
 typedef struct {
@@ -1205,6 +1263,7 @@ int main(void)
         script_fixture_test(test_debezium_only),
         script_fixture_test(test_default_pipeline),
         script_fixture_test(test_default_pipeline_fixture),
+        script_fixture_test(test_lazy_event),
         script_fixture_test(test_ddl),
         script_fixture_test(test_open_errors),
         script_fixture_test(test_require_beside),

@@ -1,0 +1,763 @@
+/*
+ * json_fast — one validating pass over JSON text into Lua values, lazy nested objects (see
+ * include/cdcpipe/json_fast.h).
+ *
+ * A recursive descent over the bytes with two modes per value: build (push the Lua value) and
+ * skip (validate only, for the members of an object that will be lazy). Every check the general
+ * path makes is made here too — grammar, nesting depth, control characters and escapes in
+ * strings, strict UTF-8, number syntax — so that a text accepted here is one the general path
+ * accepts with the same value; anything unusual returns false and the caller gives up.
+ *
+ * A lazy table's hidden entry: the key is a light userdata whose bits are the span (offset << 32
+ * | length), the value the source string. It stays while the members go in and is removed once
+ * they all are, so a build that runs out of memory half-way can simply be done again.
+ */
+#include "cdcpipe/json_fast.h"
+#include "cdcpipe/json_lua.h"
+#include "cdcpipe/utf8.h"
+#include "cdcpipe/xalloc.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+/* Lazy tables need 64-bit light userdata for their spans; elsewhere every object is built. */
+#if UINTPTR_MAX >= UINT64_MAX
+#define LAZY_POSSIBLE 1
+#else
+#define LAZY_POSSIBLE 0
+#endif
+
+/* The registry key of the lazy tables' metatable. */
+static const char lazy_mt_key = 0;
+
+/* ---- character classes inside strings ---- */
+
+enum { C_PLAIN = 0, C_QUOTE, C_BACKSLASH, C_CONTROL, C_HIGH };
+
+#define ROW16(c) c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c
+static const unsigned char string_class[256] = {
+    ROW16(C_CONTROL), ROW16(C_CONTROL), /* 0x00-0x1f: raw control characters are errors */
+    [0x22] = C_QUOTE, [0x5c] = C_BACKSLASH, [0x80] = ROW16(C_HIGH), ROW16(C_HIGH), ROW16(C_HIGH),
+    ROW16(C_HIGH),    ROW16(C_HIGH),        ROW16(C_HIGH),          ROW16(C_HIGH), ROW16(C_HIGH),
+};
+#undef ROW16
+
+/* ---- numbers ---- */
+
+int json_push_number(lua_State *L, const char *s, size_t len)
+{
+    bool integral = true;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '.' || s[i] == 'e' || s[i] == 'E') {
+            integral = false;
+            break;
+        }
+    }
+    if (integral) {
+        size_t i = 0;
+        bool negative = s[0] == '-';
+        if (negative) i = 1;
+        uint64_t magnitude = 0;
+        bool overflow = false;
+        if (len - i <= 19) { /* below 10^19: cannot overflow uint64 */
+            for (; i < len; i++)
+                magnitude = magnitude * 10 + (unsigned)(s[i] - '0');
+        } else {
+            for (; i < len; i++) {
+                unsigned digit = (unsigned)(s[i] - '0');
+                if (magnitude > (UINT64_MAX - digit) / 10) {
+                    overflow = true;
+                    break;
+                }
+                magnitude = magnitude * 10 + digit;
+            }
+        }
+        uint64_t limit = negative ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+        if (!overflow && magnitude <= limit) {
+            lua_Integer v = negative ? (lua_Integer)(0 - magnitude) : (lua_Integer)magnitude;
+            if (negative && magnitude == (uint64_t)INT64_MAX + 1) v = INT64_MIN;
+            lua_pushinteger(L, v);
+            return 0;
+        }
+    }
+    char buf[512];
+    if (len >= sizeof buf) return -1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    lua_pushnumber(L, strtod(buf, NULL));
+    return 0;
+}
+
+/* ---- the parser ---- */
+
+typedef struct {
+    lua_State *L;
+    const unsigned char *p, *end;
+    const unsigned char *src; /* where span offsets count from: the source string's bytes */
+    bool lazy;                /* objects below the top level become lazy tables */
+    bool unwrap;              /* a top-level "schema" member: give up (general path) */
+    int src_idx;              /* stack slot of the source string */
+    int mt_idx;               /* stack slot of the lazy metatable (nil until needed) */
+    const char *text;         /* the source text, pushed as a string when first needed */
+    size_t len;
+    bool have_src, have_mt;
+} parser;
+
+static const unsigned char *skip_ws(const unsigned char *p, const unsigned char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
+}
+
+static int hex_digit(unsigned char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    c |= 0x20;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+/* Four hex digits at p into *cp; false when they are not. */
+static bool hex4(const unsigned char *p, unsigned *cp)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hex_digit(p[i]);
+        if (h < 0) return false;
+        v = v << 4 | (unsigned)h;
+    }
+    *cp = v;
+    return true;
+}
+
+/* The first byte at or after p that a string cannot take as it is (quote, backslash, control,
+ * non-ASCII), or end: sixteen bytes at a time with SSE2, eight where the byte order allows. */
+static const unsigned char *skip_plain(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'),
+                  space = _mm_set1_epi8(0x20);
+    while (end - p >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+        /* signed bytes below 0x20: control characters and every non-ASCII byte */
+        __m128i m =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)),
+                         _mm_cmplt_epi8(x, space));
+        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        if (bits) return p + __builtin_ctz(bits);
+        p += 16;
+    }
+#elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    while (end - p >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+        /* a byte's high bit: it is a quote, a backslash, below 0x20 or non-ASCII; borrows can
+         * only mark bytes above the first marked one, and only the first one counts */
+        uint64_t m = (((q - ones) & ~q) | ((b - ones) & ~b) | ((x - ones * 0x20) & ~x) | x) & highs;
+        if (m) return p + (__builtin_ctzll(m) >> 3);
+        p += 8;
+    }
+#endif
+    while (p < end && string_class[*p] == C_PLAIN)
+        p++;
+    return p;
+}
+
+/* The first byte at or after p that is not a decimal digit, or end. */
+static const unsigned char *skip_digits(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (end - p >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        /* per byte: high nibble 3, and adding 6 keeps it 3 (low nibble 0-9); the first byte
+         * that fails is the lowest one marked (a carry only runs upward) */
+        uint64_t bad = ((x & 0xf0f0f0f0f0f0f0f0u) ^ 0x3030303030303030u) |
+                       (((x + 0x0606060606060606u) & 0xf0f0f0f0f0f0f0f0u) ^ 0x3030303030303030u);
+        if (bad) return p + (__builtin_ctzll(bad) >> 3);
+        p += 8;
+    }
+#endif
+    while (p < end && *p >= '0' && *p <= '9')
+        p++;
+    return p;
+}
+
+/* f->p at '"': validates the string, sets its raw bytes (between the quotes) and whether it has
+ * escapes, and moves past the closing quote. Only escapes the general path decodes the same way
+ * are accepted: a \u surrogate must be a high one followed by a \u low one. */
+static bool scan_string(parser *f, const unsigned char **start, size_t *n, bool *escaped)
+{
+    const unsigned char *p = f->p + 1, *end = f->end;
+    bool esc = false;
+    *start = p;
+    for (;;) {
+        p = skip_plain(p, end);
+        if (p >= end) return false;
+        switch (string_class[*p]) {
+        case C_QUOTE:
+            *n = (size_t)(p - *start);
+            *escaped = esc;
+            f->p = p + 1;
+            return true;
+        case C_BACKSLASH:
+            esc = true;
+            if (end - p < 2) return false;
+            switch (p[1]) {
+            case '"':
+            case '\\':
+            case '/':
+            case 'b':
+            case 'f':
+            case 'n':
+            case 'r':
+            case 't':
+                p += 2;
+                break;
+            case 'u': {
+                unsigned cp, lo;
+                if (end - p < 6 || !hex4(p + 2, &cp)) return false;
+                if (cp >= 0xd800 && cp <= 0xdfff) {
+                    if (cp >= 0xdc00 || end - p < 12 || p[6] != '\\' || p[7] != 'u' ||
+                        !hex4(p + 8, &lo) || lo < 0xdc00 || lo > 0xdfff)
+                        return false;
+                    p += 12;
+                } else {
+                    p += 6;
+                }
+                break;
+            }
+            default:
+                return false;
+            }
+            break;
+        case C_CONTROL:
+            return false;
+        default: { /* a run of non-ASCII bytes: strict UTF-8 as the general path checks it */
+            const unsigned char *q = p + 1;
+            while (q < end && *q >= 0x80)
+                q++;
+            if (!utf8_valid(p, (size_t)(q - p))) return false;
+            p = q;
+        }
+        }
+    }
+}
+
+/* Appends the UTF-8 form of code point cp (at most U+10FFFF, no surrogate) to b. */
+static void add_utf8(luaL_Buffer *b, unsigned cp)
+{
+    if (cp < 0x80) {
+        luaL_addchar(b, (char)cp);
+    } else if (cp < 0x800) {
+        luaL_addchar(b, (char)(0xc0 | cp >> 6));
+        luaL_addchar(b, (char)(0x80 | (cp & 0x3f)));
+    } else if (cp < 0x10000) {
+        luaL_addchar(b, (char)(0xe0 | cp >> 12));
+        luaL_addchar(b, (char)(0x80 | (cp >> 6 & 0x3f)));
+        luaL_addchar(b, (char)(0x80 | (cp & 0x3f)));
+    } else {
+        luaL_addchar(b, (char)(0xf0 | cp >> 18));
+        luaL_addchar(b, (char)(0x80 | (cp >> 12 & 0x3f)));
+        luaL_addchar(b, (char)(0x80 | (cp >> 6 & 0x3f)));
+        luaL_addchar(b, (char)(0x80 | (cp & 0x3f)));
+    }
+}
+
+/* Pushes the string whose raw bytes scan_string found (escapes already validated). */
+static void push_string(lua_State *L, const unsigned char *s, size_t n, bool escaped)
+{
+    if (!escaped) {
+        lua_pushlstring(L, (const char *)s, n);
+        return;
+    }
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    const unsigned char *p = s, *end = s + n;
+    while (p < end) {
+        const unsigned char *q = p;
+        while (q < end && *q != '\\')
+            q++;
+        luaL_addlstring(&b, (const char *)p, (size_t)(q - p));
+        if (q >= end) break;
+        unsigned cp = 0, lo = 0;
+        switch (q[1]) {
+        case 'b':
+            luaL_addchar(&b, '\b');
+            break;
+        case 'f':
+            luaL_addchar(&b, '\f');
+            break;
+        case 'n':
+            luaL_addchar(&b, '\n');
+            break;
+        case 'r':
+            luaL_addchar(&b, '\r');
+            break;
+        case 't':
+            luaL_addchar(&b, '\t');
+            break;
+        case 'u':
+            hex4(q + 2, &cp);
+            if (cp >= 0xd800 && cp <= 0xdbff) {
+                hex4(q + 8, &lo);
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                q += 6;
+            }
+            add_utf8(&b, cp);
+            q += 4;
+            break;
+        default: /* " \ / */
+            luaL_addchar(&b, (char)q[1]);
+        }
+        p = q + 2;
+    }
+    luaL_pushresult(&b);
+}
+
+/* f->p at the first byte of a number: validates its syntax and moves past it; *integral: it
+ * has neither fraction nor exponent. */
+static bool scan_number(parser *f, const unsigned char **start, size_t *n, bool *integral)
+{
+    const unsigned char *p = f->p, *end = f->end;
+    *start = p;
+    *integral = true;
+    if (*p == '-') p++;
+    if (p >= end) return false;
+    if (*p == '0') {
+        p++;
+    } else if (*p >= '1' && *p <= '9') {
+        p = skip_digits(p + 1, end);
+    } else {
+        return false;
+    }
+    if (p < end && *p == '.') {
+        *integral = false;
+        p++;
+        if (p >= end || *p < '0' || *p > '9') return false;
+        p = skip_digits(p + 1, end);
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        *integral = false;
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) p++;
+        if (p >= end || *p < '0' || *p > '9') return false;
+        p = skip_digits(p + 1, end);
+    }
+    *n = (size_t)(p - *start);
+    f->p = p;
+    return true;
+}
+
+/* f->p at 't', 'f' or 'n': 1 true, 0 false, 2 null, -1 not a literal. */
+static int scan_literal(parser *f)
+{
+    const unsigned char *p = f->p;
+    size_t left = (size_t)(f->end - p);
+    if (left >= 4 && memcmp(p, "true", 4) == 0) {
+        f->p += 4;
+        return 1;
+    }
+    if (left >= 5 && memcmp(p, "false", 5) == 0) {
+        f->p += 5;
+        return 0;
+    }
+    if (left >= 4 && memcmp(p, "null", 4) == 0) {
+        f->p += 4;
+        return 2;
+    }
+    return -1;
+}
+
+/* After a member or element: whitespace, then `close` (moved past: 1, the container is done) or
+ * ',' and whitespace (0, another item follows); -1 for anything else. */
+static int after_item(parser *f, unsigned char close)
+{
+    f->p = skip_ws(f->p, f->end);
+    if (f->p >= f->end) return -1;
+    if (*f->p == close) {
+        f->p++;
+        return 1;
+    }
+    if (*f->p != ',') return -1;
+    f->p = skip_ws(f->p + 1, f->end);
+    return 0;
+}
+
+/* Validates the value at f->p (no whitespace before it) and moves past it; depth counts the
+ * containers open around it. */
+static bool skip_value(parser *f, int depth)
+{
+    const unsigned char *s;
+    size_t n;
+    bool esc, integral;
+    if (f->p >= f->end) return false;
+    switch (*f->p) {
+    case '{':
+        if (depth >= JSON_MAX_DEPTH) return false;
+        f->p = skip_ws(f->p + 1, f->end);
+        if (f->p < f->end && *f->p == '}') {
+            f->p++;
+            return true;
+        }
+        for (;;) {
+            if (f->p >= f->end || *f->p != '"' || !scan_string(f, &s, &n, &esc)) return false;
+            f->p = skip_ws(f->p, f->end);
+            if (f->p >= f->end || *f->p != ':') return false;
+            f->p = skip_ws(f->p + 1, f->end);
+            if (!skip_value(f, depth + 1)) return false;
+            int end = after_item(f, '}');
+            if (end != 0) return end > 0;
+        }
+    case '[':
+        if (depth >= JSON_MAX_DEPTH) return false;
+        f->p = skip_ws(f->p + 1, f->end);
+        if (f->p < f->end && *f->p == ']') {
+            f->p++;
+            return true;
+        }
+        for (;;) {
+            if (!skip_value(f, depth + 1)) return false;
+            int end = after_item(f, ']');
+            if (end != 0) return end > 0;
+        }
+    case '"':
+        return scan_string(f, &s, &n, &esc);
+    case 't':
+    case 'f':
+    case 'n':
+        return scan_literal(f) >= 0;
+    default:
+        /* a number the general path converts with strtod must be shorter than 512 characters;
+         * one that long is never an int64 */
+        return scan_number(f, &s, &n, &integral) && n < 512;
+    }
+}
+
+static int lazy_metatable(lua_State *L);
+
+/* Pushes a lazy table for the object text src[off..off + len). */
+static void push_lazy(parser *f, size_t off, size_t len)
+{
+    lua_State *L = f->L;
+    if (!f->have_src) {
+        lua_pushlstring(L, f->text, f->len);
+        lua_replace(L, f->src_idx);
+        f->have_src = true;
+    }
+    if (!f->have_mt) {
+        lazy_metatable(L);
+        lua_replace(L, f->mt_idx);
+        f->have_mt = true;
+    }
+    lua_createtable(L, 0, 8);
+    lua_pushlightuserdata(L, (void *)(uintptr_t)((uint64_t)off << 32 | (uint64_t)len));
+    lua_pushvalue(L, f->src_idx);
+    lua_rawset(L, -3);
+    lua_pushvalue(L, f->mt_idx);
+    lua_setmetatable(L, -2);
+}
+
+static int build_value(parser *f, int depth);
+
+/* f->p just after '{': builds the members into the table at stack index t and moves past '}'.
+ * depth counts the containers open, this object included. */
+static bool build_members(parser *f, int t, int depth)
+{
+    lua_State *L = f->L;
+    const unsigned char *s;
+    size_t n;
+    bool esc;
+    f->p = skip_ws(f->p, f->end);
+    if (f->p < f->end && *f->p == '}') {
+        f->p++;
+        return true;
+    }
+    for (;;) {
+        if (f->p >= f->end || *f->p != '"' || !scan_string(f, &s, &n, &esc)) return false;
+        push_string(L, s, n, esc);
+        if (f->unwrap && depth == 1) { /* the general path's envelope: "schema" decoded */
+            size_t klen;
+            const char *k = lua_tolstring(L, -1, &klen);
+            if (klen == 6 && memcmp(k, "schema", 6) == 0) return false;
+        }
+        f->p = skip_ws(f->p, f->end);
+        if (f->p >= f->end || *f->p != ':') return false;
+        f->p = skip_ws(f->p + 1, f->end);
+        int got = build_value(f, depth);
+        if (got < 0) return false;
+        if (got > 0)
+            lua_rawset(L, t);
+        else
+            lua_pop(L, 1); /* null: the member is absent */
+        int end = after_item(f, '}');
+        if (end != 0) return end > 0;
+    }
+}
+
+/* Pushes the value at f->p and moves past it: 1 pushed, 0 JSON null (nothing pushed), -1 not
+ * accepted (whatever was pushed for it is left for the caller's settop). depth counts the
+ * containers open around it. */
+static int build_value(parser *f, int depth)
+{
+    lua_State *L = f->L;
+    const unsigned char *s;
+    size_t n;
+    bool esc, integral;
+    if (f->p >= f->end) return -1;
+    switch (*f->p) {
+    case '{': {
+        if (depth >= JSON_MAX_DEPTH) return -1;
+        if (f->lazy && depth > 0) {
+            const unsigned char *from = f->p;
+            if (!skip_value(f, depth)) return -1;
+            push_lazy(f, (size_t)(from - f->src), (size_t)(f->p - from));
+            return 1;
+        }
+        luaL_checkstack(L, 4, "JSON nesting");
+        lua_createtable(L, 0, 8);
+        f->p++;
+        return build_members(f, lua_gettop(L), depth + 1) ? 1 : -1;
+    }
+    case '[': {
+        if (depth >= JSON_MAX_DEPTH) return -1;
+        luaL_checkstack(L, 4, "JSON nesting");
+        lua_createtable(L, 4, 0);
+        int t = lua_gettop(L);
+        lua_Integer next = 1;
+        f->p = skip_ws(f->p + 1, f->end);
+        if (f->p < f->end && *f->p == ']') {
+            f->p++;
+            return 1;
+        }
+        for (;;) {
+            int got = build_value(f, depth + 1);
+            if (got < 0) return -1;
+            if (got > 0) lua_rawseti(L, t, next);
+            next++; /* a null leaves a hole */
+            int end = after_item(f, ']');
+            if (end != 0) return end;
+        }
+    }
+    case '"':
+        if (!scan_string(f, &s, &n, &esc)) return -1;
+        push_string(L, s, n, esc);
+        return 1;
+    case 't':
+    case 'f':
+    case 'n': {
+        int lit = scan_literal(f);
+        if (lit < 0) return -1;
+        if (lit == 2) return 0;
+        lua_pushboolean(L, lit);
+        return 1;
+    }
+    default:
+        if (!scan_number(f, &s, &n, &integral)) return -1;
+        if (integral &&
+            n <= 18) { /* integral, below 10^18 in magnitude: json_push_number's result */
+            bool negative = *s == '-';
+            lua_Integer v = 0;
+            for (size_t i = negative; i < n; i++)
+                v = v * 10 + (s[i] - '0');
+            lua_pushinteger(L, negative ? -v : v);
+            return 1;
+        }
+        return json_push_number(L, (const char *)s, n) == 0 ? 1 : -1;
+    }
+}
+
+int json_fast_push(lua_State *L, const char *text, size_t len, int flags)
+{
+    int base = lua_gettop(L);
+    parser f = {
+        .L = L,
+        .p = (const unsigned char *)text,
+        .end = (const unsigned char *)text + len,
+        .src = (const unsigned char *)text,
+        .lazy = LAZY_POSSIBLE && (flags & JSON_LAZY) && len <= UINT32_MAX,
+        .unwrap = (flags & JSON_UNWRAP_ENVELOPE) != 0,
+        .src_idx = base + 1,
+        .mt_idx = base + 2,
+        .text = text,
+        .len = len,
+    };
+    luaL_checkstack(L, 8, "JSON decoding");
+    lua_pushnil(L); /* src_idx */
+    lua_pushnil(L); /* mt_idx */
+    f.p = skip_ws(f.p, f.end);
+    if (f.p >= f.end || ((flags & JSON_OBJECT_ONLY) && *f.p != '{')) goto fail;
+    if (build_value(&f, 0) <= 0) goto fail; /* a top-level null: the general path decides */
+    if (skip_ws(f.p, f.end) != f.end) goto fail;
+    lua_replace(L, base + 1);
+    lua_settop(L, base + 1);
+    return 0;
+fail:
+    lua_settop(L, base);
+    return -1;
+}
+
+/* ---- lazy tables ---- */
+
+bool json_lazy_is_pending(lua_State *L, int idx)
+{
+    if (!lua_getmetatable(L, idx)) return false;
+    bool lazy =
+        lua_rawgetp(L, LUA_REGISTRYINDEX, &lazy_mt_key) == LUA_TTABLE && lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return lazy;
+}
+
+/* lua_pcall'd by json_lazy_fill: (table, source string, span) → the members built. */
+static int fill_protected(lua_State *L)
+{
+    size_t srclen;
+    const char *src = lua_tolstring(L, 2, &srclen);
+    uint64_t span = (uint64_t)(uintptr_t)lua_touserdata(L, 3);
+    size_t off = (size_t)(span >> 32), len = (size_t)(span & UINT32_MAX);
+    lua_settop(L, 3);
+    lua_pushnil(L); /* mt_idx, 4 */
+    parser f = {
+        .L = L,
+        .p = (const unsigned char *)src + off + 1,
+        .end = (const unsigned char *)src + off + len,
+        .src = (const unsigned char *)src,
+        .lazy = true,
+        .src_idx = 2,
+        .mt_idx = 4,
+        .text = src,
+        .len = srclen,
+        .have_src = true,
+    };
+    CDC_ASSERT(off + len <= srclen && len >= 2 && src[off] == '{');
+    /* validated when the whole text was decoded: nothing but memory can fail here */
+    bool ok = build_members(&f, 1, 1);
+    CDC_ASSERT(ok);
+    return 0;
+}
+
+void json_lazy_fill(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) != LUA_TTABLE || !json_lazy_is_pending(L, idx)) return;
+    idx = lua_absindex(L, idx);
+    luaL_checkstack(L, 8, "building a JSON object");
+    int top = lua_gettop(L);
+    /* the hidden entry: the only one, unless an earlier build ran out of memory half-way */
+    lua_pushnil(L);
+    while (lua_next(L, idx) != 0) {
+        if (lua_type(L, -2) == LUA_TLIGHTUSERDATA && lua_type(L, -1) == LUA_TSTRING) break;
+        lua_pop(L, 1);
+    }
+    CDC_ASSERT(lua_gettop(L) == top + 2); /* key (span), value (source) */
+    lua_pushcfunction(L, fill_protected);
+    lua_pushvalue(L, idx);
+    lua_pushvalue(L, top + 2);
+    lua_pushvalue(L, top + 1);
+    /* out of memory half-way: the table stays lazy, with its hidden entry, and is built again
+     * (over the members already in) when next used; removing the entry needs no memory */
+    if (lua_pcall(L, 3, 0, 0) != LUA_OK) lua_error(L);
+    lua_pushvalue(L, top + 1);
+    lua_pushnil(L);
+    lua_rawset(L, idx);
+    lua_pushnil(L);
+    lua_setmetatable(L, idx);
+    lua_settop(L, top);
+}
+
+static int lazy_index(lua_State *L)
+{
+    json_lazy_fill(L, 1);
+    lua_settop(L, 2);
+    lua_rawget(L, 1);
+    return 1;
+}
+
+static int lazy_newindex(lua_State *L)
+{
+    json_lazy_fill(L, 1);
+    lua_settop(L, 3);
+    lua_rawset(L, 1);
+    return 0;
+}
+
+static int lazy_len(lua_State *L)
+{
+    json_lazy_fill(L, 1);
+    lua_pushinteger(L, (lua_Integer)lua_rawlen(L, 1));
+    return 1;
+}
+
+/* next for tables that are plain: pairs' iterator when the state has no base library. */
+static int plain_next(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 2);
+    if (lua_next(L, 1)) return 2;
+    lua_pushnil(L);
+    return 1;
+}
+
+static int lazy_pairs(lua_State *L)
+{
+    json_lazy_fill(L, 1);
+    lua_pushvalue(L, lua_upvalueindex(1)); /* next */
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+/* Pushes the lazy tables' metatable, made on first use. */
+static int lazy_metatable(lua_State *L)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &lazy_mt_key) == LUA_TTABLE) return 1;
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 4);
+    lua_pushcfunction(L, lazy_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, lazy_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, lazy_len);
+    lua_setfield(L, -2, "__len");
+    /* pairs' iterator is the base library's next when there is one (as for plain tables) */
+    if (lua_getglobal(L, "next") != LUA_TFUNCTION || !lua_iscfunction(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushcfunction(L, plain_next);
+    }
+    lua_pushcclosure(L, lazy_pairs, 1);
+    lua_setfield(L, -2, "__pairs");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &lazy_mt_key);
+    return 1;
+}
+
+/* A wrapped base function: builds a lazy first argument, then runs the original C function in
+ * this same call frame (so its argument errors name it as before). */
+static int fill_first(lua_State *L)
+{
+    lua_CFunction original = lua_tocfunction(L, lua_upvalueindex(1));
+    json_lazy_fill(L, 1);
+    return original(L);
+}
+
+void json_lazy_install(lua_State *L)
+{
+    static const char *const wrapped[] = {"next",   "rawget",       "rawset",
+                                          "rawlen", "getmetatable", "setmetatable"};
+    lazy_metatable(L); /* before the wrapping: pairs keeps the original next */
+    lua_pop(L, 1);
+    for (size_t i = 0; i < sizeof wrapped / sizeof wrapped[0]; i++) {
+        lua_getglobal(L, wrapped[i]);
+        CDC_ASSERT(lua_iscfunction(L, -1));
+        lua_pushcclosure(L, fill_first, 1);
+        lua_setglobal(L, wrapped[i]);
+    }
+}
