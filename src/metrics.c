@@ -10,13 +10,16 @@
 
 void metrics_format_summary(const metrics *m, double seconds, char *out, size_t outlen)
 {
+    char skipped[48] = "";
+    if (m->skipped) /* only after a replay (the ledger): a run without one reads as before */
+        snprintf(skipped, sizeof skipped, " skipped=%llu", (unsigned long long)m->skipped);
     snprintf(out, outlen,
              "consumed=%llu tombstones=%llu filtered=%llu dead_lettered=%llu "
-             "events_inserted=%llu rows_inserted=%llu retries=%llu seconds=%.2f",
+             "events_inserted=%llu rows_inserted=%llu retries=%llu%s seconds=%.2f",
              (unsigned long long)m->consumed, (unsigned long long)m->tombstones,
              (unsigned long long)m->filtered, (unsigned long long)m->dead_lettered,
              (unsigned long long)m->events_inserted, (unsigned long long)m->rows_inserted,
-             (unsigned long long)m->retries, seconds);
+             (unsigned long long)m->retries, skipped, seconds);
 }
 
 void metrics_log_progress(const metrics *m, long interval_s, int64_t started_ms, int64_t *last_ms)

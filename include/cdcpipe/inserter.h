@@ -58,10 +58,25 @@ typedef struct {
     ch_client *ch;
     inserter_hooks hooks;
     metrics *counters; /* rows_inserted, retries */
+    /* With the ledger (ledger.h): the query_id of the next inserter_insert's INSERT, NULL none.
+     * Its narrowing slices get "<query_id>.<k>" (k = 1, 2, ...). Before an INSERT with an id is
+     * sent again after a transient failure, system.query_log is asked whether it finished after
+     * all (the answer was lost): then it is not sent twice. */
+    const char *query_id;
+    unsigned next_slice; /* @locality: inserter_insert's */
 } inserter;
 
 /* Inserts rows [first, end) of b (at most --batch-rows of them: one INSERT when all is well). */
 insert_result inserter_insert(inserter *in, batch *b, size_t first, size_t end);
+
+/* Runs one statement (the ledger's rows, its SELECTs), retried while ClickHouse fails transiently
+ * under the same hooks as an insert (a revoke or stop during an outage ends it the same way). The
+ * answer is appended to out (may be NULL). INSERT_FAILED after a permanent failure (logged). */
+insert_result inserter_exec(inserter *in, const char *sql, strbuf *out);
+
+/* Waits through the hooks as between two retries (for callers that poll, e.g. for an insert
+ * still running): INSERT_OK, or why to stop. */
+insert_result inserter_pause(inserter *in, int ms, const char *why);
 
 /* Runs ddl()'s statements in order, each retried while ClickHouse is not reachable for up to
  * retry_ms (or until a stop request). Returns 0, or -1 after logging why. */
