@@ -24,8 +24,8 @@ typedef struct {
 } metrics;
 
 /* One line: "consumed=… tombstones=… filtered=… dead_lettered=… events_inserted=…
- * rows_inserted=… retries=… [skipped=…] seconds=…" (skipped only when not 0). consumed = tombstones + filtered +
- * dead_lettered + events_inserted + skipped once everything is flushed. */
+ * rows_inserted=… retries=… [skipped=…] seconds=…" (skipped only when not 0). consumed = tombstones
+ * + filtered + dead_lettered + events_inserted + skipped once everything is flushed. */
 void metrics_format_summary(const metrics *m, double seconds, char *out, size_t outlen);
 
 /* Logs `progress: <summary>` (info) when interval_s > 0 and interval_s seconds have passed since
