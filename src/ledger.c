@@ -36,16 +36,24 @@ typedef struct {
     size_t ntables;
 } landed_range;
 
+/* Events of a partition handled since the last flush, one ledger row each: a new segment starts
+ * where events go from inside a replayed range (rows of some tables skipped) to outside it or
+ * back, so that a row's range never claims offsets whose rows for a table it did not insert. */
+typedef struct {
+    int64_t first, last;
+    bool covered; /* inside a range whose rows (for some tables) are in ClickHouse already */
+    /* events without rows in the batches */
+    uint64_t filtered, tombstones, dead_lettered, skipped;
+    /* this flush: events with rows, of those dead-lettered, rows per INSERT k */
+    uint64_t with_rows, rows_dead_lettered;
+    uint64_t *rows;
+} segment;
+
 typedef struct {
     const partition_state *ps;
     bool recover; /* recovery is due before the next record */
-    /* events since the last flush without rows in the batches */
-    uint64_t filtered, tombstones, dead_lettered, skipped;
-    /* this flush: rows per INSERT k, events with rows, of those dead-lettered; first/last */
-    uint64_t *rows;
-    uint64_t with_rows, rows_dead_lettered;
-    int64_t first, last;
-    bool in_flush;
+    segment *segs;
+    size_t nsegs;
     /* recovery: ranges whose rows (for some tables) are in ClickHouse */
     landed_range *ranges;
     size_t nranges;
@@ -222,24 +230,29 @@ static void clear_ranges(part_entry *e)
     e->ranges_end = -1;
 }
 
-static void clear_flush(ledger *l)
+static void clear_segments(part_entry *e)
+{
+    for (size_t i = 0; i < e->nsegs; i++)
+        free(e->segs[i].rows);
+    free(e->segs);
+    e->segs = NULL;
+    e->nsegs = 0;
+}
+
+/* Forgets this flush's INSERTs and, when `segments`, the events since the last flush. */
+static void clear_flush(ledger *l, bool segments)
 {
     for (size_t k = 0; k < l->nk; k++)
         free(l->kid[k]);
     l->nk = 0;
-    for (size_t i = 0; i < l->nparts; i++) {
-        part_entry *e = &l->parts[i];
-        free(e->rows);
-        e->rows = NULL;
-        e->with_rows = e->rows_dead_lettered = 0;
-        e->in_flush = false;
-    }
+    for (size_t i = 0; segments && i < l->nparts; i++)
+        clear_segments(&l->parts[i]);
 }
 
 void ledger_free(ledger *l)
 {
     if (!l) return;
-    clear_flush(l);
+    clear_flush(l, true);
     for (size_t i = 0; i < l->nparts; i++)
         clear_ranges(&l->parts[i]);
     free(l->parts);
@@ -263,7 +276,6 @@ static part_entry *entry(ledger *l, const partition_state *ps, bool create)
     memset(e, 0, sizeof *e);
     e->ps = ps;
     e->ranges_end = -1;
-    e->first = e->last = -1;
     return e;
 }
 
@@ -280,7 +292,7 @@ void ledger_forget(ledger *l, const partition_state *ps)
     for (size_t i = 0; i < l->nparts; i++) {
         if (l->parts[i].ps != ps) continue;
         clear_ranges(&l->parts[i]);
-        free(l->parts[i].rows);
+        clear_segments(&l->parts[i]);
         if (l->cur == &l->parts[i]) l->cur = NULL;
         l->parts[i] = l->parts[--l->nparts];
         l->cur = NULL; /* entries moved */
@@ -291,12 +303,9 @@ void ledger_forget(ledger *l, const partition_state *ps)
 void ledger_handed_back(ledger *l)
 {
     if (!l) return;
-    clear_flush(l);
-    for (size_t i = 0; i < l->nparts; i++) {
-        part_entry *e = &l->parts[i];
-        e->filtered = e->tombstones = e->dead_lettered = e->skipped = 0;
-        e->recover = true;
-    }
+    clear_flush(l, true);
+    for (size_t i = 0; i < l->nparts; i++)
+        l->parts[i].recover = true;
 }
 
 /* ---- recovery ---- */
@@ -608,6 +617,14 @@ static insert_result recover(ledger *l, inserter *in, part_entry *e, int64_t fro
 
 /* ---- events ---- */
 
+/* The segment of e that holds offset, or NULL. */
+static segment *segment_of(part_entry *e, int64_t offset)
+{
+    for (size_t i = e ? e->nsegs : 0; i-- > 0;)
+        if (offset >= e->segs[i].first && offset <= e->segs[i].last) return &e->segs[i];
+    return NULL;
+}
+
 insert_result ledger_event_begin(ledger *l, inserter *in, const partition_state *ps, int64_t offset)
 {
     l->ev_skipped = l->ev_kept = 0;
@@ -621,11 +638,8 @@ insert_result ledger_event_begin(ledger *l, inserter *in, const partition_state 
         if (r != INSERT_OK) return r;
         e = l->cur;
     }
-    if (e->nranges == 0) return INSERT_OK;
-    if (offset > e->ranges_end) { /* past every range: the replay is over */
+    if (e->nranges > 0 && offset > e->ranges_end) /* past every range: the replay is over */
         clear_ranges(e);
-        return INSERT_OK;
-    }
     for (size_t i = 0; i < e->nranges; i++) {
         const landed_range *rg = &e->ranges[i];
         if (offset < rg->first || offset > rg->last) continue;
@@ -634,6 +648,17 @@ insert_result ledger_event_begin(ledger *l, inserter *in, const partition_state 
             l->covering = xrealloc(l->covering, l->covering_cap, sizeof *l->covering);
         }
         l->covering[l->ncovering++] = rg;
+    }
+    bool covered = l->ncovering > 0;
+    segment *sg = e->nsegs ? &e->segs[e->nsegs - 1] : NULL;
+    if (sg && sg->covered == covered && offset > sg->last) {
+        sg->last = offset;
+    } else {
+        e->segs = xrealloc(e->segs, e->nsegs + 1, sizeof *e->segs);
+        sg = &e->segs[e->nsegs++];
+        memset(sg, 0, sizeof *sg);
+        sg->first = sg->last = offset;
+        sg->covered = covered;
     }
     return INSERT_OK;
 }
@@ -661,7 +686,8 @@ size_t ledger_event_kept(const ledger *l)
 
 void ledger_count(ledger *l, const partition_state *ps, ledger_kind kind)
 {
-    part_entry *e = entry(l, ps, true);
+    segment *e = segment_of(entry(l, ps, true), l->cur_offset);
+    if (!e) return;
     switch (kind) {
     case LEDGER_FILTERED:
         e->filtered++;
@@ -686,20 +712,22 @@ static insert_result write_rows(ledger *l, inserter *in, const char *state)
     strbuf sql = {0};
     insert_head(l, &sql);
     size_t n = 0;
+    char **tables = xcalloc(l->nk + 1, sizeof *tables);
+    for (size_t k = 0; k < l->nk; k++)
+        tables[k] = l->kbatch[k]->table;
+    uint64_t zero = 0;
     for (size_t i = 0; i < l->nparts; i++) {
         part_entry *e = &l->parts[i];
-        if (!e->in_flush) continue;
-        char **tables = xcalloc(l->nk + 1, sizeof *tables);
-        for (size_t k = 0; k < l->nk; k++)
-            tables[k] = l->kbatch[k]->table;
-        uint64_t zero = 0;
-        row_json(l, &sql, e->ps, e->first, e->last, state, l->insert_id,
-                 e->with_rows - e->rows_dead_lettered, e->filtered,
-                 e->dead_lettered + e->rows_dead_lettered, e->tombstones, e->skipped, tables,
-                 e->rows ? e->rows : &zero, l->nk);
-        free(tables);
-        n++;
+        for (size_t j = 0; j < e->nsegs; j++) {
+            segment *g = &e->segs[j];
+            row_json(l, &sql, e->ps, g->first, g->last, state, l->insert_id,
+                     g->with_rows - g->rows_dead_lettered, g->filtered,
+                     g->dead_lettered + g->rows_dead_lettered, g->tombstones, g->skipped, tables,
+                     g->rows ? g->rows : &zero, l->nk);
+            n++;
+        }
     }
+    free(tables);
     insert_result r = n ? inserter_exec(in, sql.data, NULL) : INSERT_OK;
     strbuf_free(&sql);
     return r;
@@ -709,7 +737,9 @@ insert_result ledger_flush_intent(ledger *l, inserter *in, partition_state *cons
                                   size_t nowned, const batch_set *batches, uint32_t nevents,
                                   ledger_event_info info, void *ud)
 {
-    clear_flush(l);
+    (void)owned;
+    (void)nowned;
+    clear_flush(l, false);
     snprintf(l->insert_id, sizeof l->insert_id, "%s-w%u-%llu", ledger_instance(), l->worker,
              (unsigned long long)++l->seq);
     for (size_t i = 0; i < batches->count; i++) {
@@ -725,26 +755,28 @@ insert_result ledger_flush_intent(ledger *l, inserter *in, partition_state *cons
         l->kbatch[l->nk] = b;
         l->kid[l->nk++] = xstrdup(id);
     }
-    for (size_t i = 0; i < nowned; i++) {
-        const partition_state *ps = owned[i];
-        if (ps->pending_from < 0 || ps->next <= ps->pending_from) continue;
-        part_entry *e = entry(l, ps, true);
-        e->in_flush = true;
-        e->first = ps->pending_from;
-        e->last = ps->next - 1;
-        e->rows = xcalloc(l->nk + 1, sizeof *e->rows);
-    }
+    for (size_t i = 0; i < l->nparts; i++)
+        for (size_t j = 0; j < l->parts[i].nsegs; j++) {
+            segment *g = &l->parts[i].segs[j];
+            free(g->rows);
+            g->rows = xcalloc(l->nk + 1, sizeof *g->rows);
+            g->with_rows = g->rows_dead_lettered = 0;
+        }
     for (uint32_t ev = 0; ev < nevents; ev++) {
         bool dl;
-        part_entry *e = entry(l, info(ud, ev, &dl), false);
-        if (e && e->in_flush) e->with_rows++;
+        int64_t offset;
+        const partition_state *ps = info(ud, ev, &offset, &dl);
+        segment *g = segment_of(entry(l, ps, false), offset);
+        if (g) g->with_rows++;
     }
     for (size_t k = 0; k < l->nk; k++) {
         const batch *b = l->kbatch[k];
         for (size_t row = 0; row < b->nrows; row++) {
             bool dl;
-            part_entry *e = entry(l, info(ud, b->row_event[row], &dl), false);
-            if (e && e->in_flush) e->rows[k]++;
+            int64_t offset;
+            const partition_state *ps = info(ud, b->row_event[row], &offset, &dl);
+            segment *g = segment_of(entry(l, ps, false), offset);
+            if (g) g->rows[k]++;
         }
     }
     if (l->nk == 0) return INSERT_OK; /* nothing to insert: the 'done' rows say it all */
@@ -765,17 +797,14 @@ insert_result ledger_flush_done(ledger *l, inserter *in, uint32_t nevents, ledge
 {
     for (uint32_t ev = 0; ev < nevents; ev++) {
         bool dl;
-        part_entry *e = entry(l, info(ud, ev, &dl), false);
-        if (e && e->in_flush && dl) e->rows_dead_lettered++;
+        int64_t offset;
+        const partition_state *ps = info(ud, ev, &offset, &dl);
+        segment *g = segment_of(entry(l, ps, false), offset);
+        if (g && dl) g->rows_dead_lettered++;
     }
     insert_result r = write_rows(l, in, "done");
     if (r != INSERT_OK) return r;
     crash_point("after_done");
-    for (size_t i = 0; i < l->nparts; i++) {
-        part_entry *e = &l->parts[i];
-        if (!e->in_flush) continue;
-        e->filtered = e->tombstones = e->dead_lettered = e->skipped = 0;
-    }
-    clear_flush(l);
+    clear_flush(l, true);
     return INSERT_OK;
 }

@@ -300,9 +300,11 @@ static void hand_back(worker *w)
 }
 
 /* ledger hook: the partition of held event number `event`, and whether it was dead-lettered. */
-static const partition_state *held_info(void *ud, uint32_t event, bool *dead_lettered)
+static const partition_state *held_info(void *ud, uint32_t event, int64_t *offset,
+                                        bool *dead_lettered)
 {
     worker *w = ud;
+    *offset = w->held[event].offset;
     *dead_lettered = w->held[event].dead_lettered;
     return w->held[event].ps;
 }

@@ -96,8 +96,9 @@ void ledger_count(ledger *l, const partition_state *ps, ledger_kind kind);
 /* ---- flushes ---- */
 
 /* What the worker knows of event number `event` (batch row_event numbering, 0..nevents-1): its
- * partition and whether it was dead-lettered. */
-typedef const partition_state *(*ledger_event_info)(void *ud, uint32_t event, bool *dead_lettered);
+ * partition, offset and whether it was dead-lettered. */
+typedef const partition_state *(*ledger_event_info)(void *ud, uint32_t event, int64_t *offset,
+                                                    bool *dead_lettered);
 
 /* Steps 1-2 of a flush: the insert id, and the 'intent' rows of the owned partitions with
  * events since the last flush (none when no batch has rows: then only 'done' rows follow).
