@@ -16,6 +16,7 @@
 #include "cdcpipe/log.h"
 #include "cdcpipe/query_log.h"
 #include "cdcpipe/signals.h"
+#include "cdcpipe/tsv.h"
 #include "cdcpipe/xalloc.h"
 
 #define RETRY_FIRST_MS 200
@@ -106,37 +107,6 @@ static void json_string(strbuf *out, const char *s)
             strbuf_putc(out, (char)c);
     }
     strbuf_putc(out, '"');
-}
-
-/* Undoes TabSeparated escaping in place. */
-static void tsv_unescape(char *s)
-{
-    char *o = s;
-    for (; *s; s++) {
-        if (*s != '\\' || !s[1]) {
-            *o++ = *s;
-            continue;
-        }
-        s++;
-        switch (*s) {
-        case 't':
-            *o++ = '\t';
-            break;
-        case 'n':
-            *o++ = '\n';
-            break;
-        case 'r':
-            *o++ = '\r';
-            break;
-        case '0':
-            *o++ = '\0';
-            break;
-        default:
-            *o++ = *s;
-            break;
-        }
-    }
-    *o = '\0';
 }
 
 /* ---- the table ---- */
@@ -310,6 +280,7 @@ void ledger_handed_back(ledger *l)
 
 /* ---- recovery ---- */
 
+/* The ledger rows of one flush for one segment of the partition (same insert_id and range). */
 typedef struct {
     char *id;
     int64_t first, last, since;
@@ -478,8 +449,9 @@ static void take_line(char *line, insert_group **groups, size_t *ngroups)
         tsv_unescape(f[i]);
     /* insert_id state first last since k table rows */
     insert_group *g = NULL;
-    for (size_t i = 0; i < *ngroups; i++)
-        if (strcmp((*groups)[i].id, f[0]) == 0) g = &(*groups)[i];
+    int64_t first = atoll(f[2]);
+    for (size_t i = 0; i < *ngroups; i++) /* one flush, one segment of the partition */
+        if (strcmp((*groups)[i].id, f[0]) == 0 && (*groups)[i].first == first) g = &(*groups)[i];
     if (!g) {
         *groups = xrealloc(*groups, *ngroups + 1, sizeof **groups);
         g = &(*groups)[(*ngroups)++];

@@ -83,6 +83,7 @@ sed 's/"id":\([0-9]*\)/"id":\1/' "$RUN/events.tsv" >"$RUN/t2.tsv"
 produce "$T2" "$RUN/t2.tsv"
 m=(-b "$KAFKA_BROKERS" -t "$T2" -g "$G2" --clickhouse "$CLICKHOUSE_URL" --database "$DB"
   --table events2 --batch-rows 100 --batch-ms 200 --workers 2 -X session.timeout.ms=6000)
+ch "CREATE TABLE $DB.events2 (id UInt32, p UInt16, off UInt64) ENGINE = MergeTree() ORDER BY (p, off)" >/dev/null
 FAULTS_BUSY_US=3000 CDCPIPE_TEST_CRASH=in_revoke "$BIN" "${m[@]}" "$PIPELINE" 2>"$RUN/member1.log" &
 pid=$!
 wait_for "member 1 to insert" 60 bash -c "[[ \$(curl -s '$CLICKHOUSE_URL/' --data-binary 'SELECT count() FROM $DB.events2') -gt 0 ]]"
@@ -98,7 +99,9 @@ assert_eq "rebalance with a crash in the revoke: every event once" "3000 3000" \
   "$(ch "SELECT uniqExact(p, off), count() FROM $DB.events2" | tr '\t' ' ')"
 
 # ---- planted overlap: partition 0's first done batch inserted again by hand, its ledger row copied
-read -r first last < <(ch "SELECT first_offset, last_offset FROM $DB.cdcpipe_ledger WHERE consumer_group = '$GROUP' AND partition = 0 AND state = 'done' AND length(rows) > 0 AND rows[1] > 0 ORDER BY first_offset LIMIT 1" | tr '\t' ' ')
+range=$(ch "SELECT first_offset, last_offset FROM $DB.cdcpipe_ledger WHERE consumer_group = '$GROUP' AND partition = 0 AND state = 'done' AND length(rows) > 0 AND rows[1] > 0 ORDER BY first_offset LIMIT 1")
+first=${range%%$'\t'*}
+last=${range##*$'\t'}
 ch "INSERT INTO $DB.events SELECT id, p, off FROM $DB.events WHERE p = 0 AND off BETWEEN $first AND $last" >/dev/null
 ch "INSERT INTO $DB.cdcpipe_ledger SELECT time, consumer_group, topic, partition, first_offset, last_offset, state, concat(insert_id, '-copy'), instance, worker, inserted, filtered, dead_lettered, tombstones, skipped, tables, rows FROM $DB.cdcpipe_ledger WHERE consumer_group = '$GROUP' AND partition = 0 AND state = 'done' AND first_offset = $first" >/dev/null
 rc=0
