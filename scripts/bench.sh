@@ -41,7 +41,9 @@
 #                  pipeline.lua, once per --cdcpipe-variant (after one unmeasured warm-up event)
 #   floor          kcat -C -e -f '%s\n' over the topic piped into ONE streaming curl INSERT of
 #                  the raw values (FORMAT CSV with format_csv_delimiter=\x01, which never occurs
-#                  in JSON, so every value arrives byte for byte as one String) into a Null table
+#                  in JSON, so every value arrives byte for byte as one String; blocks of 131,072
+#                  values, max_insert_block_size, so 1 M schema-mode events fit the server's
+#                  per-query memory limit) into a Null table
 #                  whose materialized view extracts pipeline.lua's row (id, name, created_at from
 #                  the µs value, op; only op "u") into a table like cdcpipe's: ClickHouse does the
 #                  transform. Extraction with JSONExtract* where the server has it (19.x+), else
@@ -598,6 +600,7 @@ measure warmup-kcat kcat -b "$KAFKA_BROKERS" -C -e -o beginning -t "$warm_topic"
 
 RESULTS="$WORK/results"
 : >"$RESULTS"
+LOAD0=$(cut -d' ' -f1 /proc/loadavg)
 
 for v in "${MODES[@]}"; do
   topic="cdcpipe-bench-$TID-$v"
@@ -707,7 +710,9 @@ for v in "${MODES[@]}"; do
   ch "CREATE MATERIALIZED VIEW $floor_db.extract TO $floor_db.changes AS
       $(extract_select "$v" "$floor_db.raw" "$FLOOR_FUNCS")" >/dev/null
   log "$v: floor: kcat | curl INSERT (raw values) into $floor_db ($FLOOR_FUNCS extraction)"
-  url="$CLICKHOUSE_URL/?format_csv_delimiter=%01&query=INSERT%20INTO%20$floor_db.raw%20FORMAT%20CSV"
+  # max_insert_block_size: the server's default block of 1,048,576 values needs over 4 GiB for
+  # 1,000,000 schema-mode events (2.9 KB each), past 18.16's per-query memory limit (code 241)
+  url="$CLICKHOUSE_URL/?format_csv_delimiter=%01&max_insert_block_size=131072&query=INSERT%20INTO%20$floor_db.raw%20FORMAT%20CSV"
   # shellcheck disable=SC2016 # expanded by the inner bash
   measure "floor-$v" bash -c 'set -o pipefail
     kcat -b "$1" -C -e -o beginning -q -t "$2" -f "%s\n" -X fetch.wait.max.ms=10 |
@@ -803,6 +808,7 @@ echo "# wall: from start until the rows can be counted (Kafka engine: CREATE MAT
 echo "# proc CPU: user+sys of the client process (floor: kcat + curl; Kafka engine: none)"
 echo "# server CPU: clickhouse-server utime+stime in the run window only (no merges after it; any other client counts)"
 echo "# floor: kcat | curl, raw values via CSV into Null + MV ($FLOOR_FUNCS); Kafka engine: $KE_FORMAT + MV ($KE_FUNCS), kafka_num_consumers = 1"
+echo "# load average (1 min) at the start: $LOAD0, at the end: $(cut -d' ' -f1 /proc/loadavg) on $(nproc) CPUs (other work on the machine slows every contender)"
 for note in "${NOTES[@]}"; do echo "# note: $note"; done
 awk -v n="$N" -v order="${MODES[*]}" '
   function label(k) {
