@@ -440,17 +440,8 @@ topic_partitions() {
   kcat -b "$KAFKA_BROKERS" -L -t "$1" 2>/dev/null | awk '/partition [0-9]+,/ { sub(",", "", $2); print $2 }'
 }
 
-# topic_messages TOPIC: number of messages in TOPIC (sum of end offsets; the topics are fresh).
-topic_messages() {
-  local p total=0 end
-  for p in $(topic_partitions "$1"); do
-    end=$(kcat -b "$KAFKA_BROKERS" -Q -t "$1:$p:-1" 2>/dev/null | awk '{ print $NF }')
-    total=$((total + end))
-  done
-  echo "$total"
-}
-
-# topic_spread TOPIC: the messages of each partition, "p0:n0 p1:n1 ..." (the topics are fresh).
+# topic_spread TOPIC: the messages of each partition, "p0:n0 p1:n1 ..." (end offsets; the
+# topics are fresh).
 topic_spread() {
   local p end out=
   for p in $(topic_partitions "$1"); do
@@ -458,6 +449,11 @@ topic_spread() {
     out+="${out:+ }$p:$end"
   done
   echo "$out"
+}
+
+# topic_messages TOPIC: number of messages in TOPIC (the sum of topic_spread).
+topic_messages() {
+  topic_spread "$1" | awk '{ for (i = 1; i <= NF; i++) { split($i, a, ":"); t += a[2] } } END { print t + 0 }'
 }
 
 # create_topic TOPIC [PARTITIONS]: with PARTITIONS (default 1) through services.sh when
