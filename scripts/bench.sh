@@ -70,7 +70,8 @@
 # the services run dir's pids/clickhouse.pid, over the run window only: merges after it are not
 # counted, other clients' queries to that server are), CPU µs per event (process + server) and
 # peak RSS; the same side by side per mode; the ratios cdcpipe ÷ floor and cdcpipe ÷ Kafka
-# engine (events/s), cdcpipe ÷ the first cdcpipe variant (events/s, e.g. --workers 2 ÷ 1),
+# engine (events/s), cdcpipe ÷ the first cdcpipe variant (events/s, e.g. --workers 2 ÷ 1), the
+# cores cdcpipe used (its CPU seconds ÷ wall seconds),
 # cdcpipe ÷ kcat -C, cdcpipe wall ÷ (kcat wall + curl wall); callgrind's instructions per event.
 # Correctness: every database must hold exactly N rows, equal to the first cdcpipe variant's
 # (id, name, created_at, op), else exit 1 (a Kafka engine that times out is reported, not fatal);
@@ -805,6 +806,10 @@ echo "# proc CPU: user+sys of the client process (floor: kcat + curl; Kafka engi
 echo "# server CPU: clickhouse-server utime+stime in the run window only (no merges after it; any other client counts)"
 echo "# floor: kcat | curl, raw values via CSV into Null + MV ($FLOOR_FUNCS); Kafka engine: $KE_FORMAT + MV ($KE_FUNCS), kafka_num_consumers = 1"
 echo "# load average (1 min) at the start: $LOAD0, at the end: $(cut -d' ' -f1 /proc/loadavg) on $(nproc) CPUs (other work on the machine slows every contender)"
+if [[ $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null) == 1 ]]; then
+  echo "# the kernel's autogroup scheduling is on: busy CPUs are shared between sessions, not threads, so"
+  echo "#   while other sessions run, cdcpipe gets its session's share whatever --workers says (see 'cores used')"
+fi
 for note in "${NOTES[@]}"; do echo "# note: $note"; done
 awk -v n="$N" -v order="${MODES[*]}" '
   function label(k) {
@@ -906,6 +911,13 @@ awk -v n="$N" -v order="${MODES[*]}" '
       if (a > nm) continue  # skipped in every mode
       split("floor kengine kcat", others, " ")
       split("events/s ÷ floor;events/s ÷ Kafka engine;events/s ÷ kcat -C", what, ";")
+      printf "%s", lpad(label(c) " cores used (proc CPU ÷ wall)", 48)
+      for (a = 1; a <= nm; a++) {
+        m = modes[a]
+        if ((m, c) in ok) printf " %10.2f", pcpu[m, c] / wall[m, c]
+        else printf " %10s", "-"
+      }
+      printf "\n"
       for (o = 1; o <= 4; o++) {
         if (o < 4) printf "%s", lpad(label(c) " " what[o], 48)
         else printf "%s", lpad(label(c) " wall ÷ (kcat wall + curl wall)", 48)
