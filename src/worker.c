@@ -40,8 +40,8 @@
 /* The queue between the consumer thread and a worker: the consumer stops polling while a worker
  * has this much queued (records already taken from librdkafka's prefetch queue). Small: it only
  * needs to cover the consumer's turn. */
-#define QUEUE_MAX_RECORDS 4096
-#define QUEUE_MAX_BYTES   (4u << 20)
+#define QUEUE_MAX_RECORDS 1024
+#define QUEUE_MAX_BYTES   (1u << 20)
 /* records taken from the queue per lock */
 #define TAKE_MAX 64
 
