@@ -13,6 +13,10 @@
 #include "cdcpipe/rowbinary.h"
 #include "cdcpipe/xalloc.h"
 
+/* Unknown columns warned about per worker, at most (a row of a thousand stray keys must not
+ * flood the log). */
+#define TARGET_MAX_WARNINGS 20
+
 typedef struct {
     char *table;
     batch_layout *layout; /* NULL: JSONEachRow */
@@ -374,10 +378,12 @@ static void warn_unknown(target_tables *t, const char *table, const char *key, s
         }
     t->warned = xrealloc(t->warned, t->nwarned + 1, sizeof *t->warned);
     t->warned[t->nwarned++] = id;
-    log_warn("table %s has no column %.*s: the row is inserted without it (its values are "
-             "dropped); add the column to the table or leave the key out of the row (counted as "
-             "unknown_columns; said once per table and column)",
-             table, (int)(klen > 200 ? 200 : klen), key);
+    log_warn("table %s has no column %.*s: ClickHouse drops its values "
+             "(input_format_skip_unknown_fields) or, before 19.x, refuses the row; add the column "
+             "to the table or leave the key out of the row (counted as unknown_columns; said once "
+             "per table and column%s)",
+             table, (int)(klen > 200 ? 200 : klen), key,
+             t->nwarned == TARGET_MAX_WARNINGS ? "; no more such warnings in this run" : "");
 }
 
 size_t target_tables_check_row(target_tables *t, const char *table, lua_State *L, int idx)
@@ -394,28 +400,8 @@ size_t target_tables_check_row(target_tables *t, const char *table, lua_State *L
         if (lua_type(L, -1) != LUA_TSTRING) continue; /* batch.c refuses it */
         const char *key = lua_tolstring(L, -1, &klen);
         if (has_column(e, key, klen)) continue;
-        if (unknown++ == 0) {
-            lua_pushnil(L); /* the copy goes below the key */
-            lua_insert(L, -2);
-        }
-        warn_unknown(t, table, key, klen);
-    }
-    if (unknown == 0) return 0;
-    lua_pop(L, 1); /* the placeholder */
-    lua_newtable(L);
-    lua_pushnil(L);
-    while (lua_next(L, idx) != 0) {
-        size_t klen;
-        if (lua_type(L, -2) == LUA_TSTRING) {
-            const char *key = lua_tolstring(L, -2, &klen);
-            if (!has_column(e, key, klen)) {
-                lua_pop(L, 1);
-                continue;
-            }
-        }
-        lua_pushvalue(L, -2);
-        lua_insert(L, -2);
-        lua_rawset(L, -4);
+        unknown++;
+        if (t->nwarned < TARGET_MAX_WARNINGS) warn_unknown(t, table, key, klen);
     }
     return unknown;
 }

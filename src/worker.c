@@ -379,12 +379,8 @@ static int batch_row(void *ud, const char *table, lua_State *L, int idx, char *e
     if (layout)
         return batch_set_add_rowbinary(&w->batches, layout, L, idx, (uint32_t)w->nheld, err,
                                        errlen);
-    size_t unknown = w->targets ? target_tables_check_row(w->targets, table, L, idx) : 0;
-    w->n.unknown_columns += unknown; /* the row without those keys is on top */
-    int rc = batch_set_add_row(&w->batches, table, L, unknown ? lua_gettop(L) : idx,
-                               (uint32_t)w->nheld, err, errlen);
-    if (unknown) lua_pop(L, 1);
-    return rc;
+    if (w->targets) w->n.unknown_columns += target_tables_check_row(w->targets, table, L, idx);
+    return batch_set_add_row(&w->batches, table, L, idx, (uint32_t)w->nheld, err, errlen);
 }
 
 /* ---- cdc.ddl and cdc.columns (script_host): statements at the event's place in the stream ---- */

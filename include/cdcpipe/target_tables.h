@@ -68,9 +68,9 @@ int target_tables_learn(target_tables *t, const char *table, const char *tsv, si
                         size_t errlen);
 
 /* No silent column loss: counts the string keys of the row table at idx that table (when its
- * columns are known) has no column for, and logs a warning once per table and column. When
- * there are some, pushes a copy of the row without them (the caller pops it); else pushes
- * nothing. */
+ * columns are known) has no column for, and logs a warning once per table and column (the first
+ * 20). The row itself is left to ClickHouse: current servers skip such a key
+ * (input_format_skip_unknown_fields=1), 18.16 refuses the row (dead letters). */
 size_t target_tables_check_row(target_tables *t, const char *table, lua_State *L, int idx);
 
 /* Forgets every table (a reload's DDL may have changed them): each is asked again on its next

@@ -35,10 +35,12 @@ run_case() { # NAME FORMAT WORKERS
   assert_contains "$1: with ClickHouse's reason" 'cdc.ddl: ClickHouse refused \"ALTER TABLE items ADD COLUMN\"' "$(cat "$RUN/$1.dlq")"
   local log; log=$(cat "$RUN/$1.log")
   if [[ $2 == json ]]; then
-    assert_contains "$1: the unknown key is reported" "table items has no column x_lost: the row is inserted without it" "$log"
+    assert_contains "$1: the unknown key is reported" "table items has no column x_lost: ClickHouse drops its values" "$log"
     assert_eq "$1: once per worker at most" "ok" "$(grep -c "has no column x_lost" "$RUN/$1.log" | awk -v w="$3" '{print ($1 >= 1 && $1 <= w) ? "ok" : $1}')"
     assert_contains "$1: and counted" "unknown_columns=10" "$log"
-    assert_eq "$1: the rows themselves are inserted" "10" "$(ch "SELECT count() FROM $db.items WHERE id > 120")"
+    # 18.16 refuses a JSONEachRow row naming an unknown column; current servers skip the key
+    assert_eq "$1: ClickHouse took the rows or refused them (dead letters)" "10" \
+      "$(($(ch "SELECT count() FROM $db.items WHERE id > 120") + $(grep -c '"offset"' "$RUN/$1.dlq") - 1))"
   else
     assert_contains "$1: RowBinary refuses the unknown key (dead letters)" "dead_lettered=11" "$log"
   fi
