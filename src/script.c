@@ -500,6 +500,20 @@ static int l_clickhouse_version(lua_State *L)
     return 1;
 }
 
+/* src/lua/mirror.lua, built in (CMakeLists.txt generates the array) */
+extern const unsigned char cdcpipe_mirror_lua[];
+extern const size_t cdcpipe_mirror_lua_len;
+
+/* package.preload["cdcpipe.mirror"] */
+static int open_mirror(lua_State *L)
+{
+    if (luaL_loadbufferx(L, (const char *)cdcpipe_mirror_lua, cdcpipe_mirror_lua_len,
+                         "=cdcpipe.mirror", "t") != LUA_OK)
+        return lua_error(L);
+    lua_call(L, 0, 1);
+    return 1;
+}
+
 /* package.preload.cdcpipe */
 static int open_cdcpipe(lua_State *L)
 {
@@ -618,6 +632,8 @@ script *script_open(const char *path, size_t memory_limit, char *err, size_t err
     lua_pushlightuserdata(L, s);
     lua_pushcclosure(L, open_cdcpipe, 1);
     lua_setfield(L, -2, "cdcpipe");
+    lua_pushcfunction(L, open_mirror);
+    lua_setfield(L, -2, "cdcpipe.mirror");
     lua_pop(L, 1);
 
     /* Modules next to pipeline.lua can be required; none from the working directory. */
