@@ -704,6 +704,14 @@ static ch_status learn_version(ch_client *c, ch_failure *fail, char *err, size_t
     return st;
 }
 
+const char *ch_server_version(ch_client *c)
+{
+    char err[512];
+    ch_failure fail;
+    if (!c->server_major && learn_version(c, &fail, err, sizeof err) != CH_OK) return NULL;
+    return c->server_version;
+}
+
 void ch_set_compression(ch_client *c, compress_method method)
 {
     c->compression = method;

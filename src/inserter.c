@@ -87,13 +87,19 @@ static void insert_request_free(insert_request *q)
 }
 
 typedef struct {
-    insert_request *insert; /* NULL: the probe (SELECT 1) */
+    insert_request *insert; /* NULL: a statement, sql */
     size_t nspans;
+    const char *sql; /* NULL: the probe (SELECT 1) */
+    strbuf *out;     /* a statement's answer (may be NULL) */
+    bool returns;    /* a permanent failure is returned (INSERT_OK), not a stop */
 } request;
 
 static ch_status send_request(inserter *in, request *r, ch_failure *fail, char *err, size_t errlen)
 {
-    if (!r->insert) return ch_exec(in->ch, "SELECT 1", NULL, fail, err, errlen);
+    if (!r->insert) {
+        if (r->out) strbuf_reset(r->out);
+        return ch_exec(in->ch, r->sql ? r->sql : "SELECT 1", r->out, fail, err, errlen);
+    }
     insert_request *q = r->insert;
     return ch_insert(in->ch, q->b->table, q->columns, q->ncolumns,
                      q->b->rowbinary ? CH_ROW_BINARY : CH_JSON_EACH_ROW, q->spans, r->nspans, fail,
@@ -117,7 +123,7 @@ static insert_result send_retrying(inserter *in, request *r, ch_status *st, ch_f
         if (stop != INSERT_OK) return stop;
         backoff = next_backoff(backoff);
     }
-    if (*st == CH_PERMANENT) {
+    if (*st == CH_PERMANENT && !r->returns) {
         log_error("%s", err);
         log_error("stopping without committing: fix the ClickHouse deployment or pipeline.lua and "
                   "restart; the events will be consumed again");
@@ -132,7 +138,7 @@ static insert_result send_rows(inserter *in, batch *b, const row_set *s, bool *r
 {
     insert_request q;
     insert_request_prepare(&q, b, s);
-    request r = {&q, s->count};
+    request r = {&q, s->count, NULL, NULL, false};
     ch_status st;
     insert_result res = send_retrying(in, &r, &st, fail, err, errlen);
     insert_request_free(&q);
@@ -151,7 +157,7 @@ static insert_result reject_row(inserter *in, batch *b, size_t row, const ch_fai
         char err[1024];
         ch_failure probe_fail;
         ch_status st;
-        request probe = {NULL, 0};
+        request probe = {NULL, 0, NULL, NULL, false};
         insert_result r = send_retrying(in, &probe, &st, &probe_fail, err, sizeof err);
         if (r != INSERT_OK) return r;
         if (st != CH_OK) {
@@ -245,6 +251,13 @@ insert_result inserter_insert(inserter *in, batch *b, size_t first, size_t end)
     row_set_add(&all, first, end);
     int budget = INSERTER_NARROW_BUDGET + 1; /* the first insert is not narrowing anything down */
     return insert_set(in, b, &all, true, &budget);
+}
+
+insert_result inserter_exec(inserter *in, const char *sql, strbuf *out, ch_status *st,
+                            ch_failure *fail, char *err, size_t errlen)
+{
+    request r = {NULL, 0, sql, out, true};
+    return send_retrying(in, &r, st, fail, err, errlen);
 }
 
 int inserter_run_ddl(inserter *in, script *s, int retry_ms)

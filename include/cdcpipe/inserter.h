@@ -63,6 +63,13 @@ typedef struct {
 /* Inserts rows [first, end) of b (at most --batch-rows of them: one INSERT when all is well). */
 insert_result inserter_insert(inserter *in, batch *b, size_t first, size_t end);
 
+/* Runs one statement (cdc.ddl's, or a question such as DESCRIBE TABLE) with an insert's retry
+ * rules: transient failures retried through the hooks. INSERT_OK with *st CH_OK (the answer in
+ * out, when not NULL), CH_REJECTED or CH_PERMANENT (err and fail say why; nothing logged);
+ * INSERT_FAILED or INSERT_HANDED_BACK when the hooks give up. */
+insert_result inserter_exec(inserter *in, const char *sql, strbuf *out, ch_status *st,
+                            ch_failure *fail, char *err, size_t errlen);
+
 /* Runs ddl()'s statements in order, each retried while ClickHouse is not reachable for up to
  * retry_ms (or until a stop request). Returns 0, or -1 after logging why. */
 int inserter_run_ddl(inserter *in, script *s, int retry_ms);

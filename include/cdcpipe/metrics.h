@@ -18,11 +18,14 @@ typedef struct {
     uint64_t dead_lettered;   /* bad events: decode, Lua or ClickHouse-rejected (logged) */
     uint64_t events_inserted; /* events whose rows are all acknowledged by ClickHouse */
     uint64_t rows_inserted;
-    uint64_t retries; /* insert attempts repeated after a transient failure */
+    uint64_t retries;         /* insert attempts repeated after a transient failure */
+    uint64_t unknown_columns; /* row keys the target table has no column for (dropped) */
+    uint64_t ddl;             /* cdc.ddl statements run */
 } metrics;
 
 /* One line: "consumed=… tombstones=… filtered=… dead_lettered=… events_inserted=…
- * rows_inserted=… retries=… seconds=…". consumed = tombstones + filtered + dead_lettered +
+ * rows_inserted=… retries=… [ddl=…] [unknown_columns=…] seconds=…" (the bracketed ones when not
+ * zero). consumed = tombstones + filtered + dead_lettered +
  * events_inserted once everything is flushed. */
 void metrics_format_summary(const metrics *m, double seconds, char *out, size_t outlen);
 
