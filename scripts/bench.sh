@@ -4,7 +4,7 @@
 #
 # Usage: scripts/bench.sh [-n N] [--keep] [--run-dir DIR] [--binary PATH] [--services-env FILE]
 #                         [--cdcpipe-variant NAME:ARGS]... [--no-kafka-engine] [--no-callgrind]
-#                         [--kafka-engine-timeout S]
+#                         [--kafka-engine-timeout S] [--partitions P] [--null-table]
 #
 #   -n N                 events per schema mode (default 200000)
 #   --keep               leave RUN_DIR (generated events, rows, logs) and the databases in place
@@ -23,18 +23,27 @@
 #   --no-kafka-engine    skip ClickHouse's Kafka engine (slow: it may run until the timeout)
 #   --kafka-engine-timeout S  give the Kafka engine S seconds per mode (default 600)
 #   --no-callgrind       skip the instructions-per-event count (valgrind)
+#   --partitions P       give the bench topics P partitions (default 1); the keyed events spread
+#                        over them by librdkafka's key hash, and the spread is printed
+#   --null-table         every cdcpipe variant inserts into a `changes` table created beforehand
+#                        with pipeline.lua's columns but ENGINE = Null (its ddl() says CREATE TABLE
+#                        IF NOT EXISTS, so it stays): ClickHouse stores nothing, so the figures show
+#                        cdcpipe's own work (e.g. how --workers scales). Those rows cannot be
+#                        counted: the check is cdcpipe's --once summary, events_inserted = N
 #
 # For each of two schema modes of N Debezium UPDATE events on public.my_table (op "u",
 # before/after {id, name, created_at µs}, a PostgreSQL source block) — "noschema" (JsonConverter
 # schemas.enable=false: the bare payload) and "schema" (schemas.enable=true: the
 # {"schema":..., "payload":...} envelope, for keys too) — it produces the events to a fresh
-# 1-partition topic with kcat and measures each contender from its start until all its rows can
-# be counted in ClickHouse:
+# topic of P partitions (--partitions, default 1) with kcat, keyed by id, and measures each
+# contender from its start until all its rows can be counted in ClickHouse:
 #   cdcpipe        cdcpipe --once --from beginning, fresh group, fresh database, the repository's
 #                  pipeline.lua, once per --cdcpipe-variant (after one unmeasured warm-up event)
 #   floor          kcat -C -e -f '%s\n' over the topic piped into ONE streaming curl INSERT of
 #                  the raw values (FORMAT CSV with format_csv_delimiter=\x01, which never occurs
-#                  in JSON, so every value arrives byte for byte as one String) into a Null table
+#                  in JSON, so every value arrives byte for byte as one String; blocks of 131,072
+#                  values, max_insert_block_size, so 1 M schema-mode events fit the server's
+#                  per-query memory limit) into a Null table
 #                  whose materialized view extracts pipeline.lua's row (id, name, created_at from
 #                  the µs value, op; only op "u") into a table like cdcpipe's: ClickHouse does the
 #                  transform. Extraction with JSONExtract* where the server has it (19.x+), else
@@ -61,10 +70,13 @@
 # the services run dir's pids/clickhouse.pid, over the run window only: merges after it are not
 # counted, other clients' queries to that server are), CPU µs per event (process + server) and
 # peak RSS; the same side by side per mode; the ratios cdcpipe ÷ floor and cdcpipe ÷ Kafka
-# engine (events/s), cdcpipe ÷ kcat -C, cdcpipe wall ÷ (kcat wall + curl wall); callgrind's
-# instructions per event.
+# engine (events/s), cdcpipe ÷ the first cdcpipe variant (events/s, e.g. --workers 2 ÷ 1), the
+# cores cdcpipe used (its CPU seconds ÷ wall seconds),
+# cdcpipe ÷ kcat -C, cdcpipe wall ÷ (kcat wall + curl wall); callgrind's instructions per event.
 # Correctness: every database must hold exactly N rows, equal to the first cdcpipe variant's
-# (id, name, created_at, op), else exit 1 (a Kafka engine that times out is reported, not fatal).
+# (id, name, created_at, op), else exit 1 (a Kafka engine that times out is reported, not fatal);
+# with --null-table the cdcpipe variants' summaries must say events_inserted=N instead, and the
+# other contenders' rows are compared with the curl INSERT's.
 # Progress goes to stderr. With --services-env the bench databases are dropped at exit (unless
 # --keep); the bench topics stay in that Kafka (kcat cannot delete topics).
 set -euo pipefail
@@ -84,12 +96,14 @@ SERVICES_ENV=
 KAFKA_ENGINE=1
 KE_TIMEOUT=600
 CALLGRIND=1
+PARTITIONS=1
+NULL_TABLE=0
 VARIANT_SPECS=()
 
 die() { echo "bench.sh: $*" >&2; exit 1; }
 log() { echo "bench.sh: $*" >&2; }
 usage() {
-  sed -n '5,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '5,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -104,12 +118,15 @@ while (($#)); do
     --no-kafka-engine) KAFKA_ENGINE=0; shift ;;
     --kafka-engine-timeout) (($# >= 2)) || usage; KE_TIMEOUT=$2; shift 2 ;;
     --no-callgrind) CALLGRIND=0; shift ;;
+    --partitions) (($# >= 2)) || usage; PARTITIONS=$2; shift 2 ;;
+    --null-table) NULL_TABLE=1; shift ;;
     -h | --help) usage ;;
     *) echo "bench.sh: unknown argument '$1'" >&2; usage ;;
   esac
 done
 [[ $N =~ ^[1-9][0-9]*$ ]] || die "-n wants a positive number of events, got '$N'"
 [[ $KE_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "--kafka-engine-timeout wants seconds, got '$KE_TIMEOUT'"
+[[ $PARTITIONS =~ ^[1-9][0-9]*$ ]] || die "--partitions wants a positive number, got '$PARTITIONS'"
 
 # cdcpipe variants: VARIANT_NAMES[i] runs with the words of VARIANT_ARGS[i] added.
 ((${#VARIANT_SPECS[@]})) || VARIANT_SPECS=("default:")
@@ -424,23 +441,33 @@ topic_partitions() {
   kcat -b "$KAFKA_BROKERS" -L -t "$1" 2>/dev/null | awk '/partition [0-9]+,/ { sub(",", "", $2); print $2 }'
 }
 
-# topic_messages TOPIC: number of messages in TOPIC (sum of end offsets; the topics are fresh).
-topic_messages() {
-  local p total=0 end
+# topic_spread TOPIC: the messages of each partition, "p0:n0 p1:n1 ..." (end offsets; the
+# topics are fresh).
+topic_spread() {
+  local p end out=
   for p in $(topic_partitions "$1"); do
     end=$(kcat -b "$KAFKA_BROKERS" -Q -t "$1:$p:-1" 2>/dev/null | awk '{ print $NF }')
-    total=$((total + end))
+    out+="${out:+ }$p:$end"
   done
-  echo "$total"
+  echo "$out"
 }
 
-# create_topic TOPIC: with 1 partition through services.sh when SERVICES_ENV is in its run dir;
-# otherwise the broker auto-creates it on the first produce.
+# topic_messages TOPIC: number of messages in TOPIC (the sum of topic_spread).
+topic_messages() {
+  topic_spread "$1" | awk '{ for (i = 1; i <= NF; i++) { split($i, a, ":"); t += a[2] } } END { print t + 0 }'
+}
+
+# create_topic TOPIC [PARTITIONS]: with PARTITIONS (default 1) through services.sh when
+# SERVICES_ENV is in its run dir; otherwise the broker auto-creates it on the first produce
+# (with its num.partitions), which only --partitions 1 accepts.
 create_topic() {
+  local parts=${2:-1}
   if ((OWN_SERVICES)) || [[ -r $(dirname "$SERVICES_ENV")/pids/kafka.pid ]]; then
-    "$SVC" topic "$(dirname "$SERVICES_ENV")" "$1" 1 2>"$WORK/topic-$1.log" ||
+    "$SVC" topic "$(dirname "$SERVICES_ENV")" "$1" "$parts" 2>"$WORK/topic-$1.log" ||
       { cat "$WORK/topic-$1.log" >&2; die "cannot create topic $1"; }
   else
+    ((parts == 1)) ||
+      die "--partitions $parts needs services.sh's run dir next to $SERVICES_ENV (pids/kafka.pid) to create topics"
     log "no services.sh run dir next to $SERVICES_ENV: topic $1 is auto-created by the broker"
   fi
 }
@@ -570,19 +597,29 @@ measure warmup-kcat kcat -b "$KAFKA_BROKERS" -C -e -o beginning -t "$warm_topic"
 
 RESULTS="$WORK/results"
 : >"$RESULTS"
+LOAD0=$(cut -d' ' -f1 /proc/loadavg)
 
 for v in "${MODES[@]}"; do
   topic="cdcpipe-bench-$TID-$v"
   ref_db=
 
   # --- produce
-  create_topic "$topic"
-  log "$v: producing $N events to $topic"
+  create_topic "$topic" "$PARTITIONS"
+  log "$v: producing $N events to $topic ($PARTITIONS partitions)"
   t0=$(date +%s%N)
   kcat -b "$KAFKA_BROKERS" -P -t "$topic" -K $'\t' -X linger.ms=20 -l "$WORK/$v.kv" \
     2>"$WORK/produce-$v.log" || { cat "$WORK/produce-$v.log" >&2; die "kcat -P failed"; }
   produced=$(topic_messages "$topic")
   ((produced == N)) || die "$topic holds $produced messages, expected $N"
+  spread=$(topic_spread "$topic")
+  nparts=$(wc -w <<<"$spread")
+  ((nparts == PARTITIONS)) || die "$topic has $nparts partitions, expected $PARTITIONS"
+  echo "$v $spread" >>"$WORK/spread"
+  # uneven: the fullest partition holds over 1.2 x its share (workers would idle at the end)
+  uneven=$(awk -v n="$N" -v p="$PARTITIONS" '{ for (i = 1; i <= NF; i++) { split($i, a, ":")
+      if (a[2] > m) m = a[2] } } END { if (m > 1.2 * n / p) printf "%.2f", m / (n / p) }' <<<"$spread")
+  [[ -z $uneven ]] || NOTES+=("$v: partitions uneven (fullest $uneven x its share): $spread")
+  log "$v: messages per partition: $spread"
   log "$v: produced in $(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }') s"
 
   # --- kcat baseline: raw consume. fetch.wait.max.ms=10: -e exits on the first empty fetch at
@@ -604,7 +641,13 @@ for v in "${MODES[@]}"; do
     db="bench_${ID}_${v}_c$i"
     DATABASES+=("$db")
     ch "CREATE DATABASE $db" >/dev/null
-    log "$v: cdcpipe $name (${VARIANT_ARGS[i]:-no extra flags}) --once into $db"
+    into=$db
+    if ((NULL_TABLE)); then # pipeline.lua's ddl() (CREATE TABLE IF NOT EXISTS) keeps this one
+      ch "CREATE TABLE $db.changes (id UInt32, name String, created_at DateTime('UTC'), op String,
+          ts DateTime DEFAULT now()) ENGINE = Null" >/dev/null
+      into="$db (changes: ENGINE = Null)"
+    fi
+    log "$v: cdcpipe $name (${VARIANT_ARGS[i]:-no extra flags}) --once into $into"
     run_measured "cdcpipe-$v-$name" "$BINARY" --once --from beginning -b "$KAFKA_BROKERS" -t "$topic" \
       -g "cdcpipe-bench-$TID-$v-c$i" --clickhouse "$CLICKHOUSE_URL" --database "$db" \
       "${extra[@]}" "$PIPELINE"
@@ -626,8 +669,16 @@ for v in "${MODES[@]}"; do
       log "$v: cdcpipe $name logged warnings/errors:"
       grep -iE 'error|warn' "$WORK/cdcpipe-$v-$name.log" | head -n 10 >&2
     fi
-    check_rows "$db" "$v: cdcpipe $name"
-    if [[ -z $ref_db ]]; then ref_db=$db; else same_rows "$db" "$ref_db" "$v: cdcpipe $name"; fi
+    if ((NULL_TABLE)); then # nothing to count: the summary's events_inserted (all N are op "u")
+      [[ $(ch "SELECT engine FROM system.tables WHERE database = '$db' AND name = 'changes'") == Null ]] ||
+        die "$v: cdcpipe $name: $db.changes is no longer a Null table (does pipeline.lua's ddl() drop it?)"
+      inserted=$(sed -n 's/.*events_inserted=\([0-9]*\).*/\1/p' <<<"$summary")
+      [[ $inserted == "$N" ]] ||
+        die "$v: cdcpipe $name: summary says events_inserted=${inserted:-?}, expected $N"
+    else
+      check_rows "$db" "$v: cdcpipe $name"
+      if [[ -z $ref_db ]]; then ref_db=$db; else same_rows "$db" "$ref_db" "$v: cdcpipe $name"; fi
+    fi
   done
 
   # --- curl baseline: raw insert of the transformed rows
@@ -636,7 +687,7 @@ for v in "${MODES[@]}"; do
   ch "CREATE DATABASE $raw_db" >/dev/null
   if [[ -n $ref_db ]]; then
     ch "CREATE TABLE $raw_db.changes AS $ref_db.changes" >/dev/null
-  else # every variant rejected: the same DDL as pipeline.lua's
+  else # every variant rejected, or --null-table: the same DDL as pipeline.lua's
     ch "CREATE TABLE $raw_db.changes (id UInt32, name String, created_at DateTime('UTC'), op String,
         ts DateTime DEFAULT now()) ENGINE = MergeTree() ORDER BY (id, ts)" >/dev/null
   fi
@@ -656,7 +707,9 @@ for v in "${MODES[@]}"; do
   ch "CREATE MATERIALIZED VIEW $floor_db.extract TO $floor_db.changes AS
       $(extract_select "$v" "$floor_db.raw" "$FLOOR_FUNCS")" >/dev/null
   log "$v: floor: kcat | curl INSERT (raw values) into $floor_db ($FLOOR_FUNCS extraction)"
-  url="$CLICKHOUSE_URL/?format_csv_delimiter=%01&query=INSERT%20INTO%20$floor_db.raw%20FORMAT%20CSV"
+  # max_insert_block_size: the server's default block of 1,048,576 values needs over 4 GiB for
+  # 1,000,000 schema-mode events (2.9 KB each), past 18.16's per-query memory limit (code 241)
+  url="$CLICKHOUSE_URL/?format_csv_delimiter=%01&max_insert_block_size=131072&query=INSERT%20INTO%20$floor_db.raw%20FORMAT%20CSV"
   # shellcheck disable=SC2016 # expanded by the inner bash
   measure "floor-$v" bash -c 'set -o pipefail
     kcat -b "$1" -C -e -o beginning -q -t "$2" -f "%s\n" -X fetch.wait.max.ms=10 |
@@ -739,6 +792,11 @@ fi
 echo "# cdcpipe bench: $N events per schema mode; $(nproc) CPUs; $("$BINARY" --version 2>&1 | head -n 1)"
 echo "# ClickHouse $CH_VERSION (server pid ${CH_PID:-unknown}); kcat $(kcat -V 2>&1 | sed -n 's/^Version \([^ ]*\).*\(librdkafka [^ ]*\).*/\1 (\2)/p')"
 echo "# mean event size (key+value bytes): $(awk '{ printf "%s%s %s", sep, $1, $2; sep = ", " }' "$WORK/sizes")"
+echo "# topics: $PARTITIONS partition(s), keyed by id; messages per partition: $(awk '{ m = $1; $1 = ""; printf "%s%s:%s", sep, m, $0; sep = ";" }' "$WORK/spread")"
+if ((NULL_TABLE)); then
+  echo "# --null-table: cdcpipe inserts into ENGINE = Null tables (ClickHouse stores nothing); its rows are not"
+  echo "#   counted: checked by its --once summary events_inserted = N. floor, curl, Kafka engine still store into MergeTree"
+fi
 for i in "${!VARIANT_NAMES[@]}"; do
   [[ ${VARIANT_NAMES[i]} == default && -z ${VARIANT_ARGS[i]} ]] ||
     echo "# cdcpipe ${VARIANT_NAMES[i]}: extra flags '${VARIANT_ARGS[i]}'"
@@ -746,7 +804,12 @@ done
 echo "# wall: from start until the rows can be counted (Kafka engine: CREATE MATERIALIZED VIEW until count() = N)"
 echo "# proc CPU: user+sys of the client process (floor: kcat + curl; Kafka engine: none)"
 echo "# server CPU: clickhouse-server utime+stime in the run window only (no merges after it; any other client counts)"
-echo "# floor: kcat | curl, raw values via CSV into Null + MV ($FLOOR_FUNCS); Kafka engine: $KE_FORMAT + MV ($KE_FUNCS)"
+echo "# floor: kcat | curl, raw values via CSV into Null + MV ($FLOOR_FUNCS); Kafka engine: $KE_FORMAT + MV ($KE_FUNCS), kafka_num_consumers = 1"
+echo "# load average (1 min) at the start: $LOAD0, at the end: $(cut -d' ' -f1 /proc/loadavg) on $(nproc) CPUs (other work on the machine slows every contender)"
+if [[ $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null) == 1 ]]; then
+  echo "# the kernel's autogroup scheduling is on: busy CPUs are shared between sessions, not threads, so"
+  echo "#   while other sessions run, cdcpipe gets its session's share whatever --workers says (see 'cores used')"
+fi
 for note in "${NOTES[@]}"; do echo "# note: $note"; done
 awk -v n="$N" -v order="${MODES[*]}" '
   function label(k) {
@@ -830,13 +893,31 @@ awk -v n="$N" -v order="${MODES[*]}" '
     printf "\n%-48s", "ratios (same run)"
     for (a = 1; a <= nm; a++) printf " %10s", modes[a]
     printf "\n"
+    first = ""
     for (i = 1; i <= nk; i++) {
       c = keys[i]
       if (c !~ /^cdcpipe:/) continue
+      if (first == "") first = c
+      else {  # each further variant against the first (e.g. --workers 2 against --workers 1)
+        printf "%s", lpad(label(c) " events/s ÷ " label(first), 48)
+        for (a = 1; a <= nm; a++) {
+          m = modes[a]
+          if (((m, c) in ok) && ((m, first) in ok)) printf " %10.2f", wall[m, first] / wall[m, c]
+          else printf " %10s", "-"
+        }
+        printf "\n"
+      }
       for (a = 1; a <= nm; a++) if ((modes[a], c) in ok) break
       if (a > nm) continue  # skipped in every mode
       split("floor kengine kcat", others, " ")
       split("events/s ÷ floor;events/s ÷ Kafka engine;events/s ÷ kcat -C", what, ";")
+      printf "%s", lpad(label(c) " cores used (proc CPU ÷ wall)", 48)
+      for (a = 1; a <= nm; a++) {
+        m = modes[a]
+        if ((m, c) in ok) printf " %10.2f", pcpu[m, c] / wall[m, c]
+        else printf " %10s", "-"
+      }
+      printf "\n"
       for (o = 1; o <= 4; o++) {
         if (o < 4) printf "%s", lpad(label(c) " " what[o], 48)
         else printf "%s", lpad(label(c) " wall ÷ (kcat wall + curl wall)", 48)

@@ -26,7 +26,7 @@ const char cli_usage[] =
     "Options (each also CDCPIPE_<NAME> in the environment or .env, and config in "
     "pipeline.lua):\n"
     "  -b, --brokers HOSTS        Kafka bootstrap servers            (CDCPIPE_BROKERS)\n"
-    "  -t, --topic TOPIC          topic to consume; repeatable        (CDCPIPE_TOPICS, "
+    "  -t, --topic TOPIC          topic to consume, or ^regex; repeatable (CDCPIPE_TOPICS, "
     "comma-separated)\n"
     "  -g, --group ID             consumer group                      (CDCPIPE_GROUP)\n"
     "      --clickhouse URL       ClickHouse HTTP URL                 (CDCPIPE_CLICKHOUSE_URL)\n"

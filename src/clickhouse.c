@@ -715,6 +715,14 @@ void ch_set_query_id(ch_client *c, const char *id)
         if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_') *p = '_';
 }
 
+const char *ch_server_version(ch_client *c)
+{
+    char err[512];
+    ch_failure fail;
+    if (!c->server_major && learn_version(c, &fail, err, sizeof err) != CH_OK) return NULL;
+    return c->server_version;
+}
+
 void ch_set_compression(ch_client *c, compress_method method)
 {
     c->compression = method;

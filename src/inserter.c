@@ -89,16 +89,20 @@ static void insert_request_free(insert_request *q)
 }
 
 typedef struct {
-    insert_request *insert; /* NULL: a statement (sql) */
+    insert_request *insert; /* NULL: a statement, sql */
     size_t nspans;
-    const char *sql;    /* a statement: the probe SELECT 1, or inserter_exec's */
-    strbuf *out;        /* a statement's answer, or NULL */
+    const char *sql;    /* NULL: the probe (SELECT 1) */
+    strbuf *out;        /* a statement's answer (may be NULL) */
+    bool returns;       /* a permanent failure is returned (INSERT_OK), not a stop */
     char query_id[160]; /* an insert's query_id (ledger), "" none */
 } request;
 
 static ch_status send_request(inserter *in, request *r, ch_failure *fail, char *err, size_t errlen)
 {
-    if (!r->insert) return ch_exec(in->ch, r->sql, r->out, fail, err, errlen);
+    if (!r->insert) {
+        if (r->out) strbuf_reset(r->out);
+        return ch_exec(in->ch, r->sql ? r->sql : "SELECT 1", r->out, fail, err, errlen);
+    }
     insert_request *q = r->insert;
     ch_set_query_id(in->ch, r->query_id);
     ch_status st = ch_insert(in->ch, q->b->table, q->columns, q->ncolumns,
@@ -171,7 +175,7 @@ static insert_result send_retrying(inserter *in, request *r, ch_status *st, ch_f
             }
         }
     }
-    if (*st == CH_PERMANENT) {
+    if (*st == CH_PERMANENT && !r->returns) {
         log_error("%s", err);
         log_error("stopping without committing: fix the ClickHouse deployment or pipeline.lua and "
                   "restart; the events will be consumed again");
@@ -186,7 +190,7 @@ static insert_result send_rows(inserter *in, batch *b, const row_set *s, bool *r
 {
     insert_request q;
     insert_request_prepare(&q, b, s);
-    request r = {&q, s->count, NULL, NULL, ""};
+    request r = {&q, s->count, NULL, NULL, false, ""};
     if (in->query_id) {
         unsigned k = in->next_slice++;
         if (k == 0)
@@ -212,7 +216,7 @@ static insert_result reject_row(inserter *in, batch *b, size_t row, const ch_fai
         char err[1024];
         ch_failure probe_fail;
         ch_status st;
-        request probe = {NULL, 0, "SELECT 1", NULL, ""};
+        request probe = {NULL, 0, NULL, NULL, false, ""};
         insert_result r = send_retrying(in, &probe, &st, &probe_fail, err, sizeof err);
         if (r != INSERT_OK) return r;
         if (st != CH_OK) {
@@ -309,18 +313,11 @@ insert_result inserter_insert(inserter *in, batch *b, size_t first, size_t end)
     return insert_set(in, b, &all, true, &budget);
 }
 
-insert_result inserter_exec(inserter *in, const char *sql, strbuf *out)
+insert_result inserter_exec(inserter *in, const char *sql, strbuf *out, ch_status *st,
+                            ch_failure *fail, char *err, size_t errlen)
 {
-    char err[1024];
-    ch_failure fail;
-    ch_status st;
-    request r = {NULL, 0, sql, out, ""};
-    insert_result res = send_retrying(in, &r, &st, &fail, err, sizeof err);
-    if (res == INSERT_OK && st != CH_OK) {
-        log_error("%s", err);
-        return INSERT_FAILED;
-    }
-    return res;
+    request r = {NULL, 0, sql, out, true, ""};
+    return send_retrying(in, &r, st, fail, err, errlen);
 }
 
 insert_result inserter_pause(inserter *in, int ms, const char *why)

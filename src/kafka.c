@@ -3,6 +3,7 @@
  */
 #include "cdcpipe/kafka.h"
 
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,13 @@ struct kafka_consumer {
     kafka_rebalance_hooks hooks;
     char **missing; /* subscribed topics reported missing, until one of their partitions arrives */
     size_t nmissing;
+    /* -t entries: names, and patterns (starting with ^, librdkafka's regular expressions) */
+    char **names;
+    size_t nnames;
+    bool patterns;
+    char *dlq_topic; /* --dlq-topic when fixed, else NULL */
+    char **excluded; /* topics a pattern matched that are never consumed (logged once each) */
+    size_t nexcluded;
     int64_t last_message_ms; /* clock_ms() when kafka_poll last returned a message */
     int64_t nudged_ms;       /* clock_ms() of the last wake_fetcher, 0 if none since a message */
     int64_t nudge_wait_ms;   /* how long the queue must stay empty before the next wake_fetcher */
@@ -57,6 +65,41 @@ static void note_present(kafka_consumer *k, const char *topic)
         k->missing[i] = k->missing[--k->nmissing];
         return;
     }
+}
+
+/* Whether a topic a pattern matched is cdcpipe's own dead-letter topic, which is never consumed
+ * back: "<topic>.dlq" (the default --dlq-topic) or the fixed --dlq-topic. A topic named in -t
+ * itself is always consumed (to re-process dead letters on purpose). Logged once per topic. */
+static bool excluded(kafka_consumer *k, const char *topic)
+{
+    if (!k->patterns) return false;
+    for (size_t i = 0; i < k->nnames; i++)
+        if (strcmp(k->names[i], topic) == 0) return false;
+    size_t len = strlen(topic);
+    bool dlq = (len > 4 && strcmp(topic + len - 4, ".dlq") == 0) ||
+               (k->dlq_topic && strcmp(k->dlq_topic, topic) == 0);
+    if (!dlq) return false;
+    for (size_t i = 0; i < k->nexcluded; i++)
+        if (strcmp(k->excluded[i], topic) == 0) return true;
+    k->excluded = xrealloc(k->excluded, k->nexcluded + 1, sizeof *k->excluded);
+    k->excluded[k->nexcluded++] = xstrdup(topic);
+    log_info("topic %s matches the -t pattern but holds dead letters: never consumed (name it "
+             "in -t to consume it on purpose)",
+             topic);
+    return true;
+}
+
+/* A copy of list without the partitions of excluded topics (the group assigned them to this
+ * member; they are simply never fetched). */
+static rd_kafka_topic_partition_list_t *
+without_excluded(kafka_consumer *k, const rd_kafka_topic_partition_list_t *list)
+{
+    rd_kafka_topic_partition_list_t *out = rd_kafka_topic_partition_list_new(list->cnt + 1);
+    for (int i = 0; i < list->cnt; i++)
+        if (!excluded(k, list->elems[i].topic))
+            rd_kafka_topic_partition_list_add(out, list->elems[i].topic, list->elems[i].partition)
+                ->offset = list->elems[i].offset;
+    return out;
 }
 
 /* Applies --from to partitions this process has not owned before; marks them assigned. */
@@ -120,9 +163,10 @@ static partition_state **states_of(kafka_consumer *k, const rd_kafka_topic_parti
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *list, void *opaque)
+                         rd_kafka_topic_partition_list_t *given, void *opaque)
 {
     kafka_consumer *k = opaque;
+    rd_kafka_topic_partition_list_t *list = without_excluded(k, given);
     bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     rd_kafka_error_t *error = NULL;
     rd_kafka_resp_err_t ret = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -167,6 +211,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             ret = rd_kafka_assign(rk, NULL);
     }
     free(ps);
+    rd_kafka_topic_partition_list_destroy(list);
     if (error) {
         log_error("rebalance: %s", rd_kafka_error_string(error));
         rd_kafka_error_destroy(error);
@@ -208,6 +253,68 @@ static int set_property(rd_kafka_conf_t *conf, const char *name, const char *val
     char errstr[512];
     if (rd_kafka_conf_set(conf, name, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
         errbuf_set(err, errlen, "Kafka property %s (%s): %s", name, origin, errstr);
+        return -1;
+    }
+    return 0;
+}
+
+static void free_topic_lists(kafka_consumer *k)
+{
+    for (size_t i = 0; i < k->nnames; i++)
+        free(k->names[i]);
+    free(k->names);
+    for (size_t i = 0; i < k->nexcluded; i++)
+        free(k->excluded[i]);
+    free(k->excluded);
+    free(k->dlq_topic);
+}
+
+/* A -t pattern ("^…"): checked as a POSIX extended regular expression (librdkafka's own engine
+ * takes the same common syntax). With --once (track_end) the brokers' topics are listed once and
+ * a pattern that matches none of them (dead-letter topics aside) is an error: the run could never
+ * catch up. Returns 0, or -1 with err. */
+static int check_pattern(kafka_consumer *k, const char *pattern, bool track_end, char *err,
+                         size_t errlen)
+{
+    regex_t re;
+    int rc = regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB);
+    if (rc != 0) {
+        char why[256];
+        regerror(rc, &re, why, sizeof why);
+        errbuf_set(err, errlen,
+                   "-t %s: not a regular expression (%s); a topic entry starting with ^ is a "
+                   "pattern",
+                   pattern, why);
+        return -1;
+    }
+    if (!track_end) {
+        regfree(&re);
+        return 0;
+    }
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(k->rk, 1, NULL, &md, 10000);
+    bool any = false;
+    if (!e) {
+        for (int i = 0; i < md->topic_cnt && !any; i++) {
+            const char *name = md->topics[i].topic;
+            size_t len = strlen(name);
+            bool dlq = (len > 4 && strcmp(name + len - 4, ".dlq") == 0) ||
+                       (k->dlq_topic && strcmp(k->dlq_topic, name) == 0);
+            any = !dlq && strncmp(name, "__", 2) != 0 && regexec(&re, name, 0, NULL, 0) == 0;
+        }
+        rd_kafka_metadata_destroy(md);
+    }
+    regfree(&re);
+    if (e) {
+        errbuf_set(err, errlen, "--once with -t %s: cannot list the topics: %s", pattern,
+                   rd_kafka_err2str(e));
+        return -1;
+    }
+    if (!any) {
+        errbuf_set(err, errlen,
+                   "--once with -t %s: the pattern matches no topic on the brokers (dead-letter "
+                   "topics aside), so there is nothing to catch up with",
+                   pattern);
         return -1;
     }
     return 0;
@@ -281,12 +388,26 @@ kafka_consumer *kafka_open(const config *cfg, const start_position *from, bool t
     conf = NULL; /* owned by rk now */
     rd_kafka_poll_set_consumer(k->rk);
 
+    if (cfg->dlq_topic[0] && strcmp(cfg->dlq_topic, "none") != 0)
+        k->dlq_topic = xstrdup(cfg->dlq_topic);
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(4);
     char *list = xstrdup(cfg->topics), *save = NULL;
     for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         while (*t == ' ')
             t++;
-        if (*t) rd_kafka_topic_partition_list_add(topics, t, RD_KAFKA_PARTITION_UA);
+        if (!*t) continue;
+        if (t[0] == '^') {
+            if (check_pattern(k, t, track_end, err, errlen) != 0) {
+                free(list);
+                rd_kafka_topic_partition_list_destroy(topics);
+                goto fail;
+            }
+            k->patterns = true;
+        } else {
+            k->names = xrealloc(k->names, k->nnames + 1, sizeof *k->names);
+            k->names[k->nnames++] = xstrdup(t);
+        }
+        rd_kafka_topic_partition_list_add(topics, t, RD_KAFKA_PARTITION_UA);
     }
     free(list);
     rd_kafka_resp_err_t e = rd_kafka_subscribe(k->rk, topics);
@@ -299,6 +420,7 @@ kafka_consumer *kafka_open(const config *cfg, const start_position *from, bool t
 fail:
     if (conf) rd_kafka_conf_destroy(conf);
     if (k->rk) rd_kafka_destroy(k->rk);
+    free_topic_lists(k);
     free(k);
     return NULL;
 }
@@ -500,5 +622,6 @@ void kafka_close(kafka_consumer *k)
     for (size_t i = 0; i < k->nmissing; i++)
         free(k->missing[i]);
     free(k->missing);
+    free_topic_lists(k);
     free(k);
 }

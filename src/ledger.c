@@ -79,6 +79,7 @@ struct ledger {
     const landed_range **covering;
     size_t ncovering, covering_cap;
     size_t ev_skipped, ev_kept;
+    int ev_kind; /* ledger_count's kind for the current event, -1 none */
     bool warned_no_log;
 };
 
@@ -107,6 +108,21 @@ static void json_string(strbuf *out, const char *s)
             strbuf_putc(out, (char)c);
     }
     strbuf_putc(out, '"');
+}
+
+/* Runs a statement of the ledger through `in` (retried under its hooks); a refusal is logged and
+ * fails the worker. */
+static insert_result ledger_exec(inserter *in, const char *sql, strbuf *out)
+{
+    char err[1024];
+    ch_status st;
+    ch_failure fail;
+    insert_result r = inserter_exec(in, sql, out, &st, &fail, err, sizeof err);
+    if (r == INSERT_OK && st != CH_OK) {
+        log_error("insert ledger: %s; stopping without committing", err);
+        return INSERT_FAILED;
+    }
+    return r;
 }
 
 /* ---- the table ---- */
@@ -507,7 +523,7 @@ static insert_result recover(ledger *l, inserter *in, part_entry *e, int64_t fro
                   " AND partition = %d AND last_offset >= %lld AND state IN ('intent', 'done', "
                   "'recovered') ORDER BY first_offset, insert_id FORMAT TabSeparated",
                   (int)ps->partition, (long long)from);
-    insert_result r = inserter_exec(in, sql.data, &answer);
+    insert_result r = ledger_exec(in, sql.data, &answer);
     strbuf_free(&sql);
     if (r != INSERT_OK) {
         strbuf_free(&answer);
@@ -568,7 +584,7 @@ static insert_result recover(ledger *l, inserter *in, part_entry *e, int64_t fro
         strbuf sqlb = {0};
         insert_head(l, &sqlb);
         strbuf_append(&sqlb, body.data, body.len);
-        r = inserter_exec(in, sqlb.data, NULL);
+        r = ledger_exec(in, sqlb.data, NULL);
         strbuf_free(&sqlb);
     }
     strbuf_free(&body);
@@ -621,6 +637,15 @@ insert_result ledger_event_begin(ledger *l, inserter *in, const partition_state 
         }
         l->covering[l->ncovering++] = rg;
     }
+    l->ev_kind = -1;
+    return INSERT_OK;
+}
+
+void ledger_event_end(ledger *l)
+{
+    part_entry *e = l->cur;
+    if (!e) return;
+    int64_t offset = l->cur_offset;
     bool covered = l->ncovering > 0;
     segment *sg = e->nsegs ? &e->segs[e->nsegs - 1] : NULL;
     if (sg && sg->covered == covered && offset > sg->last) {
@@ -632,7 +657,23 @@ insert_result ledger_event_begin(ledger *l, inserter *in, const partition_state 
         sg->first = sg->last = offset;
         sg->covered = covered;
     }
-    return INSERT_OK;
+    switch (l->ev_kind) {
+    case LEDGER_FILTERED:
+        sg->filtered++;
+        break;
+    case LEDGER_TOMBSTONE:
+        sg->tombstones++;
+        break;
+    case LEDGER_DEAD_LETTERED:
+        sg->dead_lettered++;
+        break;
+    case LEDGER_SKIPPED:
+        sg->skipped++;
+        break;
+    default:
+        break;
+    }
+    l->ev_kind = -1;
 }
 
 bool ledger_skip_row(ledger *l, const char *table)
@@ -658,22 +699,8 @@ size_t ledger_event_kept(const ledger *l)
 
 void ledger_count(ledger *l, const partition_state *ps, ledger_kind kind)
 {
-    segment *e = segment_of(entry(l, ps, true), l->cur_offset);
-    if (!e) return;
-    switch (kind) {
-    case LEDGER_FILTERED:
-        e->filtered++;
-        break;
-    case LEDGER_TOMBSTONE:
-        e->tombstones++;
-        break;
-    case LEDGER_DEAD_LETTERED:
-        e->dead_lettered++;
-        break;
-    case LEDGER_SKIPPED:
-        e->skipped++;
-        break;
-    }
+    (void)ps;
+    l->ev_kind = (int)kind;
 }
 
 /* ---- flushes ---- */
@@ -700,7 +727,7 @@ static insert_result write_rows(ledger *l, inserter *in, const char *state)
         }
     }
     free(tables);
-    insert_result r = n ? inserter_exec(in, sql.data, NULL) : INSERT_OK;
+    insert_result r = n ? ledger_exec(in, sql.data, NULL) : INSERT_OK;
     strbuf_free(&sql);
     return r;
 }

@@ -27,6 +27,7 @@
 #include "cdcpipe/json_fast.h"
 #include "cdcpipe/lua_module.h"
 #include "cdcpipe/lua_pool.h"
+#include "cdcpipe/log.h"
 #include "cdcpipe/lua_patterns.h"
 #include "cdcpipe/schema.h"
 #include "cdcpipe/xalloc.h"
@@ -44,10 +45,12 @@ struct script {
     int ref_ddl;       /* LUA_NOREF when the script has no ddl() */
     int ref_tombstone; /* tombstone(meta), LUA_NOREF when absent: tombstones are skipped */
     int ref_traceback;
-    int ref_emits;          /* array: table name, row, table name, row, ... */
-    lua_Integer nemits;     /* entries in use in the emits array (2 per row) */
-    bool in_event;          /* cdc.emit is only valid inside transform */
-    long instruction_limit; /* per event; 0: none */
+    int ref_emits;           /* array: table name, row, table name, row, ... */
+    lua_Integer nemits;      /* entries in use in the emits array (2 per row) */
+    bool in_event;           /* cdc.emit is only valid inside transform */
+    const script_host *host; /* cdc.ddl, cdc.columns; NULL: none */
+    bool aborted;            /* the host gave the current event up */
+    long instruction_limit;  /* per event; 0: none */
     long instructions_left;
     size_t max_key_bytes;        /* --max-event-bytes for the record key; 0: none */
     bool metering;               /* script_process runs: the hook charges the budget */
@@ -423,6 +426,94 @@ static int l_emit(lua_State *L)
     return 0;
 }
 
+void script_set_host(script *s, const script_host *host)
+{
+    s->host = host;
+}
+
+/* Runs a host call with the event's clock stopped; a host that gives the event up makes every
+ * later host call of the event give it up too, whatever the script catches. */
+static int host_outcome(lua_State *L, script *s, script_host_result r, const char *what,
+                        const char *err)
+{
+    if (r == SCRIPT_HOST_OK) return 0;
+    if (r == SCRIPT_HOST_ABORT) s->aborted = true;
+    if (s->aborted)
+        return luaL_error(L, "%s: the event was given up (it is consumed again, or the run stops)",
+                          what);
+    return luaL_error(L, "%s: %s", what, err);
+}
+
+/* cdc.ddl(sql): one statement, run before any row of this event or a later one is inserted. */
+static int l_ddl(lua_State *L)
+{
+    script *s = lua_touserdata(L, lua_upvalueindex(1));
+    const char *sql = luaL_checkstring(L, 1);
+    if (!s->in_event) return luaL_error(L, "cdc.ddl can only be called while transform runs");
+    if (s->aborted) return host_outcome(L, s, SCRIPT_HOST_ABORT, "cdc.ddl", "");
+    if (!s->host || !s->host->ddl) {
+        log_info("cdc.ddl (not run: no ClickHouse in this run): %s", sql);
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    char err[1024] = "";
+    script_pause_timeout(s);
+    script_host_result r = s->host->ddl(s->host->ud, sql, err, sizeof err);
+    script_resume_timeout(s);
+    host_outcome(L, s, r, "cdc.ddl", err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* cdc.columns(table): {name = type} of the target table, or nil when it does not exist. */
+static int l_columns(lua_State *L)
+{
+    script *s = lua_touserdata(L, lua_upvalueindex(1));
+    const char *table = luaL_checkstring(L, 1);
+    if (!s->in_event) return luaL_error(L, "cdc.columns can only be called while transform runs");
+    if (s->aborted) return host_outcome(L, s, SCRIPT_HOST_ABORT, "cdc.columns", "");
+    if (!s->host || !s->host->columns) {
+        lua_pushnil(L);
+        return 1;
+    }
+    char err[1024] = "";
+    int top = lua_gettop(L);
+    script_pause_timeout(s);
+    script_host_result r = s->host->columns(s->host->ud, table, L, err, sizeof err);
+    script_resume_timeout(s);
+    if (r != SCRIPT_HOST_OK) lua_settop(L, top);
+    host_outcome(L, s, r, "cdc.columns", err);
+    CDC_ASSERT(lua_gettop(L) == top + 1);
+    return 1;
+}
+
+/* cdc.clickhouse_version(): the server's version text, or nil. */
+static int l_clickhouse_version(lua_State *L)
+{
+    script *s = lua_touserdata(L, lua_upvalueindex(1));
+    const char *v =
+        s->host && s->host->clickhouse_version ? s->host->clickhouse_version(s->host->ud) : NULL;
+    if (v)
+        lua_pushstring(L, v);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+/* src/lua/mirror.lua, built in (CMakeLists.txt generates the array) */
+extern const unsigned char cdcpipe_mirror_lua[];
+extern const size_t cdcpipe_mirror_lua_len;
+
+/* package.preload["cdcpipe.mirror"] */
+static int open_mirror(lua_State *L)
+{
+    if (luaL_loadbufferx(L, (const char *)cdcpipe_mirror_lua, cdcpipe_mirror_lua_len,
+                         "=cdcpipe.mirror", "t") != LUA_OK)
+        return lua_error(L);
+    lua_call(L, 0, 1);
+    return 1;
+}
+
 /* package.preload.cdcpipe */
 static int open_cdcpipe(lua_State *L)
 {
@@ -431,6 +522,15 @@ static int open_cdcpipe(lua_State *L)
     lua_pushlightuserdata(L, s);
     lua_pushcclosure(L, l_emit, 1);
     lua_setfield(L, -2, "emit");
+    lua_pushlightuserdata(L, s);
+    lua_pushcclosure(L, l_ddl, 1);
+    lua_setfield(L, -2, "ddl");
+    lua_pushlightuserdata(L, s);
+    lua_pushcclosure(L, l_columns, 1);
+    lua_setfield(L, -2, "columns");
+    lua_pushlightuserdata(L, s);
+    lua_pushcclosure(L, l_clickhouse_version, 1);
+    lua_setfield(L, -2, "clickhouse_version");
     schema_add_functions(L, s->schemas);
     return 1;
 }
@@ -532,6 +632,8 @@ script *script_open(const char *path, size_t memory_limit, char *err, size_t err
     lua_pushlightuserdata(L, s);
     lua_pushcclosure(L, open_cdcpipe, 1);
     lua_setfield(L, -2, "cdcpipe");
+    lua_pushcfunction(L, open_mirror);
+    lua_setfield(L, -2, "cdcpipe.mirror");
     lua_pop(L, 1);
 
     /* Modules next to pipeline.lua can be required; none from the working directory. */
@@ -844,6 +946,7 @@ static int process_protected(lua_State *L)
     }
     s->in_event = false;
     schema_end_event(s->schemas);
+    if (s->aborted) return 0; /* no row of a given-up event is delivered */
 
     int type = lua_type(L, 1);
     if (type == LUA_TTABLE) {
@@ -916,6 +1019,7 @@ script_result script_process(script *s, const script_event *ev, const char *defa
     lua_pushlightuserdata(L, &c);
     s->instructions_left = s->instruction_limit;
     s->spent = SPENT_NONE;
+    s->aborted = false;
     if (lua_gethookcount(L) != HOOK_STEP) lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_STEP);
     s->metering = true;
     if (atomic_load(&s->timeout_ms) > 0 && !s->watchdog_running) watchdog_start(s);
@@ -949,6 +1053,10 @@ script_result script_process(script *s, const script_event *ev, const char *defa
     } else if (rc != LUA_OK) {
         errbuf_set(err, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "Lua error");
         one_line(err);
+    }
+    if (s->aborted) { /* whatever the script made of it: nothing of the event counts */
+        errbuf_set(err, errlen, "the event was given up by cdc.ddl/cdc.columns");
+        c.result = SCRIPT_ABORTED;
     }
     lua_settop(L, base);
     clear_emits(s);

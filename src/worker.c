@@ -42,8 +42,8 @@
 /* The queue between the consumer thread and a worker: the consumer stops polling while a worker
  * has this much queued (records already taken from librdkafka's prefetch queue). Small: it only
  * needs to cover the consumer's turn. */
-#define QUEUE_MAX_RECORDS 4096
-#define QUEUE_MAX_BYTES   (4u << 20)
+#define QUEUE_MAX_RECORDS 1024
+#define QUEUE_MAX_BYTES   (1u << 20)
 /* records taken from the queue per lock */
 #define TAKE_MAX 64
 
@@ -99,6 +99,8 @@ struct worker {
     int64_t revoke_deadline_ms; /* in_revoke: when to stop waiting for ClickHouse */
     bool handed_back;           /* batches must be dropped and partitions rewound (hand_back) */
     strbuf dry_rows;            /* dry run: the current event's rows, printed when it succeeds */
+    script_host host;           /* cdc.ddl, cdc.columns (ddl.c-like hooks below) */
+    size_t handbacks;           /* hand_back calls so far */
 
     /* ---- shared with the consumer thread, under lock ---- */
     pthread_mutex_t lock;
@@ -293,6 +295,7 @@ static void hand_back(worker *w)
     }
     w->handed_back = false;
     ledger_handed_back(w->ledger);
+    w->handbacks++;
     atomic_store(&w->retrying, false);
     log_warn("a rebalance took partitions away while ClickHouse was unreachable: %zu events with "
              "rows waiting were handed back uncommitted",
@@ -304,6 +307,11 @@ static const partition_state *held_info(void *ud, uint32_t event, int64_t *offse
                                         bool *dead_lettered)
 {
     worker *w = ud;
+    if (event >= w->nheld) { /* the event in progress (a flush inside cdc.ddl): not yet held */
+        *offset = -1;
+        *dead_lettered = false;
+        return NULL;
+    }
     *offset = w->held[event].offset;
     *dead_lettered = w->held[event].dead_lettered;
     return w->held[event].ps;
@@ -414,7 +422,112 @@ static int batch_row(void *ud, const char *table, lua_State *L, int idx, char *e
     if (layout)
         return batch_set_add_rowbinary(&w->batches, layout, L, idx, (uint32_t)w->nheld, err,
                                        errlen);
+    if (w->targets) w->n.unknown_columns += target_tables_check_row(w->targets, table, L, idx);
     return batch_set_add_row(&w->batches, table, L, idx, (uint32_t)w->nheld, err, errlen);
+}
+
+/* ---- cdc.ddl and cdc.columns (script_host): statements at the event's place in the stream ---- */
+
+/* The batches are empty (just flushed): every table's columns are read again on next use. */
+static void forget_tables(worker *w)
+{
+    batch_set_free(&w->batches);
+    target_tables_reset(w->targets);
+    batch_set_mark(&w->batches);
+}
+
+/* Sends one statement with the insert's retry rules (partitions paused while ClickHouse is
+ * unreachable; a revoke meanwhile hands everything back). */
+static script_host_result host_exec(worker *w, const char *sql, strbuf *out, ch_status *st,
+                                    ch_failure *why, char *err, size_t errlen)
+{
+    w->flushing = true;
+    insert_result r = inserter_exec(&w->inserter, sql, out, st, why, err, errlen);
+    w->flushing = false;
+    if (r == INSERT_HANDED_BACK) hand_back(w);
+    if (r == INSERT_FAILED) fail(w);
+    if (r != INSERT_OK) return SCRIPT_HOST_ABORT;
+    if (atomic_exchange(&w->retrying, false)) log_info("worker %u: consumption resumed", w->index);
+    return SCRIPT_HOST_OK;
+}
+
+/* cdc.ddl: everything handled before is inserted first (a flush), then the statement runs. A
+ * statement ClickHouse rejects fails the event (a Lua error: dead-lettered unless caught); a
+ * permanent failure (credentials, unknown database or table) stops the worker as it would an
+ * insert. */
+static script_host_result host_ddl(void *ud, const char *sql, char *err, size_t errlen)
+{
+    worker *w = ud;
+    size_t handbacks = w->handbacks;
+    if (flush(w) != 0 || w->handbacks != handbacks) return SCRIPT_HOST_ABORT;
+    ch_status st;
+    ch_failure failure;
+    char why[1024];
+    script_host_result r = host_exec(w, sql, NULL, &st, &failure, why, sizeof why);
+    if (r != SCRIPT_HOST_OK) return r;
+    if (st == CH_PERMANENT) {
+        log_error("cdc.ddl: %s: %s", sql, why);
+        log_error("stopping without committing: fix the ClickHouse deployment or pipeline.lua and "
+                  "restart; the events will be consumed again");
+        fail(w);
+        return SCRIPT_HOST_ABORT;
+    }
+    forget_tables(w); /* even a rejected statement may have changed something */
+    if (st == CH_REJECTED) {
+        snprintf(err, errlen, "ClickHouse refused \"%.300s\": %s", sql, why);
+        return SCRIPT_HOST_REJECTED;
+    }
+    w->n.ddl++;
+    log_info("cdc.ddl: %s", sql);
+    return SCRIPT_HOST_OK;
+}
+
+/* cdc.columns: the target table's columns, from what is known or a DESCRIBE TABLE. */
+static script_host_result host_columns(void *ud, const char *table, lua_State *L, char *err,
+                                       size_t errlen)
+{
+    worker *w = ud;
+    const target_column *cols;
+    size_t ncols;
+    target_state known = target_tables_columns(w->targets, table, &cols, &ncols);
+    if (known == TARGET_UNKNOWN) {
+        strbuf sql = {0}, out = {0};
+        strbuf_puts(&sql, "DESCRIBE TABLE ");
+        ch_quote_table(&sql, w->cfg->database, table);
+        strbuf_puts(&sql, " FORMAT TabSeparated");
+        ch_status st;
+        ch_failure fail;
+        char why[1024];
+        script_host_result r = host_exec(w, sql.data, &out, &st, &fail, why, sizeof why);
+        if (r == SCRIPT_HOST_OK && st != CH_OK && fail.code != 60) {
+            snprintf(err, errlen, "DESCRIBE TABLE %s: %s", table, why);
+            r = SCRIPT_HOST_REJECTED;
+        }
+        if (r == SCRIPT_HOST_OK &&
+            target_tables_learn(w->targets, table, st == CH_OK ? (out.data ? out.data : "") : NULL,
+                                out.len, err, errlen) != 0)
+            r = SCRIPT_HOST_REJECTED;
+        strbuf_free(&sql);
+        strbuf_free(&out);
+        if (r != SCRIPT_HOST_OK) return r;
+        known = target_tables_columns(w->targets, table, &cols, &ncols);
+    }
+    if (known != TARGET_COLUMNS) {
+        lua_pushnil(L);
+        return SCRIPT_HOST_OK;
+    }
+    lua_createtable(L, 0, (int)ncols);
+    for (size_t i = 0; i < ncols; i++) {
+        lua_pushstring(L, cols[i].type);
+        lua_setfield(L, -2, cols[i].name);
+    }
+    return SCRIPT_HOST_OK;
+}
+
+static const char *host_clickhouse_version(void *ud)
+{
+    worker *w = ud;
+    return ch_server_version(w->ch);
 }
 
 /* Runs one Kafka record through decode → transform → batch. Destroys m. */
@@ -491,7 +604,14 @@ static void handle_record(worker *w, partition_state *ps, rd_kafka_message_t *m)
         batch_set_rollback(&w->batches);
         dead_letter_event(w, m, r == SCRIPT_DECODE_ERROR ? DL_DECODE : DL_LUA, err, 0);
         break;
+    case SCRIPT_ABORTED: /* cdc.ddl gave it up: not handled; consumed again (or we stop) */
+        batch_set_rollback(&w->batches);
+        w->n.consumed--;
+        if (!failed(w) && ps->owned && !ps->rewinding) ask_rewind(w, ps, ev.offset);
+        rd_kafka_message_destroy(m);
+        return;
     }
+    if (w->ledger) ledger_event_end(w->ledger);
     if (ps->pending_from < 0) ps->pending_from = ev.offset;
     ps->next = ev.offset + 1;
     atomic_store_explicit(&ps->handled, ps->next, memory_order_release);
@@ -553,6 +673,7 @@ static void reload_script(worker *w)
         return;
     }
     script_apply_config(fresh, w->cfg);
+    if (w->ch) script_set_host(fresh, &w->host);
     script_close(w->script);
     w->script = fresh;
     if (w->targets) { /* the new ddl() may have changed tables: their columns are read again */
@@ -703,9 +824,11 @@ worker *worker_start(unsigned index, const config *cfg, const char *script_path,
         w->inserter = (inserter){
             w->ch, {wait_before_retry, give_up_retrying, reject_event, w}, &w->n, NULL, 0};
         w->ledger = ledger_new(cfg, index);
-        if (strcmp(cfg->format, "json") != 0)
-            w->targets = target_tables_new(
-                w->ch, cfg->database, strcmp(cfg->format, "rowbinary") == 0, DESCRIBE_TIMEOUT_MS);
+        w->targets = target_tables_new(w->ch, cfg->database, strcmp(cfg->format, "rowbinary") == 0,
+                                       DESCRIBE_TIMEOUT_MS);
+        if (strcmp(cfg->format, "json") == 0) target_tables_json_only(w->targets);
+        w->host = (script_host){host_ddl, host_columns, host_clickhouse_version, w};
+        script_set_host(w->script, &w->host);
     }
     w->fetcher = record_fetcher_new(cfg);
     int e = pthread_create(&w->thread, NULL, worker_main, w);
@@ -866,6 +989,8 @@ static void add_counters(const metrics *from, metrics *sum)
     sum->rows_inserted += from->rows_inserted;
     sum->retries += from->retries;
     sum->skipped += from->skipped;
+    sum->unknown_columns += from->unknown_columns;
+    sum->ddl += from->ddl;
 }
 
 void worker_add_counters(worker *w, metrics *sum)

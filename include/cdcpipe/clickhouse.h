@@ -98,6 +98,10 @@ const char *ch_url_printable(const ch_client *c);
 ch_status ch_exec(ch_client *c, const char *sql, strbuf *out, ch_failure *fail, char *err,
                   size_t errlen);
 
+/* The server's version text ("18.16.1", "24.8.4.13"), asked once (SELECT version()); NULL when
+ * it cannot be asked now (asked again on the next call). */
+const char *ch_server_version(ch_client *c);
+
 /* INSERT bodies from now on go compressed with `method` (Content-Encoding; COMPRESS_NONE: as
  * they are, the default). Statements (ch_exec) always go uncompressed. */
 void ch_set_compression(ch_client *c, compress_method method);

@@ -69,10 +69,12 @@ typedef struct {
 /* Inserts rows [first, end) of b (at most --batch-rows of them: one INSERT when all is well). */
 insert_result inserter_insert(inserter *in, batch *b, size_t first, size_t end);
 
-/* Runs one statement (the ledger's rows, its SELECTs), retried while ClickHouse fails transiently
- * under the same hooks as an insert (a revoke or stop during an outage ends it the same way). The
- * answer is appended to out (may be NULL). INSERT_FAILED after a permanent failure (logged). */
-insert_result inserter_exec(inserter *in, const char *sql, strbuf *out);
+/* Runs one statement (cdc.ddl's, or a question such as DESCRIBE TABLE) with an insert's retry
+ * rules: transient failures retried through the hooks. INSERT_OK with *st CH_OK (the answer in
+ * out, when not NULL), CH_REJECTED or CH_PERMANENT (err and fail say why; nothing logged);
+ * INSERT_FAILED or INSERT_HANDED_BACK when the hooks give up. */
+insert_result inserter_exec(inserter *in, const char *sql, strbuf *out, ch_status *st,
+                            ch_failure *fail, char *err, size_t errlen);
 
 /* Waits through the hooks as between two retries (for callers that poll, e.g. for an insert
  * still running): INSERT_OK, or why to stop. */

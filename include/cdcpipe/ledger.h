@@ -90,8 +90,12 @@ bool ledger_skip_row(ledger *l, const char *table);
 /* Rows of the current event dropped / kept so far. */
 size_t ledger_event_skipped(const ledger *l);
 size_t ledger_event_kept(const ledger *l);
-/* Counts an event of ps that has no rows in the batches. */
+/* The current event (of ps) has no rows in the batches: it counts as `kind`. */
 void ledger_count(ledger *l, const partition_state *ps, ledger_kind kind);
+/* The current event is handled (its offset becomes part of the next flush's ledger rows). Not
+ * called for an event given up (it is consumed again): a flush during the event (cdc.ddl) must
+ * not claim it. */
+void ledger_event_end(ledger *l);
 
 /* ---- flushes ---- */
 

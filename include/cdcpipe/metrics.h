@@ -18,14 +18,17 @@ typedef struct {
     uint64_t dead_lettered;   /* bad events: decode, Lua or ClickHouse-rejected (logged) */
     uint64_t events_inserted; /* events whose rows are all acknowledged by ClickHouse */
     uint64_t rows_inserted;
-    uint64_t retries; /* insert attempts repeated after a transient failure */
+    uint64_t retries;         /* insert attempts repeated after a transient failure */
+    uint64_t unknown_columns; /* row keys the target table has no column for (dropped) */
+    uint64_t ddl;             /* cdc.ddl statements run */
     uint64_t skipped; /* events of a replayed range whose rows were all in ClickHouse already
-                       * (the ledger, ledger.h): not inserted again */
+                       * (the insert ledger, ledger.h): not inserted again */
 } metrics;
 
 /* One line: "consumed=… tombstones=… filtered=… dead_lettered=… events_inserted=…
- * rows_inserted=… retries=… [skipped=…] seconds=…" (skipped only when not 0). consumed = tombstones
- * + filtered + dead_lettered + events_inserted + skipped once everything is flushed. */
+ * rows_inserted=… retries=… [ddl=…] [unknown_columns=…] [skipped=…] seconds=…" (the bracketed ones
+ * when not zero). consumed = tombstones + filtered + dead_lettered + events_inserted + skipped once
+ * everything is flushed. */
 void metrics_format_summary(const metrics *m, double seconds, char *out, size_t outlen);
 
 /* Logs `progress: <summary>` (info) when interval_s > 0 and interval_s seconds have passed since

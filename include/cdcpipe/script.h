@@ -42,7 +42,34 @@ typedef enum {
     SCRIPT_TOMBSTONE,    /* null value, skipped: the script defines no tombstone(meta) */
     SCRIPT_DECODE_ERROR, /* the value is not a JSON object / not valid JSON */
     SCRIPT_LUA_ERROR,    /* transform raised, or returned something that is not rows */
+    SCRIPT_ABORTED,      /* the host gave the event up (cdc.ddl/cdc.columns answered
+                          * SCRIPT_HOST_ABORT): it was not handled and must be consumed again,
+                          * or the run stops; never dead-lettered */
 } script_result;
+
+/* What the running pipeline offers transform beyond rows (cdc.ddl, cdc.columns,
+ * cdc.clickhouse_version). Without a host (a dry run, cdcpipe test) cdc.ddl logs the statement
+ * and does nothing, cdc.columns returns nil and cdc.clickhouse_version nil. */
+typedef enum {
+    SCRIPT_HOST_OK,
+    SCRIPT_HOST_REJECTED, /* err says why: raised as a Lua error (pcall can catch it) */
+    SCRIPT_HOST_ABORT,    /* the event is given up: script_process returns SCRIPT_ABORTED */
+} script_host_result;
+
+typedef struct {
+    /* cdc.ddl(sql): runs the statement now, after every row of earlier events is inserted. */
+    script_host_result (*ddl)(void *ud, const char *sql, char *err, size_t errlen);
+    /* cdc.columns(table): on SCRIPT_HOST_OK pushes a table {name = type, ...} of the target
+     * table's insertable columns, or nil when the table does not exist. */
+    script_host_result (*columns)(void *ud, const char *table, lua_State *L, char *err,
+                                  size_t errlen);
+    /* "major.minor..." of the ClickHouse server, or NULL when not known. */
+    const char *(*clickhouse_version)(void *ud);
+    void *ud;
+} script_host;
+
+/* Sets (or with NULL clears) the host; it must outlive the script or the next call. */
+void script_set_host(script *s, const script_host *host);
 
 /* Receives each row: the target table and the row table at stack index idx. Returns 0, or -1
  * with err (e.g. the row cannot be serialized); that fails the event (SCRIPT_LUA_ERROR). */

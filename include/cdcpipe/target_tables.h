@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <lua.h>
+
 #include "cdcpipe/batch.h"
 #include "cdcpipe/clickhouse.h"
 
@@ -37,15 +39,43 @@ const batch_layout *target_tables_layout(target_tables *t, const char *table);
 /* Whether table's choice is known (target_tables_layout will not ask the server). */
 bool target_tables_known(target_tables *t, const char *table);
 
-/* Forgets every table (a reload's DDL may have changed them): each is asked again on its next
- * use. Every batch using a layout must have been freed before. */
-void target_tables_reset(target_tables *t);
+/* --format json: columns are read (target_tables_columns, target_tables_check_row) but no table
+ * gets a RowBinary layout. */
+void target_tables_json_only(target_tables *t);
+
+/* What is known of a table. */
+typedef enum {
+    TARGET_UNKNOWN, /* not asked yet, or the question failed */
+    TARGET_MISSING, /* the server said it does not exist (Code 60) */
+    TARGET_COLUMNS, /* its columns are known */
+} target_state;
 
 /* One insertable column of a DESCRIBE TABLE answer. */
 typedef struct {
     char *name;
     char *type;
 } target_column;
+
+/* What is known of table without asking; with TARGET_COLUMNS, *columns (valid until the next
+ * call that changes t) and *ncolumns. */
+target_state target_tables_columns(target_tables *t, const char *table,
+                                   const target_column **columns, size_t *ncolumns);
+
+/* Records table's columns from a DESCRIBE TABLE answer the caller obtained (tsv[0..len)), or that
+ * it does not exist (tsv NULL), replacing what was known; its layout is built again. No batch may
+ * use the table's previous layout. Returns 0, or -1 with err when the answer does not parse. */
+int target_tables_learn(target_tables *t, const char *table, const char *tsv, size_t len, char *err,
+                        size_t errlen);
+
+/* No silent column loss: counts the string keys of the row table at idx that table (when its
+ * columns are known) has no column for, and logs a warning once per table and column (the first
+ * 20). The row itself is left to ClickHouse: current servers skip such a key
+ * (input_format_skip_unknown_fields=1), 18.16 refuses the row (dead letters). */
+size_t target_tables_check_row(target_tables *t, const char *table, lua_State *L, int idx);
+
+/* Forgets every table (a reload's DDL may have changed them): each is asked again on its next
+ * use. Every batch using a layout must have been freed before. */
+void target_tables_reset(target_tables *t);
 
 /* Reads a `DESCRIBE TABLE … FORMAT TabSeparated` answer (name, type, default kind, … per line,
  * TSV-escaped) into *columns (*ncolumns of them; free with target_columns_free), leaving out

@@ -31,44 +31,8 @@ VERSION=$(ch "SELECT version()")
 
 # A proxy that forwards to ClickHouse and writes, per INSERT, its Content-Encoding and the sizes
 # of the body as sent and as ClickHouse will read it (decoded with the standard tools).
-python3 - "$RUN/proxy.port" "$CLICKHOUSE_URL" "$RUN/inserts.log" <<'PY' >"$RUN/proxy.log" 2>&1 &
-import gzip, http.server, os, subprocess, sys, urllib.error, urllib.request
-port_file, upstream, log = sys.argv[1], sys.argv[2].rstrip("/"), sys.argv[3]
-def decode(enc, body):
-    if enc == "gzip":
-        return gzip.decompress(body)
-    if enc in ("zstd", "lz4"):
-        return subprocess.run([enc, "-dcq"], input=body, capture_output=True, check=True).stdout
-    return body
-class Proxy(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        enc = self.headers.get("Content-Encoding", "none")
-        req = urllib.request.Request(upstream + self.path, data=body, method="POST")
-        if enc != "none":
-            req.add_header("Content-Encoding", enc)
-        plain = decode(enc, body)
-        # the rows' INSERTs (the insert ledger's small statements go uncompressed, as statements)
-        if plain.startswith(b"INSERT") and b"cdcpipe_ledger" not in plain.split(b"\n", 1)[0]:
-            with open(log, "a") as f:
-                f.write("%s %d %d\n" % (enc, len(body), len(plain)))
-        try:
-            with urllib.request.urlopen(req) as r:
-                status, answer = r.status, r.read()
-        except urllib.error.HTTPError as e:
-            status, answer = e.code, e.read()
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-    def log_message(self, *args):
-        pass
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-with open(port_file + ".tmp", "w") as f:
-    f.write(str(server.server_address[1]))
-os.rename(port_file + ".tmp", port_file)
-server.serve_forever()
-PY
+python3 "$SRC/tests/integration/ch_proxy.py" "$RUN/proxy.port" "$CLICKHOUSE_URL" \
+  --log-inserts "$RUN/inserts.log" >"$RUN/proxy.log" 2>&1 &
 proxy_pid=$!
 trap 'kill $proxy_pid 2>/dev/null || true' EXIT
 wait_for "the proxy to listen" 10 test -s "$RUN/proxy.port"

@@ -68,30 +68,8 @@ done
 
 # A slow DESCRIBE TABLE (a proxy holds it 1.5 s) is not the event's time: with --lua-timeout 200
 # the event is not stopped, and its row goes in as RowBinary.
-python3 - "$RUN/proxy.port" "$CLICKHOUSE_URL" <<'PY' >"$RUN/proxy.log" 2>&1 &
-import http.server, os, sys, time, urllib.error, urllib.request
-port_file, upstream = sys.argv[1], sys.argv[2].rstrip("/")
-class Proxy(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if body.startswith(b"DESCRIBE"):
-            time.sleep(1.5)
-        req = urllib.request.Request(upstream + self.path, data=body, method="POST")
-        try:
-            with urllib.request.urlopen(req) as r:
-                status, answer = r.status, r.read()
-        except urllib.error.HTTPError as e:
-            status, answer = e.code, e.read()
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-with open(port_file + ".tmp", "w") as f:
-    f.write(str(server.server_address[1]))
-os.rename(port_file + ".tmp", port_file)
-server.serve_forever()
-PY
+python3 "$SRC/tests/integration/ch_proxy.py" "$RUN/proxy.port" "$CLICKHOUSE_URL" \
+  --slow DESCRIBE 1.5 >"$RUN/proxy.log" 2>&1 &
 proxy_pid=$!
 trap 'kill $proxy_pid 2>/dev/null || true' EXIT
 wait_for "the slow proxy to listen" 10 test -s "$RUN/proxy.port"
