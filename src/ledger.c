@@ -79,7 +79,8 @@ struct ledger {
     const landed_range **covering;
     size_t ncovering, covering_cap;
     size_t ev_skipped, ev_kept;
-    int ev_kind; /* ledger_count's kind for the current event, -1 none */
+    int ev_kind;  /* ledger_count's kind for the current event, -1 none */
+    bool created; /* this worker ran the CREATE TABLE IF NOT EXISTS */
     bool warned_no_log;
 };
 
@@ -112,9 +113,20 @@ static void json_string(strbuf *out, const char *s)
 
 /* Runs a statement of the ledger through `in` (retried under its hooks); a refusal is logged and
  * fails the worker. */
-static insert_result ledger_exec(inserter *in, const char *sql, strbuf *out)
+static insert_result ledger_exec(ledger *l, inserter *in, const char *sql, strbuf *out)
 {
     char err[1024];
+    if (!l->created) { /* the consumer thread may have found ClickHouse down at start */
+        strbuf create = {0};
+        ledger_create_sql(l->cfg, &create);
+        l->created = true;
+        insert_result r = ledger_exec(l, in, create.data, NULL);
+        strbuf_free(&create);
+        if (r != INSERT_OK) {
+            l->created = false;
+            return r;
+        }
+    }
     ch_status st;
     ch_failure fail;
     insert_result r = inserter_exec(in, sql, out, &st, &fail, err, sizeof err);
@@ -146,19 +158,16 @@ void ledger_create_sql(const config *cfg, strbuf *sql)
 
 int ledger_create(ch_client *ch, const config *cfg, int retry_ms)
 {
+    (void)retry_ms;
     strbuf sql = {0};
     ledger_create_sql(cfg, &sql);
     char err[1024];
-    int64_t deadline = clock_ms() + retry_ms;
-    int backoff = RETRY_FIRST_MS;
-    ch_status st;
-    while ((st = ch_exec(ch, sql.data, NULL, NULL, err, sizeof err)) == CH_TRANSIENT &&
-           clock_ms() < deadline && !signals_stop_requested) {
-        log_warn("%s; retrying in %d ms", err, backoff);
-        inserter_sleep(backoff);
-        backoff = backoff * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : backoff * 2;
-    }
+    ch_status st = ch_exec(ch, sql.data, NULL, NULL, err, sizeof err);
     strbuf_free(&sql);
+    if (st == CH_TRANSIENT) { /* start in any order: each worker creates it before its first use */
+        log_info("the insert ledger %s is created once ClickHouse answers (%s)", cfg->ledger, err);
+        return 0;
+    }
     if (st != CH_OK) {
         log_error("cannot create the insert ledger %s (--ledger; none: run without one, "
                   "at-least-once): %s",
@@ -167,7 +176,6 @@ int ledger_create(ch_client *ch, const config *cfg, int retry_ms)
     }
     return 0;
 }
-
 static pthread_once_t instance_once = PTHREAD_ONCE_INIT;
 static char instance[128];
 
@@ -523,7 +531,7 @@ static insert_result recover(ledger *l, inserter *in, part_entry *e, int64_t fro
                   " AND partition = %d AND last_offset >= %lld AND state IN ('intent', 'done', "
                   "'recovered') ORDER BY first_offset, insert_id FORMAT TabSeparated",
                   (int)ps->partition, (long long)from);
-    insert_result r = ledger_exec(in, sql.data, &answer);
+    insert_result r = ledger_exec(l, in, sql.data, &answer);
     strbuf_free(&sql);
     if (r != INSERT_OK) {
         strbuf_free(&answer);
@@ -584,7 +592,7 @@ static insert_result recover(ledger *l, inserter *in, part_entry *e, int64_t fro
         strbuf sqlb = {0};
         insert_head(l, &sqlb);
         strbuf_append(&sqlb, body.data, body.len);
-        r = ledger_exec(in, sqlb.data, NULL);
+        r = ledger_exec(l, in, sqlb.data, NULL);
         strbuf_free(&sqlb);
     }
     strbuf_free(&body);
@@ -727,7 +735,7 @@ static insert_result write_rows(ledger *l, inserter *in, const char *state)
         }
     }
     free(tables);
-    insert_result r = n ? ledger_exec(in, sql.data, NULL) : INSERT_OK;
+    insert_result r = n ? ledger_exec(l, in, sql.data, NULL) : INSERT_OK;
     strbuf_free(&sql);
     return r;
 }
