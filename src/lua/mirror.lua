@@ -121,6 +121,38 @@ local function add_column(target, name, ctype)
   return cols
 end
 
+-- Dead-letters the events of a table whose primary key changed (ALTER TABLE ... ADD PRIMARY
+-- KEY ...): the ClickHouse table's ORDER BY cannot follow, and rows would collapse by the old
+-- key. Asked once per table and key (system.columns' sorting key).
+local key_checked = {} -- target -> the key's text last found to match
+local function check_key(target, keyset)
+  local names = {}
+  for k in pairs(keyset) do names[#names + 1] = k end
+  if #names == 0 then names[1] = "_row_key" end
+  table.sort(names)
+  local want = table.concat(names, ", ")
+  if key_checked[target] == want then return end
+  local rows = cdc.query("SELECT name FROM system.columns WHERE database = currentDatabase() AND "
+    .. "table = " .. literal(target) .. " AND is_in_sorting_key ORDER BY name")
+  if not rows then return end -- a dry run
+  local have = {}
+  for i, r in ipairs(rows) do have[i] = r.name end
+  have = table.concat(have, ", ")
+  if have == want then
+    key_checked[target] = want
+    return
+  end
+  local msg = string.format("ClickHouse table %s is ordered by (%s) but the source table's "
+    .. "primary key is now (%s): the mirror cannot change a table's key; recreate the table "
+    .. "(DROP TABLE %s, then consume the topic again from the beginning, e.g. with a new group), "
+    .. "then re-process the dead letters", target, have, want, target)
+  if not reported[target] then
+    reported[target] = true
+    cdc.log("error", "mirror: " .. msg .. " (this table's events are dead-lettered meanwhile)")
+  end
+  fail("%s", msg)
+end
+
 -- Makes the target table fit the record's schema (once per schema and target); returns the
 -- set of key names.
 local function prepare(target, fields, keyset)
@@ -298,6 +330,7 @@ function M.apply(event, meta, opts)
     for k in pairs(meta.key) do keyset[k] = true end
   end
   prepare(target, fields, keyset)
+  check_key(target, keyset)
   local keyless = next(keyset) == nil
   local src_ts = source.ts_ms or 0
   if is_modern() then src_ts = cdc.datetime64(src_ts, "ms") end
@@ -358,6 +391,6 @@ function M.apply(event, meta, opts)
 end
 
 -- Forgets what was checked (after a reload the script is loaded again anyway).
-function M.reset() known, reported, modern, last_delete = {}, {}, nil, {} end
+function M.reset() known, reported, modern, last_delete, key_checked = {}, {}, nil, {}, {} end
 
 return M

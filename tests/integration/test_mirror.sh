@@ -81,6 +81,7 @@ pgsql "ALTER TABLE docs ALTER COLUMN body SET STORAGE EXTERNAL" # out of line, u
 pgsql "CREATE TABLE evolve (id int PRIMARY KEY, a text, n int)"
 pgsql "CREATE TABLE wipe (id int PRIMARY KEY, v text)"
 pgsql "CREATE TABLE retype (id int PRIMARY KEY, code text)"
+pgsql "CREATE TABLE rekey (id int PRIMARY KEY, code int NOT NULL)"
 
 # a TOAST-sized text: 400 md5 digests (12,800 characters), different per SEED
 big() { echo "(SELECT string_agg(md5(i::text || '$1'), '' ORDER BY i) FROM generate_series(1, 400) AS i)"; }
@@ -116,6 +117,7 @@ for i in 1 2 3; do pgsql "INSERT INTO docs SELECT $i, 'title $i', $(big "s$i$SEE
 for i in 1 2 3; do pgsql "INSERT INTO evolve VALUES ($i, 'a$i', $i)"; done
 for i in 1 2 3; do pgsql "INSERT INTO wipe VALUES ($i, 'before truncate')"; done
 for i in 1 2; do pgsql "INSERT INTO retype VALUES ($i, '$((i * 11))')"; done
+for i in 1 2; do pgsql "INSERT INTO rekey VALUES ($i, $i)"; done
 
 DBZ_NAME=$CONNECTOR DBZ_TOPIC_PREFIX=$PREFIX DBZ_SLOT=$SLOT DBZ_PUBLICATION="p_$ID" DBZ_TABLES='public\..*' \
   DBZ_EXTRA_CONFIG="{\"database.dbname\": \"$PGDB\", \"publication.autocreate.mode\": \"all_tables\",
@@ -199,6 +201,9 @@ pgsql "DELETE FROM evolve WHERE id = 6"
 pgsql "ALTER TABLE retype ALTER COLUMN code TYPE integer USING code::integer"
 pgsql "INSERT INTO retype VALUES (3, 33)"
 pgsql "UPDATE retype SET code = 12 WHERE id = 1"
+# and a primary key the table cannot follow (ORDER BY cannot change)
+pgsql "ALTER TABLE rekey DROP CONSTRAINT rekey_pkey, ADD PRIMARY KEY (id, code)"
+pgsql "INSERT INTO rekey VALUES (1, 2)"
 # the other tables go on
 random_dml 10
 pgsql "INSERT INTO late VALUES (3, 'last', -0.001)"
@@ -262,16 +267,23 @@ for t in "${TABLES[@]}"; do
   pass "$t: ClickHouse FINAL WHERE NOT _is_deleted equals PostgreSQL ($(wc -l <"$RUN/$t.pg") rows)"
 done
 
-# ---------------------------------------------------------------- the type change
-dead_retype() { [[ $(grep -c "\"topic\":\"$PREFIX.public.retype\"" "$RUN/dlq" 2>/dev/null) -ge 2 ]]; }
-wait_for "retype's two events after the type change to be dead-lettered" 30 dead_retype
+# ---------------------------------------------------------------- changes the mirror cannot apply
+dead() { [[ $(grep -c "\"topic\":\"$PREFIX.public.$1\"" "$RUN/dlq" 2>/dev/null) -ge $2 ]]; }
+wait_for "retype's two events after the type change to be dead-lettered" 30 dead retype 2
+wait_for "rekey's event after the key change to be dead-lettered" 30 dead rekey 1
 dlq=$(grep "\"topic\":\"$PREFIX.public.retype\"" "$RUN/dlq")
 assert_contains "the dead letter says what to do" \
   'column code of ClickHouse table retype is Nullable(String) but the source now sends Nullable(Int32)' "$dlq"
 assert_contains "naming the statement to run" 'ALTER TABLE retype MODIFY COLUMN code Nullable(Int32)' "$dlq"
-assert_eq "no other table's event was dead-lettered" "$(grep -c . "$RUN/dlq")" "$(grep -c "\"topic\":\"$PREFIX.public.retype\"" "$RUN/dlq")"
-assert_eq "the rows before the change stayed" "$(printf '1\t11\n2\t22')" \
+assert_contains "a key change is dead-lettered with what to do" \
+  'ClickHouse table rekey is ordered by (id) but the source table'"'"'s primary key is now (code, id)' \
+  "$(grep "\"topic\":\"$PREFIX.public.rekey\"" "$RUN/dlq")"
+assert_eq "no other table's event was dead-lettered" "$(grep -c . "$RUN/dlq")" \
+  "$(grep -c -e "\"topic\":\"$PREFIX.public.retype\"" -e "\"topic\":\"$PREFIX.public.rekey\"" "$RUN/dlq")"
+assert_eq "the rows before the type change stayed" "$(printf '1\t11\n2\t22')" \
   "$(ch "SELECT id, code FROM $DB.retype FINAL WHERE NOT _is_deleted ORDER BY id FORMAT TabSeparated")"
+assert_eq "the rows before the key change stayed" "$(printf '1\t1\n2\t2')" \
+  "$(ch "SELECT id, code FROM $DB.rekey FINAL WHERE NOT _is_deleted ORDER BY id FORMAT TabSeparated")"
 kill -TERM "$pid"
 rc=0
 wait "$pid" || rc=$?
@@ -279,9 +291,11 @@ pid=
 assert_eq "cdcpipe stops cleanly on SIGTERM" 0 "$rc"
 log=$(cat "$RUN/cdcpipe.log")
 # (every dead letter is logged too, as cdcpipe logs each; the mirror's own explanation once)
-explained=$(grep "table's events are dead-lettered meanwhile" "$RUN/cdcpipe.log" || true)
-assert_eq "the mirror explains the type change once" 1 "$(grep -c . <<<"$explained")"
-assert_contains "as an error naming the table" " error pipeline.lua: mirror: column code of ClickHouse table retype" "$explained"
+for t in retype rekey; do
+  explained=$(grep "table $t .*table's events are dead-lettered meanwhile" "$RUN/cdcpipe.log" || true)
+  assert_eq "the mirror explains $t's change once" 1 "$(grep -c . <<<"$explained")"
+  assert_contains "as an error" " error pipeline.lua: mirror: " "$explained"
+done
 assert_not_contains "no event of the other tables failed" "REPLICA IDENTITY" "$log"
 ch "DROP DATABASE $DB" >/dev/null
 finish
