@@ -121,6 +121,15 @@ local function add_column(target, name, ctype)
   return cols
 end
 
+-- Fails the event with msg (a dead letter), logged as an error once per table.
+local function refuse(target, msg)
+  if not reported[target] then
+    reported[target] = true
+    cdc.log("error", "mirror: " .. msg .. " (this table's events are dead-lettered meanwhile)")
+  end
+  fail("%s", msg)
+end
+
 -- Dead-letters the events of a table whose primary key changed (ALTER TABLE ... ADD PRIMARY
 -- KEY ...): the ClickHouse table's ORDER BY cannot follow, and rows would collapse by the old
 -- key. Asked once per table and key (system.columns' sorting key).
@@ -146,11 +155,7 @@ local function check_key(target, keyset)
     .. "primary key is now (%s): the mirror cannot change a table's key; recreate the table "
     .. "(DROP TABLE %s, then consume the topic again from the beginning, e.g. with a new group), "
     .. "then re-process the dead letters", target, have, want, target)
-  if not reported[target] then
-    reported[target] = true
-    cdc.log("error", "mirror: " .. msg .. " (this table's events are dead-lettered meanwhile)")
-  end
-  fail("%s", msg)
+  refuse(target, msg)
 end
 
 -- Makes the target table fit the record's schema (once per schema and target); returns the
@@ -187,11 +192,7 @@ local function prepare(target, fields, keyset)
         .. "MODIFY COLUMN %s %s, or drop the table to have it created again and re-read the "
         .. "topic), then re-process the dead letters", f.field, target, have, want, target,
         f.field, want)
-      if not reported[target] then
-        reported[target] = true
-        cdc.log("error", "mirror: " .. msg .. " (this table's events are dead-lettered meanwhile)")
-      end
-      fail("%s", msg)
+      refuse(target, msg)
     end
   end
   known[target] = { schema = fields }

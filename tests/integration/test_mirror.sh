@@ -227,24 +227,13 @@ PG_COLS[accounts]="id, name, balance, exact, $(ts6 "created AT TIME ZONE 'UTC'")
 CH_COLS[accounts]="id, name, balance, exact, toString(created), born, uid, doc, $(ch_str_array tags),
   $(ch_num_array scores), mood, active, small, big, ratio, toString(seen), tier"
 ORDER[accounts]=id
-PG_COLS[orders]="account_id, seq, amount, note, $(ts6 placed)"
-CH_COLS[orders]="account_id, seq, amount, note, toString(placed)"
-ORDER[orders]="account_id, seq"
-PG_COLS[events_log]="kind, n, $(ts6 at)"
-CH_COLS[events_log]="kind, n, toString(at)"
-ORDER[events_log]=n
-PG_COLS[docs]="id, title, md5(body)"
-CH_COLS[docs]="id, title, lower(hex(MD5(body)))"
-ORDER[docs]=id
-PG_COLS[evolve]="id, n, b, c"
-CH_COLS[evolve]="id, n, b, c"
-ORDER[evolve]=id
-PG_COLS[wipe]="id, v"
-CH_COLS[wipe]="id, v"
-ORDER[wipe]=id
-PG_COLS[late]="id, label, amount"
-CH_COLS[late]="id, label, amount"
-ORDER[late]=id
+cols() { ORDER[$1]=$2 PG_COLS[$1]=$3 CH_COLS[$1]=${4:-$3}; } # TABLE ORDER PG [CH (default: PG)]
+cols orders "account_id, seq" "account_id, seq, amount, note, $(ts6 placed)" "account_id, seq, amount, note, toString(placed)"
+cols events_log n "kind, n, $(ts6 at)" "kind, n, toString(at)"
+cols docs id "id, title, md5(body)" "id, title, lower(hex(MD5(body)))"
+cols evolve id "id, n, b, c"
+cols wipe id "id, v"
+cols late id "id, label, amount"
 all_equal() {
   local t
   for t in "${TABLES[@]}"; do compare "$t" "${PG_COLS[$t]}" "${CH_COLS[$t]}" "${ORDER[$t]}" || return 1; done
