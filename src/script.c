@@ -40,6 +40,7 @@ struct script {
     size_t memory_limit;
     lua_pool *pool; /* the Lua state's small blocks */
     json_decoder *decoder;
+    json_decoder *answers; /* cdc.query's answers (not the event's decoder: its lazy tables live) */
     schema_cache *schemas; /* cdc.schema, cdc.field_type, cdc.auto: the current event's schema */
     int ref_transform;
     int ref_ddl;       /* LUA_NOREF when the script has no ddl() */
@@ -487,6 +488,46 @@ static int l_columns(lua_State *L)
     return 1;
 }
 
+/* cdc.query(sql): the rows of a SELECT run at this event's place in the stream (every row of
+ * earlier events inserted first), as a sequence of {column = value} tables decoded from
+ * JSONEachRow; nil without ClickHouse (a dry run). */
+static int l_query(lua_State *L)
+{
+    script *s = lua_touserdata(L, lua_upvalueindex(1));
+    const char *sql = luaL_checkstring(L, 1);
+    if (!s->in_event) return luaL_error(L, "cdc.query can only be called while transform runs");
+    if (s->aborted) return host_outcome(L, s, SCRIPT_HOST_ABORT, "cdc.query", "");
+    if (!s->host || !s->host->query) {
+        lua_pushnil(L);
+        return 1;
+    }
+    char err[1024] = "";
+    strbuf out = {0};
+    script_pause_timeout(s);
+    script_host_result r = s->host->query(s->host->ud, sql, &out, err, sizeof err);
+    script_resume_timeout(s);
+    if (r == SCRIPT_HOST_OK) lua_pushlstring(L, out.data ? out.data : "", out.len);
+    strbuf_free(&out); /* before anything below may raise */
+    host_outcome(L, s, r, "cdc.query", err);
+    size_t len;
+    const char *text = lua_tolstring(L, -1, &len), *end = text + len;
+    lua_newtable(L);
+    lua_Integer n = 0;
+    for (const char *line = text; line < end;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        size_t linelen = nl ? (size_t)(nl - line) : (size_t)(end - line);
+        if (linelen > 0) {
+            if (json_decoder_push(s->answers, L, line, linelen, JSON_OBJECT_ONLY, err,
+                                  sizeof err) != 0)
+                return luaL_error(L, "cdc.query: row %d of the answer to \"%.200s\": %s",
+                                  (int)n + 1, sql, err);
+            lua_rawseti(L, -2, ++n);
+        }
+        line += linelen + 1;
+    }
+    return 1;
+}
+
 /* cdc.clickhouse_version(): the server's version text, or nil. */
 static int l_clickhouse_version(lua_State *L)
 {
@@ -531,6 +572,9 @@ static int open_cdcpipe(lua_State *L)
     lua_pushlightuserdata(L, s);
     lua_pushcclosure(L, l_clickhouse_version, 1);
     lua_setfield(L, -2, "clickhouse_version");
+    lua_pushlightuserdata(L, s);
+    lua_pushcclosure(L, l_query, 1);
+    lua_setfield(L, -2, "query");
     schema_add_functions(L, s->schemas);
     return 1;
 }
@@ -594,10 +638,11 @@ script *script_open(const char *path, size_t memory_limit, char *err, size_t err
     atomic_init(&s->stop, 0);
     s->path = xstrdup(path);
     s->decoder = json_decoder_new();
+    s->answers = json_decoder_new();
     s->schemas = schema_cache_new();
     s->pool = lua_pool_new();
     s->L = s->pool ? lua_newstate(script_alloc, s) : NULL;
-    if (!s->decoder || !s->schemas || !s->L) {
+    if (!s->decoder || !s->answers || !s->schemas || !s->L) {
         errbuf_set(err, errlen, "out of memory creating the Lua state");
         script_close(s);
         return NULL;
@@ -691,6 +736,7 @@ void script_close(script *s)
     lua_pool_free(s->pool);        /* after lua_close: it held the state's blocks */
     schema_cache_free(s->schemas); /* after lua_close: its tables live in that state */
     json_decoder_free(s->decoder);
+    json_decoder_free(s->answers);
     free(s->path);
     free(s);
 }

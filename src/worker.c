@@ -481,6 +481,32 @@ static script_host_result host_columns(void *ud, const char *table, lua_State *L
     return SCRIPT_HOST_OK;
 }
 
+/* cdc.query: everything handled before is inserted first (a flush), then the SELECT runs with
+ * an insert's retry rules and its answer comes back as JSONEachRow. Anything ClickHouse answers
+ * but rows fails the event (a Lua error: dead-lettered unless caught), with its message.
+ * @locality the worker's thread (transform) */
+static script_host_result host_query(void *ud, const char *sql, strbuf *out, char *err,
+                                     size_t errlen)
+{
+    worker *w = ud;
+    size_t handbacks = w->handbacks;
+    if (flush(w) != 0 || w->handbacks != handbacks) return SCRIPT_HOST_ABORT;
+    batch_set_mark(&w->batches);
+    strbuf q = {0};
+    strbuf_puts(&q, sql);
+    strbuf_puts(&q, "\nFORMAT JSONEachRow");
+    ch_status st;
+    ch_failure failure;
+    char why[1024];
+    script_host_result r = host_exec(w, q.data, out, &st, &failure, why, sizeof why);
+    strbuf_free(&q);
+    if (r == SCRIPT_HOST_OK && st != CH_OK) {
+        snprintf(err, errlen, "ClickHouse refused \"%.300s\": %s", sql, why);
+        r = SCRIPT_HOST_REJECTED;
+    }
+    return r;
+}
+
 static const char *host_clickhouse_version(void *ud)
 {
     worker *w = ud;
@@ -761,7 +787,7 @@ worker *worker_start(unsigned index, const config *cfg, const char *script_path,
         w->targets = target_tables_new(w->ch, cfg->database, strcmp(cfg->format, "rowbinary") == 0,
                                        DESCRIBE_TIMEOUT_MS);
         if (strcmp(cfg->format, "json") == 0) target_tables_json_only(w->targets);
-        w->host = (script_host){host_ddl, host_columns, host_clickhouse_version, w};
+        w->host = (script_host){host_ddl, host_columns, host_clickhouse_version, host_query, w};
         script_set_host(w->script, &w->host);
     }
     w->fetcher = record_fetcher_new(cfg);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "cdcpipe/config.h"
+#include "cdcpipe/strbuf.h"
 
 typedef struct script script;
 
@@ -48,8 +49,8 @@ typedef enum {
 } script_result;
 
 /* What the running pipeline offers transform beyond rows (cdc.ddl, cdc.columns,
- * cdc.clickhouse_version). Without a host (a dry run, cdcpipe test) cdc.ddl logs the statement
- * and does nothing, cdc.columns returns nil and cdc.clickhouse_version nil. */
+ * cdc.clickhouse_version, cdc.query). Without a host (a dry run, cdcpipe test) cdc.ddl logs the
+ * statement and does nothing, cdc.columns, cdc.clickhouse_version and cdc.query return nil. */
 typedef enum {
     SCRIPT_HOST_OK,
     SCRIPT_HOST_REJECTED, /* err says why: raised as a Lua error (pcall can catch it) */
@@ -65,6 +66,9 @@ typedef struct {
                                   size_t errlen);
     /* "major.minor..." of the ClickHouse server, or NULL when not known. */
     const char *(*clickhouse_version)(void *ud);
+    /* cdc.query(sql): runs the SELECT now, after every row of earlier events is inserted; on
+     * SCRIPT_HOST_OK appends the answer (FORMAT JSONEachRow: one object per line) to out. */
+    script_host_result (*query)(void *ud, const char *sql, strbuf *out, char *err, size_t errlen);
     void *ud;
 } script_host;
 
