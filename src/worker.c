@@ -601,6 +601,15 @@ static void give_up_ownership(worker *w, partition_state *ps)
     ps->owned = false;
     ps->rewinding = false;
     ps->pending_from = -1;
+    /* A rewind asked for before the revoke (hand_back) must not reach the consumer thread: the
+     * partition's next owner starts from its committed offset, and if it is assigned to us again
+     * in the same poll, seeking it before its fetch has started fails ("Erroneous state"). */
+    pthread_mutex_lock(&w->lock);
+    size_t kept = 0;
+    for (size_t i = 0; i < w->nrewinds; i++)
+        if (w->rewinds[i].ps != ps) w->rewinds[kept++] = w->rewinds[i];
+    w->nrewinds = kept;
+    pthread_mutex_unlock(&w->lock);
     for (size_t i = 0; i < w->nowned; i++)
         if (w->owned[i] == ps) {
             w->owned[i] = w->owned[--w->nowned];
