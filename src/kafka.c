@@ -9,6 +9,7 @@
 
 #include "cdcpipe/clock.h"
 #include "cdcpipe/log.h"
+#include "cdcpipe/metrics.h"
 #include "cdcpipe/xalloc.h"
 #include "cdcpipe/errbuf.h"
 
@@ -29,6 +30,7 @@ struct kafka_consumer {
     int64_t last_message_ms; /* clock_ms() when kafka_poll last returned a message */
     int64_t nudged_ms;       /* clock_ms() of the last wake_fetcher, 0 if none since a message */
     int64_t nudge_wait_ms;   /* how long the queue must stay empty before the next wake_fetcher */
+    metrics *metrics;        /* kafka_set_metrics; NULL: none */
 };
 
 /* Seconds between metadata refreshes (topic.metadata.refresh.interval.ms, cdcpipe's default): how
@@ -138,6 +140,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         for (int i = 0; i < list->cnt; i++) {
             note_present(k, list->elems[i].topic);
             log_info("assigned %s [%d]", list->elems[i].topic, (int)list->elems[i].partition);
+            metrics_partition_assigned(k->metrics, list->elems[i].topic, list->elems[i].partition,
+                                       true);
         }
         if (cooperative)
             error = rd_kafka_incremental_assign(rk, list);
@@ -149,8 +153,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         /* Everything consumed so far is flushed and committed while we still own it. */
         k->flush(k->flush_ud);
         forget_revoked(k, list);
-        for (int i = 0; i < list->cnt; i++)
+        for (int i = 0; i < list->cnt; i++) {
             log_info("revoked %s [%d]", list->elems[i].topic, (int)list->elems[i].partition);
+            metrics_partition_assigned(k->metrics, list->elems[i].topic, list->elems[i].partition,
+                                       false);
+        }
         /* librdkafka keeps a partition's pause across assignments: never hand one over paused. */
         if (k->paused) rd_kafka_resume_partitions(rk, list);
         if (cooperative) {
@@ -435,6 +442,7 @@ int kafka_commit(kafka_consumer *k)
             }
         }
     }
+    if (list->cnt > 0) metrics_commit(k->metrics, rc == 0);
     rd_kafka_topic_partition_list_destroy(list);
     return rc;
 }
@@ -456,6 +464,7 @@ void kafka_pause(kafka_consumer *k)
     if (k->paused) return;
     pause_assignment(k, true);
     k->paused = true;
+    metrics_set_paused(k->metrics, true);
     log_info("consumption paused until ClickHouse takes the batch");
 }
 
@@ -464,6 +473,7 @@ void kafka_resume(kafka_consumer *k)
     if (!k->paused) return;
     pause_assignment(k, false);
     k->paused = false;
+    metrics_set_paused(k->metrics, false);
     log_info("consumption resumed");
 }
 
@@ -501,6 +511,11 @@ int kafka_rewind(kafka_consumer *k)
     }
     rd_kafka_topic_partition_list_destroy(list);
     return rc;
+}
+
+void kafka_set_metrics(kafka_consumer *k, metrics *m)
+{
+    k->metrics = m;
 }
 
 void kafka_close(kafka_consumer *k)

@@ -47,6 +47,8 @@ typedef struct {
     uint32_t partition_index; /* into parts.items */
     int64_t offset;
     bool dead_lettered;
+    int64_t origin_ms; /* source.ts_ms (script_source_ts_ms), -1: none (metrics: latency) */
+    int64_t kafka_ms;  /* the record's Kafka timestamp, -1: none */
 } held_event;
 
 typedef struct {
@@ -91,6 +93,7 @@ static bool shutdown_expired(pipeline *p)
 static bool request_deadline_passed(void *ud)
 {
     pipeline *p = ud;
+    metrics_heartbeat(p->n); /* a request in progress is the loop turning (/healthz) */
     return shutdown_expired(p) || (p->in_revoke && clock_ms() >= p->revoke_deadline_ms);
 }
 
@@ -101,7 +104,7 @@ static void dead_letter_event(pipeline *p, const rd_kafka_message_t *m, dl_stage
     char err[512];
     dead_letter d = {
         .msg = m, .stage = stage, .reason = reason, .clickhouse_code = clickhouse_code};
-    p->n->dead_lettered++;
+    metrics_dead_lettered(p->n, dl_stage_name(stage));
     if (dl_send(p->dead_letters, &d, err, sizeof err) != 0) {
         log_error("%s; stopping without committing", err);
         p->failed = true;
@@ -126,6 +129,7 @@ static rd_kafka_message_t *poll_kafka(pipeline *p, int timeout_ms)
 {
     char err[1024];
     bool fatal;
+    metrics_heartbeat(p->n);
     rd_kafka_message_t *m = kafka_poll(p->kafka, timeout_ms, &fatal, err, sizeof err);
     if (fatal) {
         log_error("%s", err);
@@ -205,7 +209,7 @@ static void dead_letter_held(pipeline *p, held_event *h, const char *reason, int
                      .topic = ps->topic,
                      .partition = ps->partition,
                      .offset = h->offset};
-    p->n->dead_lettered++;
+    metrics_dead_lettered(p->n, dl_stage_name(DL_CLICKHOUSE));
     if (dl_send(p->dead_letters, &d, err, sizeof err) != 0) {
         log_error("%s; stopping without committing", err);
         p->failed = true;
@@ -220,6 +224,20 @@ static int reject_event(void *ud, uint32_t event, const char *reason, int clickh
     return p->failed ? -1 : 0;
 }
 
+/* inserter hook: rows of b were acknowledged: each row's end-to-end latency, from its event's
+ * source commit (or Kafka timestamp) to now. */
+static void rows_acked(void *ud, const batch *b, const row_set *s)
+{
+    pipeline *p = ud;
+    metrics_latency lat = metrics_latency_for(p->n, b->table);
+    int64_t now = metrics_unix_ms();
+    for (size_t i = 0; i < s->count; i++)
+        for (size_t row = s->ranges[i].from; row < s->ranges[i].to; row++) {
+            const held_event *h = &p->held[b->row_event[row]];
+            metrics_latency_observe(&lat, now, h->origin_ms, h->kafka_ms);
+        }
+}
+
 /* Partitions were taken away while the batches waited for ClickHouse: nothing since the last
  * commit is committed. Every batch is dropped and the partitions still assigned are rewound to
  * their first event since the last flush, so each of those events is consumed again (by their
@@ -231,7 +249,7 @@ static void drop_pending(pipeline *p)
         if (!p->held[i].dead_lettered) events++;
     for (size_t i = 0; i < p->batches.count; i++)
         batch_clear(&p->batches.items[i]);
-    p->n->consumed -= events; /* not handled here after all */
+    metrics_handed_back(p->n, events); /* not handled here after all */
     p->nheld = 0;
     for (size_t i = p->stash_head; i < p->nstash; i++) {
         rd_kafka_message_t *m = p->stash[i];
@@ -358,7 +376,7 @@ static void handle_message(pipeline *p, rd_kafka_message_t *m)
     char err[2048];
     size_t rows = 0;
     script_result r;
-    p->n->consumed++;
+    metrics_consumed(p->n, topic);
     batch_set_mark(&p->batches);
     strbuf_reset(&p->dry_rows);
     if (m->payload && m->len > (size_t)p->cfg->max_event_bytes) {
@@ -372,6 +390,7 @@ static void handle_message(pipeline *p, rd_kafka_message_t *m)
         r = script_process(p->script, &ev, p->cfg->table, p->ch ? batch_row : row_json_append_line,
                            p->ch ? (void *)p : (void *)&p->dry_rows, &rows, err, sizeof err);
     }
+    if (r == SCRIPT_LUA_ERROR) metrics_lua_limit(p->n, (metrics_limit)script_last_limit(p->script));
     switch (r) {
     case SCRIPT_ROWS:
         if (p->ch) {
@@ -379,7 +398,8 @@ static void handle_message(pipeline *p, rd_kafka_message_t *m)
                 p->held_cap = p->held_cap ? p->held_cap * 2 : 1024;
                 p->held = xrealloc(p->held, p->held_cap, sizeof *p->held);
             }
-            p->held[p->nheld++] = (held_event){(uint32_t)(ps - p->parts.items), ev.offset, false};
+            p->held[p->nheld++] = (held_event){(uint32_t)(ps - p->parts.items), ev.offset, false,
+                                               script_source_ts_ms(p->script), ts};
         } else {
             fwrite(p->dry_rows.data, 1, p->dry_rows.len, stdout);
             p->n->events_inserted++;
@@ -412,8 +432,11 @@ static void handle_message(pipeline *p, rd_kafka_message_t *m)
 static void reload(pipeline *p)
 {
     char err[1024];
-    if (flush(p) != 0) return; /* rows of the old version first */
-    if (p->targets) {          /* the new ddl() may change tables: their columns are read again */
+    if (flush(p) != 0) { /* rows of the old version first */
+        metrics_reload(p->n, NULL);
+        return;
+    }
+    if (p->targets) { /* the new ddl() may change tables: their columns are read again */
         batch_set_free(&p->batches);
         target_tables_reset(p->targets);
     }
@@ -421,17 +444,20 @@ static void reload(pipeline *p)
     script *fresh = script_open(path, (size_t)p->cfg->lua_memory_mb << 20, err, sizeof err);
     if (!fresh) {
         log_error("reload: %s; still running the previous version", err);
+        metrics_reload(p->n, NULL);
         return;
     }
     script_apply_config(fresh, p->cfg);
     if (p->ch && inserter_run_ddl(&p->inserter, fresh, DDL_RETRY_MS) != 0) {
         log_error("reload: ddl() of the new %s failed; still running the previous version", path);
         script_close(fresh);
+        metrics_reload(p->n, NULL);
         return;
     }
     script_close(p->script);
     p->script = fresh;
     log_info("reloaded %s", script_path(fresh));
+    metrics_reload(p->n, script_path(fresh));
 }
 
 int pipeline_run(const config *cfg, script **s, metrics *counters)
@@ -439,7 +465,8 @@ int pipeline_run(const config *cfg, script **s, metrics *counters)
     char err[1024];
     pipeline p;
     memset(&p, 0, sizeof p);
-    memset(counters, 0, sizeof *counters);
+    metrics_reset(counters);
+    metrics_set_workers(counters, 1);
     p.cfg = cfg;
     p.script = *s;
     p.n = counters;
@@ -474,8 +501,8 @@ int pipeline_run(const config *cfg, script **s, metrics *counters)
                      "this machine: anyone on the network path can read it; use an https:// URL "
                      "(--clickhouse)",
                      ch_url_printable(p.ch));
-        p.inserter =
-            (inserter){p.ch, {wait_before_retry, give_up_retrying, reject_event, &p}, counters};
+        p.inserter = (inserter){
+            p.ch, {wait_before_retry, give_up_retrying, reject_event, &p, rows_acked}, counters};
         if (inserter_run_ddl(&p.inserter, p.script, DDL_RETRY_MS) != 0) {
             rc = 1;
             goto done;
@@ -497,6 +524,8 @@ int pipeline_run(const config *cfg, script **s, metrics *counters)
         rc = 2;
         goto done;
     }
+    kafka_set_metrics(p.kafka, counters);
+    metrics_set_phase(counters, METRICS_RUNNING);
     log_info("consuming %s from %s as group %s%s", cfg->topics, cfg->brokers, cfg->group,
              cfg->dry_run ? " (dry run: nothing is inserted or committed)" : "");
 
@@ -520,7 +549,9 @@ int pipeline_run(const config *cfg, script **s, metrics *counters)
         }
         if (cfg->once && partitions_caught_up(&p.parts)) break;
         metrics_log_progress(counters, cfg->stats_interval, started, &last_stats);
+        metrics_tick(counters, 0, &p.batches);
     }
+    metrics_set_phase(counters, p.failed ? METRICS_FAILED : METRICS_STOPPING);
     flush(&p);
     kafka_close(p.kafka);                /* the revoke on leaving flushes and commits once more */
     if (p.handed_back) drop_pending(&p); /* that flush could not finish: nothing committed */
@@ -554,6 +585,7 @@ int pipeline_run(const config *cfg, script **s, metrics *counters)
     }
 
 done:
+    if (rc != 0) metrics_set_phase(counters, METRICS_FAILED);
     *s = p.script; /* a reload may have replaced it */
     free(p.held);
     for (size_t i = p.stash_head; i < p.nstash; i++)

@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "cdcpipe/config.h"
+#include "cdcpipe/metrics.h"
 #include "cdcpipe/partitions.h"
 #include "cdcpipe/start_position.h"
 
@@ -57,6 +58,10 @@ int kafka_rewind(kafka_consumer *k);
  * dead-letter producer or record fetcher, which is given every -X property; its warnings about
  * properties meant for the main consumer are debug lines. */
 void kafka_route_logs(rd_kafka_conf_t *conf, bool helper);
+
+/* Where the consumer counts assignments, revocations, commits and pauses (metrics.h); NULL:
+ * nowhere (the default). @locality: the consumer's thread, before the next kafka_poll. */
+void kafka_set_metrics(kafka_consumer *k, metrics *m);
 
 /* Leaves the group (revoking: the flush hook runs once more) and destroys the handle. */
 void kafka_close(kafka_consumer *k);
