@@ -135,6 +135,16 @@ P[retries]=$(prom 'cdcpipe_retries_total{class="transient"}')
 e2e_count=$(prom 'sum(cdcpipe_end_to_end_latency_seconds_count)')
 decode_dl=$(prom 'cdcpipe_events_dead_lettered_total{stage="decode"}')
 
+# cdcpipe lag, same options as the run: every partition at lag 0, the running member and its
+# partitions
+rc=0
+"$BIN" lag -b "$KAFKA_BROKERS" -t "$TOPIC" -g "$GROUP" "$PIPELINE" >"$RUN/lag.txt" 2>"$RUN/lag.log" || rc=$?
+assert_eq "cdcpipe lag exits 0" 0 "$rc"
+lag=$(cat "$RUN/lag.txt")
+assert_eq "cdcpipe lag: 3 partitions at lag 0" 3 "$(grep -cE "^$TOPIC +[0-2] +[0-9]+ +[0-9]+ +0\$" <<<"$lag")"
+assert_contains "cdcpipe lag: the total" "total lag 0 of group $GROUP" "$lag"
+assert_contains "cdcpipe lag: the member and its partitions" "$TOPIC[0,1,2]" "$lag"
+
 kill -TERM "$cdcpipe_pid"
 rc=0
 wait "$cdcpipe_pid" || rc=$?
@@ -150,4 +160,19 @@ done
 ((P[retries] > 0)) || fail "no transient retry counted across the outage"
 assert_eq "the bad event is a decode-stage dead letter" 1 "$decode_dl"
 assert_eq "the end-to-end latency histogram counts every row inserted" "${P[rows_inserted]}" "$e2e_count"
+
+# --log-format json: every log line is one JSON object with time, level and message
+rc=0
+"$BIN" --once --log-format json -b "$KAFKA_BROKERS" -t "$TOPIC" -g "$GROUP" \
+  --clickhouse "$CLICKHOUSE_URL" --database "$DB" "$PIPELINE" 2>"$RUN/json.log" || rc=$?
+assert_eq "a --once run with --log-format json exits 0" 0 "$rc"
+bad=$(python3 - "$RUN/json.log" <<'PY'
+import json, sys
+lines = [l for l in open(sys.argv[1]) if not l.startswith("cdcpipe: consumed=")]
+bad = [l for l in lines if set(json.loads(l)) != {"time", "level", "message"}]
+print(len(lines) if not bad else "bad: " + bad[0])
+PY
+)
+[[ $bad =~ ^[0-9]+$ ]] && ((bad > 0)) || fail "--log-format json: $bad"
+pass "--log-format json: $bad log lines, each a JSON object with time, level and message"
 finish
