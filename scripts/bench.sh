@@ -17,7 +17,11 @@
 #                        the row "cdcpipe NAME"; repeatable. Default: one variant 'default:' (no
 #                        extra flags, the row "cdcpipe"); any --cdcpipe-variant replaces it, so
 #                        name 'default:' too to keep it. A variant the binary rejects with exit 2
-#                        (an unknown flag) is skipped with a note.
+#                        (an unknown flag) is skipped with a note. A variant whose ARGS hold
+#                        --metrics ADDR:PORT is scraped (GET /metrics) 10 times a second while it
+#                        runs, and the notes give its throughput ÷ the first variant's: the cost
+#                        of the endpoint and of a scraping Prometheus, e.g.
+#                          --cdcpipe-variant default: --cdcpipe-variant scraped:'--metrics 127.0.0.1:0'
 #   --no-kafka-engine    skip ClickHouse's Kafka engine (slow: it may run until the timeout)
 #   --kafka-engine-timeout S  give the Kafka engine S seconds per mode (default 600)
 #   --no-callgrind       skip the instructions-per-event count (valgrind)
@@ -108,6 +112,22 @@ while (($#)); do
 done
 [[ $N =~ ^[1-9][0-9]*$ ]] || die "-n wants a positive number of events, got '$N'"
 [[ $KE_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "--kafka-engine-timeout wants seconds, got '$KE_TIMEOUT'"
+
+# scrape_loop LOG: once LOG names the metrics port, GET /metrics 10 times a second (one status
+# code per line) until killed.
+scrape_loop() {
+  local port='' i=0
+  while [[ -z $port ]] && ((i++ < 600)); do
+    port=$(sed -n 's/.*metrics: serving .* on [^ ]*:\([0-9]*\)$/\1/p' "$1" 2>/dev/null | head -n 1 || true)
+    [[ -n $port ]] || sleep 0.05
+  done
+  [[ -n $port ]] || return 0
+  while :; do
+    curl -s -o /dev/null -w '%{http_code}\n' --max-time 1 "http://127.0.0.1:$port/metrics" || true
+    sleep 0.1
+  done
+}
+declare -A FIRST_WALL=() # per schema mode: the first variant's wall time
 
 # cdcpipe variants: VARIANT_NAMES[i] runs with the words of VARIANT_ARGS[i] added.
 ((${#VARIANT_SPECS[@]})) || VARIANT_SPECS=("default:")
@@ -603,6 +623,11 @@ for v in "${MODES[@]}"; do
     DATABASES+=("$db")
     ch "CREATE DATABASE $db" >/dev/null
     log "$v: cdcpipe $name (${VARIANT_ARGS[i]:-no extra flags}) --once into $db"
+    scraper=''
+    if [[ " ${VARIANT_ARGS[i]} " == *" --metrics "* ]]; then
+      scrape_loop "$WORK/cdcpipe-$v-$name.log" >"$WORK/scrape-$v-$name.log" 2>&1 &
+      scraper=$!
+    fi
     run_measured "cdcpipe-$v-$name" "$BINARY" --once --from beginning -b "$KAFKA_BROKERS" -t "$topic" \
       -g "cdcpipe-bench-$TID-$v-c$i" --clickhouse "$CLICKHOUSE_URL" --database "$db" \
       "${extra[@]}" "$PIPELINE"
@@ -617,6 +642,15 @@ for v in "${MODES[@]}"; do
       tail -n 20 "$WORK/cdcpipe-$v-$name.log" >&2
       die "cdcpipe $name failed (exit $M_RC)"
     fi
+    if [[ -n $scraper ]]; then
+      kill "$scraper" 2>/dev/null || true
+      wait "$scraper" 2>/dev/null || true
+      scrapes=$(grep -c '^200$' "$WORK/scrape-$v-$name.log" || true)
+      if [[ -n ${FIRST_WALL[$v]:-} ]]; then
+        NOTES+=("$v: scrape cost: cdcpipe $name, scraped 10/s ($scrapes answers 200), runs at $(python3 -c "print(f'{${FIRST_WALL[$v]} / $M_WALL:.3f}')" 2>/dev/null || echo '?')× the events/s of cdcpipe ${VARIANT_NAMES[0]}")
+      fi
+    fi
+    [[ -n ${FIRST_WALL[$v]:-} ]] || FIRST_WALL[$v]=$M_WALL
     result "$v" "cdcpipe:$name" "$M_WALL" "$M_CPU" "$M_SCPU" "$M_RSS_MIB" ok
     summary=$(grep -o 'consumed=.*' "$WORK/cdcpipe-$v-$name.log" | tail -n 1 || true)
     log "$v: cdcpipe $name: ${summary:-no summary line}"
