@@ -5,6 +5,7 @@ FROM debian:12 AS build
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
        build-essential cmake pkg-config librdkafka-dev libcurl4-openssl-dev liblua5.4-dev libyajl-dev \
+       zlib1g-dev libzstd-dev liblz4-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -14,7 +15,7 @@ RUN cmake -S . -B build -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 FROM debian:12-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-       librdkafka1 libcurl4 liblua5.4-0 lua-cjson libyajl2 ca-certificates \
+       librdkafka1 libcurl4 liblua5.4-0 lua-cjson libyajl2 zlib1g libzstd1 liblz4-1 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --no-create-home --shell /usr/sbin/nologin cdcpipe
 COPY --from=build /src/build/cdcpipe /usr/local/bin/cdcpipe

@@ -17,7 +17,9 @@
 #                        the row "cdcpipe NAME"; repeatable. Default: one variant 'default:' (no
 #                        extra flags, the row "cdcpipe"); any --cdcpipe-variant replaces it, so
 #                        name 'default:' too to keep it. A variant the binary rejects with exit 2
-#                        (an unknown flag) is skipped with a note. A variant whose ARGS hold
+#                        (an unknown flag) is skipped with a note. E.g. --cdcpipe-variant default:
+#                        --cdcpipe-variant gzip:--clickhouse-compression=gzip compares compressed
+#                        INSERT bodies with plain ones. A variant whose ARGS hold
 #                        --metrics ADDR:PORT is scraped (GET /metrics) 10 times a second while it
 #                        runs, and the notes give its throughput ÷ the first variant's: the cost
 #                        of the endpoint and of a scraping Prometheus, e.g.

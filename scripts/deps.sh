@@ -14,6 +14,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config
   librdkafka-dev libcurl4-openssl-dev liblua5.4-dev lua5.4 lua-cjson libyajl-dev libcmocka-dev
+  zlib1g-dev libzstd-dev liblz4-dev zstd lz4
   kcat clickhouse-server clickhouse-client postgresql-15
   openjdk-17-jdk-headless maven
   docker-compose clang-format curl python3 time

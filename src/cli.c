@@ -37,7 +37,9 @@ const char cli_usage[] =
     "      --clickhouse-ca FILE   CA certificates for an https:// URL (CDCPIPE_CLICKHOUSE_CA)\n"
     "      --clickhouse-insecure  https:// without verifying the certificate (tests only)\n"
     "      --clickhouse-timeout S give up on a ClickHouse request after S s and retry it (120)\n"
-    "      --format F             insert as auto, rowbinary or json (JSONEachRow) "
+    "      --clickhouse-compression M  compress INSERT bodies: none (default), gzip, zstd, lz4\n"
+    "                             (CDCPIPE_CLICKHOUSE_COMPRESSION)\n"
+    "      --format F             insert as auto (default), rowbinary or json (JSONEachRow) "
     "(CDCPIPE_FORMAT)\n"
     "      --database DB          database for inserts and ddl()      (CDCPIPE_DATABASE)\n"
     "      --table NAME           target of rows transform returns    (CDCPIPE_TABLE)\n"
@@ -62,6 +64,8 @@ const char cli_usage[] =
     "      --max-event-bytes N    dead-letter events whose value or key is over N bytes (8 MiB)\n"
     "      --shutdown-timeout S   after SIGINT/SIGTERM or a revoke, retry inserts S more seconds "
     "(10)\n"
+    "      --workers N            partition worker threads (CDCPIPE_WORKERS; default: one per "
+    "CPU)\n"
     "      --stats-interval S     log the counters every S seconds (60; 0: only at the end)\n"
     "      --metrics ADDR:PORT    serve /metrics, /healthz, /readyz there (CDCPIPE_METRICS; off)\n"
     "      --log-format F         text (default) or json: one JSON object per log line\n"
@@ -128,6 +132,7 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
         {"clickhouse-ca", required_argument, NULL, OPT_SETTING},
         {"clickhouse-insecure", no_argument, NULL, OPT_SETTING},
         {"clickhouse-timeout", required_argument, NULL, OPT_SETTING},
+        {"clickhouse-compression", required_argument, NULL, OPT_SETTING},
         {"format", required_argument, NULL, OPT_SETTING},
         {"database", required_argument, NULL, OPT_SETTING},
         {"table", required_argument, NULL, OPT_SETTING},
@@ -151,6 +156,7 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
         {"max-event-bytes", required_argument, NULL, OPT_SETTING},
         {"shutdown-timeout", required_argument, NULL, OPT_SETTING},
         {"stats-interval", required_argument, NULL, OPT_SETTING},
+        {"workers", required_argument, NULL, OPT_SETTING},
         {"env-file", required_argument, NULL, OPT_ENV_FILE},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},

@@ -25,6 +25,9 @@
 #include "cdcpipe/errbuf.h"
 #include "cdcpipe/xalloc.h"
 
+/* ClickHouse's UNKNOWN_COMPRESSION_METHOD: "Unknown Content-Encoding of HTTP request: zstd". */
+#define CODE_UNKNOWN_COMPRESSION 89
+
 #define DEFAULT_TIMEOUT_MS 120000L
 
 /* The request body being sent: spans[i] from byte off. */
@@ -50,7 +53,12 @@ struct ch_client {
     bool body_cut;
     strbuf sql; /* an INSERT's statement, reused */
     int server_major,
-        server_minor; /* SELECT version(), asked before the first insert; 0: not yet */
+        server_minor;        /* SELECT version(), asked before the first insert; 0: not yet */
+    char server_version[32]; /* its text, for messages */
+    compress_method compression;
+    bool compression_checked;    /* the server took a body in that encoding */
+    strbuf zbody;                /* an INSERT's body compressed, reused */
+    struct curl_slist *zheaders; /* headers plus Content-Encoding */
     ch_span *spans;
     size_t spans_cap;
     body_reader reader;
@@ -381,11 +389,30 @@ const char *ch_url_printable(const ch_client *c)
     return c->printable;
 }
 
+ch_client *ch_connect(const config *cfg, char *err, size_t errlen)
+{
+    ch_client *c = ch_open(cfg->clickhouse_url, cfg->clickhouse_user, cfg->clickhouse_password,
+                           cfg->database, err, errlen);
+    if (!c) return NULL;
+    if (ch_set_tls(c, cfg->clickhouse_ca, cfg->clickhouse_insecure, err, errlen) != 0) {
+        ch_close(c);
+        return NULL;
+    }
+    ch_set_timeout(c, cfg->clickhouse_timeout * 1000);
+    compress_method compression = COMPRESS_NONE;
+    const int known = compress_parse(cfg->clickhouse_compression, &compression);
+    CDC_ASSERT(known == 0); /* config checked the choice */
+    ch_set_compression(c, compression);
+    return c;
+}
+
 void ch_close(ch_client *c)
 {
     if (!c) return;
     curl_easy_cleanup(c->curl);
     curl_slist_free_all(c->headers);
+    curl_slist_free_all(c->zheaders);
+    strbuf_free(&c->zbody);
     strbuf_free(&c->url);
     strbuf_free(&c->body);
     strbuf_free(&c->sql);
@@ -410,7 +437,7 @@ static bool code_is_transient(int code)
     case 210: /* NETWORK_ERROR */
     case 241: /* MEMORY_LIMIT_EXCEEDED */
     case 242: /* TABLE_IS_READ_ONLY */
-    case 252: /* TOO_MANY_PARTS */
+    case 252: /* TOO_MANY_PARTS ("Too many parts"; not "Too many partitions": see below) */
     case 319: /* UNKNOWN_STATUS_OF_INSERT */
     case 425: /* SYSTEM_ERROR */
     case 999: /* KEEPER_EXCEPTION */
@@ -467,6 +494,11 @@ ch_status ch_classify_answer(long http_status, const char *body, ch_failure *fai
     if (fail->code < 0) fail->code = 0;
     fail->row = row_named(body);
     if (fail->code) {
+        /* 252 is also "Too many partitions for single INSERT block (more than N)": the rows of
+         * one INSERT span more partitions than max_partitions_per_insert_block allows. Waiting
+         * never helps, smaller inserts do (each spans fewer partitions): rejected data, narrowed
+         * down like any other rejection. "Too many parts" (merges behind) stays transient. */
+        if (fail->code == 252 && strstr(body, "Too many partitions")) return CH_REJECTED;
         if (code_is_transient(fail->code)) return CH_TRANSIENT;
         if (code_is_deployment(fail->code) || http_status == 401 || http_status == 403)
             return CH_PERMANENT;
@@ -664,7 +696,86 @@ static ch_status learn_version(ch_client *c, ch_failure *fail, char *err, size_t
         c->server_major = 0;
         st = CH_PERMANENT;
     }
+    if (st == CH_OK) {
+        snprintf(c->server_version, sizeof c->server_version, "%.*s",
+                 (int)strcspn(out.data, " \r\n\t"), out.data);
+    }
     strbuf_free(&out);
+    return st;
+}
+
+void ch_set_compression(ch_client *c, compress_method method)
+{
+    c->compression = method;
+    c->compression_checked = method == COMPRESS_NONE;
+    curl_slist_free_all(c->zheaders);
+    c->zheaders = NULL;
+    if (method == COMPRESS_NONE) return;
+    for (const struct curl_slist *h = c->headers; h; h = h->next)
+        c->zheaders = curl_slist_append(c->zheaders, h->data);
+    char line[64];
+    snprintf(line, sizeof line, "Content-Encoding: %s", compress_name(method));
+    c->zheaders = curl_slist_append(c->zheaders, line);
+    if (!c->zheaders) abort();
+}
+
+/* Sends spans[0..count) compressed with the client's method (Content-Encoding set for this
+ * request only). */
+static ch_status perform_compressed(ch_client *c, const char *what, const ch_span *spans,
+                                    size_t count, strbuf *out, ch_failure *fail, char *err,
+                                    size_t errlen)
+{
+    compress_stream z;
+    char why[200];
+    int rc = compress_begin(&z, c->compression, &c->zbody, why, sizeof why);
+    for (size_t i = 0; rc == 0 && i < count; i++)
+        rc = compress_add(&z, spans[i].data, spans[i].len, why, sizeof why);
+    char why_end[200];
+    if (compress_end(&z, why_end, sizeof why_end) != 0 && rc == 0) {
+        memcpy(why, why_end, sizeof why);
+        rc = -1;
+    }
+    if (rc != 0) {
+        if (fail) *fail = (ch_failure){0, 0, 0};
+        errbuf_set(err, errlen, "%s: cannot compress the request body (%s): %s", what,
+                   compress_name(c->compression), why);
+        return CH_PERMANENT;
+    }
+    const ch_span body = {c->zbody.data, c->zbody.len};
+    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->zheaders);
+    ch_status st = perform(c, what, &body, 1, out, fail, err, errlen);
+    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->headers);
+    return st;
+}
+
+ch_status ch_check_compression(ch_client *c, char *err, size_t errlen)
+{
+    if (c->compression_checked) return CH_OK;
+    ch_failure fail;
+    ch_status st = learn_version(c, &fail, err, errlen);
+    if (st != CH_OK) return st;
+    static const char probe[] = "SELECT 1";
+    const ch_span body = {probe, sizeof probe - 1};
+    char what[96], why[700];
+    snprintf(what, sizeof what, "a %s-compressed request (--clickhouse-compression)",
+             compress_name(c->compression));
+    start_url(c);
+    st = perform_compressed(c, what, &body, 1, NULL, &fail, why, sizeof why);
+    if (st == CH_OK) {
+        c->compression_checked = true;
+        return CH_OK;
+    }
+    if (fail.code == CODE_UNKNOWN_COMPRESSION || (fail.http_status && strstr(why, "Encoding"))) {
+        errbuf_set(err, errlen,
+                   "--clickhouse-compression %s: ClickHouse %s at %s does not take a "
+                   "%s-compressed request body (gzip works with every version, zstd needs 21.1 "
+                   "or newer, lz4 a newer server still): choose another method or none. The "
+                   "server answered: %s",
+                   compress_name(c->compression), c->server_version, c->printable,
+                   compress_name(c->compression), why);
+        return CH_REJECTED;
+    }
+    errbuf_set(err, errlen, "%s", why);
     return st;
 }
 
@@ -674,6 +785,11 @@ ch_status ch_insert(ch_client *c, const char *table, char *const *columns, size_
 {
     ch_status st = learn_version(c, fail, err, errlen);
     if (st != CH_OK) return st;
+    if (!c->compression_checked) {
+        st = ch_check_compression(c, err, errlen);
+        if (st == CH_REJECTED) st = CH_PERMANENT; /* no row can fix it: the setting must change */
+        if (st != CH_OK) return st;
+    }
     strbuf *sql = &c->sql;
     strbuf_reset(sql);
     strbuf_puts(sql, "INSERT INTO ");
@@ -697,5 +813,7 @@ ch_status ch_insert(ch_client *c, const char *table, char *const *columns, size_
     strbuf_puts(&c->url, ch_insert_settings(c->server_major, c->server_minor));
     char what[300];
     snprintf(what, sizeof what, "insert into %s", table);
+    if (c->compression != COMPRESS_NONE)
+        return perform_compressed(c, what, c->spans, nrows + 1, NULL, fail, err, errlen);
     return perform(c, what, c->spans, nrows + 1, NULL, fail, err, errlen);
 }

@@ -53,8 +53,10 @@ static const setting settings[] = {
      "insecure", T_BOOL, S(clickhouse_insecure), 0, 0, "false"},
     {"clickhouse_timeout", "clickhouse-timeout", "CDCPIPE_CLICKHOUSE_TIMEOUT", "clickhouse",
      "timeout", T_LONG, S(clickhouse_timeout), 1, 86400, "120"},
+    {"clickhouse_compression", "clickhouse-compression", "CDCPIPE_CLICKHOUSE_COMPRESSION",
+     "clickhouse", "compression", T_STRING, S(clickhouse_compression), 0, 0, "none"},
     {"format", "format", "CDCPIPE_FORMAT", "clickhouse", "format", T_STRING, S(format), 0, 0,
-     "json"},
+     "auto"},
     {"database", "database", "CDCPIPE_DATABASE", "clickhouse", "database", T_STRING, S(database), 0,
      0, "default"},
     {"table", "table", "CDCPIPE_TABLE", "clickhouse", "table", T_STRING, S(table), 0, 0, "changes"},
@@ -89,6 +91,7 @@ static const setting settings[] = {
      T_LONG, S(max_event_bytes), 1024, 1L << 30, "8388608"},
     {"shutdown_timeout", "shutdown-timeout", "CDCPIPE_SHUTDOWN_TIMEOUT", NULL, NULL, T_LONG,
      S(shutdown_timeout), 0, 3600, "10"},
+    {"workers", "workers", "CDCPIPE_WORKERS", "kafka", "workers", T_LONG, S(workers), 0, 64, "0"},
     {"stats_interval", "stats-interval", "CDCPIPE_STATS_INTERVAL", NULL, NULL, T_LONG,
      S(stats_interval), 0, 86400, "60"},
 };
@@ -97,7 +100,7 @@ static const setting settings[] = {
 /* String settings that take one of a few words. */
 static const struct {
     const char *key;
-    const char *words[4]; /* NULL-terminated */
+    const char *words[5]; /* NULL-terminated */
     const char *meaning;  /* said in the error */
 } choices[] = {
     {"input",
@@ -112,6 +115,10 @@ static const struct {
      "auto: RowBinary for every table whose column types the encoder covers, JSONEachRow for the "
      "others; rowbinary: the same, with a warning for each table that falls back; json: "
      "JSONEachRow always"},
+    {"clickhouse_compression",
+     {"none", "gzip", "zstd", "lz4", NULL},
+     "the Content-Encoding of INSERT bodies: gzip works with every ClickHouse version, zstd needs "
+     "21.1 or newer, lz4 a newer server still; none sends them as they are"},
 };
 
 /* 0 when value is allowed for key (any value for a setting without choices), else -1 with err. */

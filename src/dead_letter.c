@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,9 @@
 #define RETRY_OPAQUE ((void *)1)
 
 struct dl_sink {
+    /* workers dead-letter concurrently: dl_send, dl_flush and dl_count hold it (dead letters are
+     * rare; no hot path waits on it) */
+    pthread_mutex_t lock;
     rd_kafka_t *producer; /* NULL: no Kafka sink */
     char *topic;          /* fixed topic, or NULL for "<source>.dlq" */
     int fd;               /* -1: no file sink */
@@ -225,6 +229,7 @@ static int open_file(dl_sink *s, const char *path, char *err, size_t errlen)
 dl_sink *dl_open(const config *cfg, char *err, size_t errlen)
 {
     dl_sink *s = xcalloc(1, sizeof *s);
+    pthread_mutex_init(&s->lock, NULL);
     s->fd = -1;
     s->dry_run = cfg->dry_run;
     s->max_bytes = (size_t)cfg->dlq_max_bytes;
@@ -402,7 +407,7 @@ static int produce(dl_sink *s, const dead_letter *d, const char *reason, char *e
     return 0;
 }
 
-int dl_send(dl_sink *s, const dead_letter *d, char *err, size_t errlen)
+static int send_locked(dl_sink *s, const dead_letter *d, char *err, size_t errlen)
 {
     char cut[MAX_REASON + 128];
     const char *reason = capped_reason(d->reason, cut, sizeof cut);
@@ -416,7 +421,15 @@ int dl_send(dl_sink *s, const dead_letter *d, char *err, size_t errlen)
     return 0;
 }
 
-int dl_flush(dl_sink *s, char *err, size_t errlen)
+int dl_send(dl_sink *s, const dead_letter *d, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&s->lock);
+    int rc = send_locked(s, d, err, errlen);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static int flush_locked(dl_sink *s, char *err, size_t errlen)
 {
     if (s->fd >= 0 && fsync(s->fd) != 0) {
         errbuf_set(err, errlen, "cannot write dead-letter file %s: %s", s->file_path,
@@ -439,9 +452,20 @@ int dl_flush(dl_sink *s, char *err, size_t errlen)
     return 0;
 }
 
-unsigned long long dl_count(const dl_sink *s)
+int dl_flush(dl_sink *s, char *err, size_t errlen)
 {
-    return s->sent;
+    pthread_mutex_lock(&s->lock);
+    int rc = flush_locked(s, err, errlen);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+unsigned long long dl_count(dl_sink *s)
+{
+    pthread_mutex_lock(&s->lock);
+    unsigned long long n = s->sent;
+    pthread_mutex_unlock(&s->lock);
+    return n;
 }
 
 void dl_close(dl_sink *s)
@@ -455,5 +479,6 @@ void dl_close(dl_sink *s)
     free(s->file_path);
     free(s->topic);
     strbuf_free(&s->line);
+    pthread_mutex_destroy(&s->lock);
     free(s);
 }

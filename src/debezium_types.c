@@ -19,25 +19,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* How much of a bad input an error message quotes. */
-#define QUOTE_MAX 64
-#define NS_PER_S  INT64_C(1000000000)
-#define SECS_DAY  INT64_C(86400)
+#define NS_PER_S INT64_C(1000000000)
+#define SECS_DAY INT64_C(86400)
 
 /* Debezium's MicroTimestamp values for PostgreSQL 'infinity' / '-infinity'
  * (docs/debezium-format.md §4.4 "Dates and times"). */
 #define MICROS_POS_INFINITY INT64_C(9223372036825200000)
 #define MICROS_NEG_INFINITY (-INT64_C(9223372036832400000))
 
-/* Copies at most QUOTE_MAX bytes of s for quoting in a message; non-printable bytes become '?'. */
-typedef struct {
-    char text[QUOTE_MAX + 4];
-} quoted;
-
-static quoted quote(const char *s, size_t len)
+dbz_quoted dbz_quote(const char *s, size_t len)
 {
-    quoted q;
-    size_t n = len > QUOTE_MAX ? QUOTE_MAX : len;
+    dbz_quoted q;
+    size_t n = len > DBZ_QUOTE_MAX ? DBZ_QUOTE_MAX : len;
     for (size_t i = 0; i < n; i++) {
         const unsigned char c = (unsigned char)s[i];
         q.text[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
@@ -104,13 +97,13 @@ static int base64_decode(const char *s, size_t len, bool url, strbuf *out, char 
             char c[16];
             describe_byte(c, sizeof c, (unsigned char)s[i]);
             errbuf_set(err, errlen, "invalid %s \"%s\": %s at position %zu", what,
-                       quote(s, len).text, c, i);
+                       dbz_quote(s, len).text, c, i);
             return -1;
         }
     }
     if ((pad && len % 4 != 0) || data % 4 == 1) {
         errbuf_set(err, errlen, "invalid %s \"%s\": length %zu is not a %s length", what,
-                   quote(s, len).text, len, pad ? "padded" : "possible");
+                   dbz_quote(s, len).text, len, pad ? "padded" : "possible");
         return -1;
     }
     strbuf_reserve(out, data / 4 * 3 + 3);
@@ -132,7 +125,7 @@ static int hex_decode(const char *s, size_t len, strbuf *out, char *err, size_t 
 {
     if (len % 2) {
         errbuf_set(err, errlen, "invalid hex \"%s\": odd number of digits (%zu)",
-                   quote(s, len).text, len);
+                   dbz_quote(s, len).text, len);
         return -1;
     }
     const size_t start = out->len;
@@ -143,8 +136,8 @@ static int hex_decode(const char *s, size_t len, strbuf *out, char *err, size_t 
             const size_t at = hi < 0 ? i : i + 1;
             char c[16];
             describe_byte(c, sizeof c, (unsigned char)s[at]);
-            errbuf_set(err, errlen, "invalid hex \"%s\": %s at position %zu", quote(s, len).text, c,
-                       at);
+            errbuf_set(err, errlen, "invalid hex \"%s\": %s at position %zu",
+                       dbz_quote(s, len).text, c, at);
             strbuf_truncate(out, start);
             return -1;
         }
@@ -283,7 +276,7 @@ int dbz_decimal_from_base64(const char *s, size_t len, int64_t scale, strbuf *ou
                                        why, sizeof why);
     if (rc != 0)
         errbuf_set(err, errlen, "invalid decimal \"%s\" (scale %" PRId64 "): %s",
-                   quote(s, len).text, scale, why);
+                   dbz_quote(s, len).text, scale, why);
     strbuf_free(&bytes);
     return rc;
 }
@@ -309,7 +302,7 @@ int dbz_decimal_check_text(const char *s, size_t len, strbuf *out, char *err, si
         const bool special = (blen == 3 && strncmp(body, "NAN", 3) == 0) ||
                              (blen == 8 && strncmp(body, "INFINITY", 8) == 0);
         errbuf_set(err, errlen, "\"%s\" is not decimal text ([-]digits[.digits])%s",
-                   quote(s, len).text,
+                   dbz_quote(s, len).text,
                    special ? ": NaN and infinities cannot be stored in a ClickHouse Decimal" : "");
         return -1;
     }
@@ -501,7 +494,7 @@ int dbz_format_zoned_time(const char *s, size_t len, int precision, char out[DBZ
     }
 bad:
     errbuf_set(err, errlen, "cannot parse \"%s\" as a time of day (hh:mm:ss[.f][Z|+hh:mm]): %s",
-               quote(s, len).text, why);
+               dbz_quote(s, len).text, why);
     return -1;
 }
 
@@ -550,7 +543,7 @@ int dbz_format_datetime64_iso(const char *s, size_t len, int precision,
     if (check_precision(precision, false, err, errlen) != 0) return -1;
     if (is_infinity_text(s, len)) {
         errbuf_set(err, errlen, "\"%s\" (PostgreSQL %s) has no DateTime64 value",
-                   quote(s, len).text, quote(s, len).text);
+                   dbz_quote(s, len).text, dbz_quote(s, len).text);
         return -1;
     }
     int64_t secs;
@@ -567,8 +560,8 @@ int dbz_iso_to_epoch(const char *s, size_t len, dt_unit unit, int64_t *v, char *
         return -1;
     }
     if (is_infinity_text(s, len)) {
-        errbuf_set(err, errlen, "\"%s\" (PostgreSQL %s) has no epoch value", quote(s, len).text,
-                   quote(s, len).text);
+        errbuf_set(err, errlen, "\"%s\" (PostgreSQL %s) has no epoch value", dbz_quote(s, len).text,
+                   dbz_quote(s, len).text);
         return -1;
     }
     int64_t secs;
@@ -586,7 +579,7 @@ int dbz_iso_to_epoch(const char *s, size_t len, dt_unit unit, int64_t *v, char *
         if (fits) *v = (secs + 1) * per - (per - sub);
     }
     if (!fits) {
-        errbuf_set(err, errlen, "\"%s\" does not fit a 64-bit count of %s", quote(s, len).text,
+        errbuf_set(err, errlen, "\"%s\" does not fit a 64-bit count of %s", dbz_quote(s, len).text,
                    dt_unit_name(unit));
         return -1;
     }
@@ -685,7 +678,7 @@ int dbz_interval_check_text(const char *s, size_t len, strbuf *out, char *err, s
     return 0;
 bad:
     errbuf_set(err, errlen, "\"%s\" is not an ISO-8601 duration (P1Y2M3DT4H5M6.78S): %s",
-               quote(s, len).text, why);
+               dbz_quote(s, len).text, why);
     return -1;
 }
 
@@ -708,7 +701,7 @@ int dbz_format_uuid(const char *s, size_t len, char out[DBZ_UUID_LEN], char *err
         errbuf_set(err, errlen,
                    "\"%s\" is not a UUID (8-4-4-4-12 hex digits, e.g. "
                    "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11)",
-                   quote(s, len).text);
+                   dbz_quote(s, len).text);
         return -1;
     }
     out[36] = '\0';

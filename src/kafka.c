@@ -22,15 +22,13 @@ struct kafka_consumer {
     start_position from;
     bool track_end;
     bool no_commit;
-    kafka_flush_fn flush;
-    void *flush_ud;
-    bool paused;    /* kafka_pause: no fetching until kafka_resume */
+    kafka_rebalance_hooks hooks;
     char **missing; /* subscribed topics reported missing, until one of their partitions arrives */
     size_t nmissing;
     int64_t last_message_ms; /* clock_ms() when kafka_poll last returned a message */
     int64_t nudged_ms;       /* clock_ms() of the last wake_fetcher, 0 if none since a message */
     int64_t nudge_wait_ms;   /* how long the queue must stay empty before the next wake_fetcher */
-    metrics *metrics;        /* kafka_set_metrics; NULL: none */
+    metrics *metrics;        /* kafka_set_metrics (before the workers start; NULL: none) */
 };
 
 /* Seconds between metadata refreshes (topic.metadata.refresh.interval.ms, cdcpipe's default): how
@@ -72,12 +70,12 @@ static void prepare_assignment(kafka_consumer *k, rd_kafka_topic_partition_list_
         bool known = partitions_find(k->parts, tp->topic, tp->partition, false) != NULL;
         partition_state *p = partitions_find(k->parts, tp->topic, tp->partition, true);
         p->assigned = true;
-        p->next = -1;
-        p->pending_from = -1;
-        p->committed = -1;
-        p->reached_end = false;
-        p->end_at_assign = -1; /* learnt from the first fetch: learn_end_offsets */
-        if (known) continue;   /* after a rebalance, continue from the committed offset */
+        p->paused = false;
+        p->eof_at = -1;
+        p->dispatched = -1;
+        atomic_store(&p->handled, -1); /* the worker has handled nothing of this assignment */
+        p->end_at_assign = -1;         /* learnt from the first fetch: learn_end_offsets */
+        if (known) continue;           /* after a rebalance, continue from the committed offset */
         switch (k->from.kind) {
         case START_COMMITTED:
             break; /* auto.offset.reset=earliest covers "no committed offset" */
@@ -114,17 +112,13 @@ static void prepare_assignment(kafka_consumer *k, rd_kafka_topic_partition_list_
     rd_kafka_topic_partition_list_destroy(by_time);
 }
 
-static void forget_revoked(kafka_consumer *k, rd_kafka_topic_partition_list_t *list)
+/* The table's states of the partitions in list (created when new). The caller frees the array. */
+static partition_state **states_of(kafka_consumer *k, const rd_kafka_topic_partition_list_t *list)
 {
-    for (int i = 0; i < list->cnt; i++) {
-        partition_state *p =
-            partitions_find(k->parts, list->elems[i].topic, list->elems[i].partition, false);
-        if (p) {
-            p->assigned = false;
-            p->next = -1;
-            p->pending_from = -1;
-        }
-    }
+    partition_state **ps = xcalloc((size_t)list->cnt + 1, sizeof *ps);
+    for (int i = 0; i < list->cnt; i++)
+        ps[i] = partitions_find(k->parts, list->elems[i].topic, list->elems[i].partition, true);
+    return ps;
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -135,38 +129,49 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_error_t *error = NULL;
     rd_kafka_resp_err_t ret = RD_KAFKA_RESP_ERR_NO_ERROR;
 
+    size_t n = (size_t)list->cnt;
+    partition_state **ps = NULL;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        prepare_assignment(k, list);
+        prepare_assignment(k, list); /* first: it tells partitions owned before from new ones */
+        ps = states_of(k, list);
         for (int i = 0; i < list->cnt; i++) {
             note_present(k, list->elems[i].topic);
             log_info("assigned %s [%d]", list->elems[i].topic, (int)list->elems[i].partition);
             metrics_partition_assigned(k->metrics, list->elems[i].topic, list->elems[i].partition,
                                        true);
         }
+        /* workers learn of them before any of their messages is polled (after this callback) */
+        k->hooks.assigned(k->hooks.ud, ps, n);
         if (cooperative)
             error = rd_kafka_incremental_assign(rk, list);
         else
             ret = rd_kafka_assign(rk, list);
-        /* Paused while ClickHouse is down: partitions gained meanwhile wait too. */
-        if (k->paused && !error && !ret) rd_kafka_pause_partitions(rk, list);
+        /* A worker retrying an insert has its partitions paused: partitions gained meanwhile
+         * wait too (the pipeline marked them paused). */
+        if (!error && !ret) {
+            for (size_t i = 0; i < n; i++)
+                if (ps[i]->paused) {
+                    ps[i]->paused = false;
+                    kafka_pause(k, &ps[i], 1, true);
+                }
+        }
     } else {
+        ps = states_of(k, list);
         /* Everything consumed so far is flushed and committed while we still own it. */
-        k->flush(k->flush_ud);
-        forget_revoked(k, list);
-        for (int i = 0; i < list->cnt; i++) {
-            log_info("revoked %s [%d]", list->elems[i].topic, (int)list->elems[i].partition);
-            metrics_partition_assigned(k->metrics, list->elems[i].topic, list->elems[i].partition,
-                                       false);
-        }
+        k->hooks.revoking(k->hooks.ud, ps, n);
         /* librdkafka keeps a partition's pause across assignments: never hand one over paused. */
-        if (k->paused) rd_kafka_resume_partitions(rk, list);
-        if (cooperative) {
-            error = rd_kafka_incremental_unassign(rk, list);
-        } else {
-            ret = rd_kafka_assign(rk, NULL);
-            k->paused = false; /* nothing is assigned any more */
+        kafka_pause(k, ps, n, false);
+        for (size_t i = 0; i < n; i++) {
+            ps[i]->assigned = false;
+            log_info("revoked %s [%d]", ps[i]->topic, (int)ps[i]->partition);
+            metrics_partition_assigned(k->metrics, ps[i]->topic, ps[i]->partition, false);
         }
+        if (cooperative)
+            error = rd_kafka_incremental_unassign(rk, list);
+        else
+            ret = rd_kafka_assign(rk, NULL);
     }
+    free(ps);
     if (error) {
         log_error("rebalance: %s", rd_kafka_error_string(error));
         rd_kafka_error_destroy(error);
@@ -214,7 +219,7 @@ static int set_property(rd_kafka_conf_t *conf, const char *name, const char *val
 }
 
 kafka_consumer *kafka_open(const config *cfg, const start_position *from, bool track_end,
-                           partition_table *parts, kafka_flush_fn flush, void *flush_ud, char *err,
+                           partition_table *parts, kafka_rebalance_hooks hooks, char *err,
                            size_t errlen)
 {
     kafka_consumer *k = xcalloc(1, sizeof *k);
@@ -222,8 +227,7 @@ kafka_consumer *kafka_open(const config *cfg, const start_position *from, bool t
     k->from = *from;
     k->track_end = track_end;
     k->no_commit = cfg->dry_run;
-    k->flush = flush;
-    k->flush_ud = flush_ud;
+    k->hooks = hooks;
     k->nudge_wait_ms = NUDGE_MIN_MS;
 
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -310,7 +314,7 @@ fail:
 static void learn_end_offsets(kafka_consumer *k)
 {
     for (size_t i = 0; i < k->parts->count; i++) {
-        partition_state *p = &k->parts->items[i];
+        partition_state *p = k->parts->items[i];
         int64_t low, high;
         if (!p->assigned || p->end_at_assign >= 0) continue;
         if (rd_kafka_get_watermark_offsets(k->rk, p->topic, p->partition, &low, &high) ==
@@ -330,14 +334,13 @@ static void learn_end_offsets(kafka_consumer *k)
 static void wake_fetcher(kafka_consumer *k)
 {
     int64_t now = clock_ms();
-    if (k->paused || now - k->last_message_ms < k->nudge_wait_ms ||
-        now - k->nudged_ms < k->nudge_wait_ms)
+    if (now - k->last_message_ms < k->nudge_wait_ms || now - k->nudged_ms < k->nudge_wait_ms)
         return;
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(4);
     for (size_t i = 0; i < k->parts->count; i++)
-        if (k->parts->items[i].assigned)
-            rd_kafka_topic_partition_list_add(list, k->parts->items[i].topic,
-                                              k->parts->items[i].partition);
+        if (k->parts->items[i]->assigned && !k->parts->items[i]->paused)
+            rd_kafka_topic_partition_list_add(list, k->parts->items[i]->topic,
+                                              k->parts->items[i]->partition);
     rd_kafka_topic_partition_list_t *behind = rd_kafka_topic_partition_list_new(4);
     if (list->cnt > 0 && rd_kafka_position(k->rk, list) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         for (int i = 0; i < list->cnt; i++) {
@@ -383,7 +386,7 @@ rd_kafka_message_t *kafka_poll(kafka_consumer *k, int timeout_ms, bool *fatal, c
     const char *topic = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         partition_state *p = partitions_find(k->parts, topic, m->partition, false);
-        if (p && p->assigned) p->reached_end = true;
+        if (p && p->assigned) p->eof_at = m->offset;
         log_debug("%s [%d]: reached the end at offset %lld", topic, (int)m->partition,
                   (long long)m->offset);
     } else if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
@@ -409,14 +412,17 @@ rd_kafka_message_t *kafka_poll(kafka_consumer *k, int timeout_ms, bool *fatal, c
     return NULL;
 }
 
-int kafka_commit(kafka_consumer *k)
+int kafka_commit(kafka_consumer *k, partition_state *const *ps, size_t n)
 {
     if (k->no_commit) return 0;
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(4);
-    for (size_t i = 0; i < k->parts->count; i++) {
-        partition_state *p = &k->parts->items[i];
-        if (p->assigned && p->next >= 0 && p->next != p->committed)
+    partition_state **committing = xcalloc(n + 1, sizeof *committing);
+    for (size_t i = 0; i < n; i++) {
+        partition_state *p = ps[i];
+        if (p->owned && p->next >= 0 && p->next != p->committed) {
+            committing[list->cnt] = p;
             rd_kafka_topic_partition_list_add(list, p->topic, p->partition)->offset = p->next;
+        }
     }
     int rc = 0;
     if (list->cnt > 0) {
@@ -427,9 +433,8 @@ int kafka_commit(kafka_consumer *k)
             rc = -1;
         } else {
             for (int i = 0; i < list->cnt; i++) {
-                partition_state *p = partitions_find(k->parts, list->elems[i].topic,
-                                                     list->elems[i].partition, false);
-                CDC_ASSERT(p); /* the list was built from k->parts */
+                partition_state *p = committing[i]; /* librdkafka keeps the list's order */
+                CDC_ASSERT(p->partition == list->elems[i].partition);
                 if (list->elems[i].err) {
                     log_warn("committing %s [%d] failed: %s", p->topic, (int)p->partition,
                              rd_kafka_err2str(list->elems[i].err));
@@ -442,72 +447,51 @@ int kafka_commit(kafka_consumer *k)
             }
         }
     }
-    if (list->cnt > 0) metrics_commit(k->metrics, rc == 0);
+    if (list->cnt > 0) metrics_commit(k->metrics, rc == 0); /* atomic: from any worker */
+    free(committing);
     rd_kafka_topic_partition_list_destroy(list);
     return rc;
 }
 
-/* Applies pause (true) or resume to the whole current assignment. */
-static void pause_assignment(kafka_consumer *k, bool pause)
+void kafka_pause(kafka_consumer *k, partition_state *const *ps, size_t n, bool pause)
 {
-    rd_kafka_topic_partition_list_t *list = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_assignment(k->rk, &list);
-    if (!e)
-        e = pause ? rd_kafka_pause_partitions(k->rk, list)
-                  : rd_kafka_resume_partitions(k->rk, list);
-    if (e) log_warn("%s the partitions: %s", pause ? "pausing" : "resuming", rd_kafka_err2str(e));
-    if (list) rd_kafka_topic_partition_list_destroy(list);
-}
-
-void kafka_pause(kafka_consumer *k)
-{
-    if (k->paused) return;
-    pause_assignment(k, true);
-    k->paused = true;
-    metrics_set_paused(k->metrics, true);
-    log_info("consumption paused until ClickHouse takes the batch");
-}
-
-void kafka_resume(kafka_consumer *k)
-{
-    if (!k->paused) return;
-    pause_assignment(k, false);
-    k->paused = false;
-    metrics_set_paused(k->metrics, false);
-    log_info("consumption resumed");
-}
-
-int kafka_rewind(kafka_consumer *k)
-{
-    kafka_resume(k); /* first: resuming restarts the fetch at the last message returned */
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(4);
-    for (size_t i = 0; i < k->parts->count; i++) {
-        partition_state *p = &k->parts->items[i];
-        if (!p->assigned || p->pending_from < 0) continue;
-        rd_kafka_topic_partition_list_add(list, p->topic, p->partition)->offset = p->pending_from;
-        p->next = p->pending_from;
-        p->pending_from = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!ps[i]->assigned || ps[i]->paused == pause) continue;
+        rd_kafka_topic_partition_list_add(list, ps[i]->topic, ps[i]->partition);
+        ps[i]->paused = pause;
     }
-    int rc = 0;
     if (list->cnt > 0) {
-        /* With a timeout the seek also discards messages fetched from the old position. */
-        rd_kafka_error_t *error = rd_kafka_seek_partitions(k->rk, list, 10000);
-        if (error) {
-            log_error("rewinding the partitions: %s", rd_kafka_error_string(error));
-            rd_kafka_error_destroy(error);
-            rc = -1;
-        }
-        for (int i = 0; i < list->cnt; i++) {
-            rd_kafka_topic_partition_t *tp = &list->elems[i];
-            if (tp->err) {
-                log_error("rewinding %s [%d] to offset %lld: %s", tp->topic, (int)tp->partition,
-                          (long long)tp->offset, rd_kafka_err2str(tp->err));
-                rc = -1;
-            } else if (!error) {
-                log_info("%s [%d]: consuming again from offset %lld", tp->topic, (int)tp->partition,
-                         (long long)tp->offset);
-            }
-        }
+        rd_kafka_resp_err_t e = pause ? rd_kafka_pause_partitions(k->rk, list)
+                                      : rd_kafka_resume_partitions(k->rk, list);
+        if (e)
+            log_warn("%s the partitions: %s", pause ? "pausing" : "resuming", rd_kafka_err2str(e));
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+int kafka_rewind(kafka_consumer *k, partition_state *ps, int64_t offset)
+{
+    /* first: resuming restarts the fetch at the last message returned */
+    kafka_pause(k, &ps, 1, false);
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, ps->topic, ps->partition)->offset = offset;
+    int rc = 0;
+    /* With a timeout the seek also discards messages fetched from the old position. */
+    rd_kafka_error_t *error = rd_kafka_seek_partitions(k->rk, list, 10000);
+    rd_kafka_topic_partition_t *tp = &list->elems[0];
+    if (error) {
+        log_error("rewinding %s [%d] to offset %lld: %s", ps->topic, (int)ps->partition,
+                  (long long)offset, rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+        rc = -1;
+    } else if (tp->err) {
+        log_error("rewinding %s [%d] to offset %lld: %s", ps->topic, (int)ps->partition,
+                  (long long)offset, rd_kafka_err2str(tp->err));
+        rc = -1;
+    } else {
+        log_info("%s [%d]: consuming again from offset %lld", ps->topic, (int)ps->partition,
+                 (long long)offset);
     }
     rd_kafka_topic_partition_list_destroy(list);
     return rc;

@@ -12,7 +12,7 @@
 #include <lauxlib.h>
 
 #include "cdcpipe/datetime.h"
-#include "cdcpipe/debezium_types.h"
+#include "cdcpipe/dbz_value.h"
 #include "cdcpipe/log.h"
 #include "cdcpipe/row_json.h"
 #include "cdcpipe/strbuf.h"
@@ -31,23 +31,13 @@ static int scratch_gc(lua_State *L)
     return 0;
 }
 
-/* The module's scratch buffer i (0 or 1), emptied. */
-static strbuf *scratch_n(lua_State *L, int i)
+/* Converts argument 1 by spec and returns its text, or raises "fn: why". */
+static int convert(lua_State *L, const char *fn, const dbz_value_spec *spec)
 {
-    strbuf *b = (strbuf *)lua_touserdata(L, lua_upvalueindex(1)) + i;
-    strbuf_reset(b);
-    return b;
-}
-
-static strbuf *scratch(lua_State *L)
-{
-    return scratch_n(L, 0);
-}
-
-/* Pushes the scratch buffer's text. */
-static int push_scratch(lua_State *L, const strbuf *b)
-{
-    lua_pushlstring(L, b->len ? b->data : "", b->len);
+    char err[256];
+    strbuf *scratch = lua_touserdata(L, lua_upvalueindex(1));
+    if (dbz_value_convert(L, 1, spec, scratch, err, sizeof err) != 0)
+        return luaL_error(L, "%s: %s", fn, err);
     return 1;
 }
 
@@ -102,56 +92,22 @@ static int unit_digits(dt_unit unit)
     return unit == DT_SECONDS ? 0 : unit == DT_MILLIS ? 3 : unit == DT_MICROS ? 6 : 9;
 }
 
-/* An integer-valued number argument (floats with an integral value are accepted). */
-static int64_t whole_arg(lua_State *L, int i, const char *fn, const char *what)
-{
-    int ok = 0;
-    lua_Integer v = lua_tointegerx(L, i, &ok);
-    if (!ok || lua_type(L, i) != LUA_TNUMBER)
-        luaL_error(L, "%s: expected %s, got %s", fn, what,
-                   lua_type(L, i) == LUA_TNUMBER ? "a fraction" : luaL_typename(L, i));
-    return (int64_t)v;
-}
-
 /* cdc.decimal(v [, scale]) */
 static int l_decimal(lua_State *L)
 {
-    char err[256];
     if (is_null_arg(L, 1)) return pass_null(L);
-    strbuf *b = scratch(L);
-    int rc;
-    size_t len;
-    const char *s;
+    dbz_value_spec spec = {.kind = DBZ_V_DECIMAL};
     switch (lua_type(L, 1)) {
     case LUA_TSTRING:
-        s = lua_tolstring(L, 1, &len);
         if (lua_isnoneornil(L, 2))
-            rc = dbz_decimal_check_text(s, len, b, err, sizeof err);
+            spec.kind = DBZ_V_DECIMAL_TEXT;
         else
-            rc = dbz_decimal_from_base64(s, len, int_arg(L, 2, "cdc.decimal", "scale"), b, err,
-                                         sizeof err);
+            spec.param = int_arg(L, 2, "cdc.decimal", "scale");
         break;
     case LUA_TTABLE: /* io.debezium.data.VariableScaleDecimal */
-        if (lua_getfield(L, 1, "value") != LUA_TSTRING)
-            return luaL_error(L,
-                              "cdc.decimal: a VariableScaleDecimal table needs a base64 string "
-                              "\"value\", got a %s",
-                              luaL_typename(L, -1));
-        if (lua_getfield(L, 1, "scale") != LUA_TNUMBER || !lua_isinteger(L, -1))
-            return luaL_error(L,
-                              "cdc.decimal: a VariableScaleDecimal table needs an integer "
-                              "\"scale\", got a %s",
-                              lua_type(L, -1) == LUA_TNUMBER ? "fraction" : luaL_typename(L, -1));
-        s = lua_tolstring(L, -2, &len);
-        rc = dbz_decimal_from_base64(s, len, lua_tointeger(L, -1), b, err, sizeof err);
+        spec.kind = DBZ_V_VSDECIMAL;
         break;
     case LUA_TNUMBER: /* decimal.handling.mode=double */
-        if (lua_isinteger(L, 1)) {
-            strbuf_printf(b, "%lld", (long long)lua_tointeger(L, 1));
-            rc = 0;
-        } else {
-            rc = dbz_decimal_from_double(lua_tonumber(L, 1), b, err, sizeof err);
-        }
         break;
     default:
         return luaL_error(L,
@@ -159,65 +115,48 @@ static int l_decimal(lua_State *L)
                           "{scale, value} table or a number, got a %s",
                           luaL_typename(L, 1));
     }
-    if (rc != 0) return luaL_error(L, "cdc.decimal: %s", err);
-    return push_scratch(L, b);
+    return convert(L, "cdc.decimal", &spec);
 }
 
 /* cdc.time(v, unit [, precision]) or cdc.time(zoned_text [, nil [, precision]]) */
 static int l_time(lua_State *L)
 {
-    char out[DBZ_TIME_LEN], err[256];
     if (is_null_arg(L, 1)) return pass_null(L);
-    int precision = lua_isnoneornil(L, 3) ? -1 : precision_arg(L, 3, "cdc.time", -1);
-    int rc;
-    if (lua_type(L, 1) == LUA_TSTRING) {
-        size_t len;
-        const char *s = lua_tolstring(L, 1, &len);
-        rc = dbz_format_zoned_time(s, len, precision, out, err, sizeof err);
-    } else if (lua_type(L, 1) == LUA_TNUMBER) {
+    dbz_value_spec spec = {.kind = DBZ_V_ZONED_TIME,
+                           .precision = precision_arg(L, 3, "cdc.time", -1)};
+    if (lua_type(L, 1) == LUA_TNUMBER) {
         if (lua_isnoneornil(L, 2))
             return luaL_error(L, "cdc.time: a number needs its unit: \"ms\" (Time), \"us\" "
                                  "(MicroTime) or \"ns\" (NanoTime)");
-        dt_unit unit = unit_arg(L, 2, "cdc.time", NULL);
-        int64_t v = whole_arg(L, 1, "cdc.time", "a whole number of time units past midnight");
-        rc = dbz_format_time(v, unit, precision, out, err, sizeof err);
-    } else {
+        spec.kind = DBZ_V_TIME;
+        spec.unit = unit_arg(L, 2, "cdc.time", NULL);
+    } else if (lua_type(L, 1) != LUA_TSTRING) {
         return luaL_error(L,
                           "cdc.time: expected a number past midnight or a ZonedTime string, "
                           "got a %s",
                           luaL_typename(L, 1));
     }
-    if (rc != 0) return luaL_error(L, "cdc.time: %s", err);
-    lua_pushstring(L, out);
-    return 1;
+    return convert(L, "cdc.time", &spec);
 }
 
 /* cdc.datetime64(v [, unit [, precision]]) */
 static int l_datetime64(lua_State *L)
 {
-    char out[DBZ_DATETIME64_LEN], err[256];
     if (is_null_arg(L, 1)) return pass_null(L);
-    int rc;
+    dbz_value_spec spec = {.kind = DBZ_V_ZONED_TIMESTAMP};
     if (lua_type(L, 1) == LUA_TSTRING) {
-        size_t len;
-        const char *s = lua_tolstring(L, 1, &len);
-        rc = dbz_format_datetime64_iso(s, len, precision_arg(L, 3, "cdc.datetime64", 6), out, err,
-                                       sizeof err);
+        spec.precision = precision_arg(L, 3, "cdc.datetime64", 6);
     } else if (lua_type(L, 1) == LUA_TNUMBER) {
-        dt_unit unit = unit_arg(L, 2, "cdc.datetime64", "ms");
-        int64_t v = whole_arg(L, 1, "cdc.datetime64", "a whole epoch number");
-        rc =
-            dbz_format_datetime64(v, unit, precision_arg(L, 3, "cdc.datetime64", unit_digits(unit)),
-                                  out, err, sizeof err);
+        spec.kind = DBZ_V_TIMESTAMP;
+        spec.unit = unit_arg(L, 2, "cdc.datetime64", "ms");
+        spec.precision = precision_arg(L, 3, "cdc.datetime64", unit_digits(spec.unit));
     } else {
         return luaL_error(L,
                           "cdc.datetime64: expected an epoch number or an ISO-8601 string, got a "
                           "%s",
                           luaL_typename(L, 1));
     }
-    if (rc != 0) return luaL_error(L, "cdc.datetime64: %s", err);
-    lua_pushstring(L, out);
-    return 1;
+    return convert(L, "cdc.datetime64", &spec);
 }
 
 /* cdc.epoch(iso_text [, unit]) */
@@ -241,151 +180,65 @@ static int l_epoch(lua_State *L)
 /* cdc.interval(v [, style]) */
 static int l_interval(lua_State *L)
 {
-    char err[256];
     if (is_null_arg(L, 1)) return pass_null(L);
-    if (lua_type(L, 1) == LUA_TSTRING) { /* interval.handling.mode=string */
-        size_t len;
-        const char *s = lua_tolstring(L, 1, &len);
-        strbuf *b = scratch(L);
-        if (dbz_interval_check_text(s, len, b, err, sizeof err) != 0)
-            return luaL_error(L, "cdc.interval: %s", err);
-        return push_scratch(L, b);
-    }
-    if (lua_type(L, 1) != LUA_TNUMBER)
+    dbz_value_spec spec = {.kind = DBZ_V_INTERVAL}; /* interval.handling.mode=string */
+    if (lua_type(L, 1) == LUA_TNUMBER) {
+        const char *style = luaL_optstring(L, 2, "iso");
+        spec.kind = DBZ_V_DURATION;
+        if (strcmp(style, "iso") == 0)
+            spec.interval = DBZ_INTERVAL_ISO;
+        else if (strcmp(style, "seconds") == 0)
+            spec.interval = DBZ_INTERVAL_SECONDS;
+        else
+            return luaL_error(L, "cdc.interval: style \"%s\" is not \"iso\" or \"seconds\"", style);
+    } else if (lua_type(L, 1) != LUA_TSTRING) {
         return luaL_error(L,
                           "cdc.interval: expected MicroDuration microseconds or an ISO-8601 "
                           "duration string, got a %s",
                           luaL_typename(L, 1));
-    int64_t us = whole_arg(L, 1, "cdc.interval", "whole microseconds");
-    const char *style_name = luaL_optstring(L, 2, "iso");
-    dbz_interval_style style;
-    if (strcmp(style_name, "iso") == 0)
-        style = DBZ_INTERVAL_ISO;
-    else if (strcmp(style_name, "seconds") == 0)
-        style = DBZ_INTERVAL_SECONDS;
-    else
-        return luaL_error(L, "cdc.interval: style \"%s\" is not \"iso\" or \"seconds\"",
-                          style_name);
-    char out[DBZ_INTERVAL_LEN];
-    dbz_format_interval(us, style, out);
-    lua_pushstring(L, out);
-    return 1;
+    }
+    return convert(L, "cdc.interval", &spec);
 }
 
 /* cdc.uuid(v) */
 static int l_uuid(lua_State *L)
 {
-    char out[DBZ_UUID_LEN], err[256];
     if (is_null_arg(L, 1)) return pass_null(L);
-    if (lua_type(L, 1) != LUA_TSTRING)
-        return luaL_error(L, "cdc.uuid: expected UUID text, got a %s", luaL_typename(L, 1));
-    size_t len;
-    const char *s = lua_tolstring(L, 1, &len);
-    if (dbz_format_uuid(s, len, out, err, sizeof err) != 0)
-        return luaL_error(L, "cdc.uuid: %s", err);
-    lua_pushstring(L, out);
-    return 1;
+    return convert(L, "cdc.uuid", &(dbz_value_spec){.kind = DBZ_V_UUID});
 }
 
 /* cdc.bytes(v [, mode [, as]]) */
 static int l_bytes(lua_State *L)
 {
-    char err[256];
     if (is_null_arg(L, 1)) return pass_null(L);
-    if (lua_type(L, 1) != LUA_TSTRING)
-        return luaL_error(L, "cdc.bytes: expected an encoded string, got a %s",
-                          luaL_typename(L, 1));
-    const char *mode_name = luaL_optstring(L, 2, "bytes");
-    dbz_binary_mode mode;
-    if (dbz_parse_binary_mode(mode_name, &mode) != 0)
+    dbz_value_spec spec = {.kind = DBZ_V_BYTES};
+    const char *mode = luaL_optstring(L, 2, "bytes");
+    if (dbz_parse_binary_mode(mode, &spec.binary) != 0)
         return luaL_error(L,
                           "cdc.bytes: mode \"%s\" is not one of \"bytes\", \"base64\", "
                           "\"base64-url-safe\", \"hex\" (binary.handling.mode)",
-                          mode_name);
+                          mode);
     const char *as = luaL_optstring(L, 3, "raw");
-    const bool hex = strcmp(as, "hex") == 0;
-    if (!hex && strcmp(as, "raw") != 0)
+    spec.hex = strcmp(as, "hex") == 0;
+    if (!spec.hex && strcmp(as, "raw") != 0)
         return luaL_error(L, "cdc.bytes: output \"%s\" is not \"raw\" or \"hex\"", as);
-    size_t len;
-    const char *s = lua_tolstring(L, 1, &len);
-    strbuf *b = scratch(L);
-    if (dbz_binary_decode(s, len, mode, b, err, sizeof err) != 0)
-        return luaL_error(L, "cdc.bytes: %s", err);
-    if (!hex) return push_scratch(L, b);
-    strbuf *text = scratch_n(L, 1);
-    dbz_hex_encode((const unsigned char *)b->data, b->len, text);
-    return push_scratch(L, text);
+    return convert(L, "cdc.bytes", &spec);
 }
 
 /* cdc.bits(v [, length]) */
 static int l_bits(lua_State *L)
 {
-    char err[256];
     if (is_null_arg(L, 1)) return pass_null(L);
-    if (lua_type(L, 1) != LUA_TSTRING)
-        return luaL_error(L, "cdc.bits: expected base64 Bits, got a %s", luaL_typename(L, 1));
-    const int64_t length = lua_isnoneornil(L, 2) ? 0 : int_arg(L, 2, "cdc.bits", "length");
-    size_t len;
-    const char *s = lua_tolstring(L, 1, &len);
-    strbuf *b = scratch(L);
-    if (dbz_binary_decode(s, len, DBZ_BIN_BASE64, b, err, sizeof err) != 0)
-        return luaL_error(L, "cdc.bits: %s", err);
-    if (length == 0 && b->len == 0) return luaL_error(L, "cdc.bits: no bytes and no length");
-    strbuf *text = scratch_n(L, 1);
-    if (dbz_bits_from_bytes((const unsigned char *)b->data, b->len, length, text, err,
-                            sizeof err) != 0)
-        return luaL_error(L, "cdc.bits: \"%s\": %s", s, err);
-    return push_scratch(L, text);
-}
-
-bool lua_module_is_unavailable(lua_State *L, int idx, const char *placeholder)
-{
-    const char *ph = placeholder ? placeholder : DBZ_UNAVAILABLE;
-    const size_t plen = strlen(ph);
-    const bool custom = strcmp(ph, DBZ_UNAVAILABLE) != 0;
-    bool found = false;
-    size_t len;
-    idx = lua_absindex(L, idx);
-    if (lua_type(L, idx) == LUA_TSTRING) {
-        const char *s = lua_tolstring(L, idx, &len);
-        return dbz_is_unavailable_string(s, len, ph);
-    }
-    if (lua_type(L, idx) != LUA_TTABLE) return false;
-    const lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
-    if (n == 1) { /* text[], uuid[], ... */
-        if (lua_rawgeti(L, idx, 1) == LUA_TSTRING) {
-            const char *s = lua_tolstring(L, -1, &len);
-            found = dbz_is_unavailable_string(s, len, ph) ||
-                    (!custom && len == 36 && strcmp(s, DBZ_UNAVAILABLE_UUID) == 0);
-        }
-        lua_pop(L, 1);
-    } else if (n > 1 && (size_t)n == plen) { /* int[] / bigint[]: the placeholder's bytes */
-        found = true;
-        for (lua_Integer i = 1; found && i <= n; i++) {
-            lua_rawgeti(L, idx, i);
-            found = lua_isinteger(L, -1) && lua_tointeger(L, -1) == (unsigned char)ph[i - 1];
-            lua_pop(L, 1);
-        }
-    } else if (n == 0) { /* hstore as a map: {placeholder = placeholder} */
-        lua_pushnil(L);
-        if (lua_next(L, idx) != 0) {
-            found = lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TSTRING &&
-                    strcmp(lua_tostring(L, -2), ph) == 0 && strcmp(lua_tostring(L, -1), ph) == 0;
-            lua_pop(L, 1);
-            if (lua_next(L, idx) != 0) {
-                found = false; /* more than one entry */
-                lua_pop(L, 2);
-            }
-        }
-    }
-    return found;
+    dbz_value_spec spec = {.kind = DBZ_V_BITS};
+    if (!lua_isnoneornil(L, 2)) spec.param = int_arg(L, 2, "cdc.bits", "length");
+    return convert(L, "cdc.bits", &spec);
 }
 
 /* cdc.is_unavailable(v [, placeholder]) */
 static int l_is_unavailable(lua_State *L)
 {
     const char *ph = luaL_optstring(L, 2, DBZ_UNAVAILABLE);
-    lua_pushboolean(L, lua_module_is_unavailable(L, 1, ph));
+    lua_pushboolean(L, dbz_value_is_unavailable(L, 1, ph));
     return 1;
 }
 
@@ -394,7 +247,8 @@ static int l_json(lua_State *L)
 {
     char err[256];
     if (lua_isnoneornil(L, 1)) return pass_null(L);
-    strbuf *b = scratch(L);
+    strbuf *b = lua_touserdata(L, lua_upvalueindex(1));
+    strbuf_reset(b);
     lua_settop(L, 1);
     lua_createtable(L, 0, 1); /* row_json writes objects: wrap as {v = value}, strip it again */
     lua_pushvalue(L, 1);
@@ -408,61 +262,36 @@ static int l_json(lua_State *L)
     return 1;
 }
 
+/* cdc.datetime(v [, unit]) */
 static int l_datetime(lua_State *L)
 {
-    char out[DT_DATETIME_LEN], err[256];
-    int type = lua_type(L, 1);
-    if (type == LUA_TNIL || type == LUA_TNONE) {
-        lua_pushnil(L);
-        return 1;
-    }
-    if (type == LUA_TSTRING) {
-        size_t len;
-        const char *s = lua_tolstring(L, 1, &len);
-        if (dt_format_iso(s, len, out, err, sizeof err) != 0)
-            return luaL_error(L, "cdc.datetime: %s", err);
-        lua_pushstring(L, out);
-        return 1;
-    }
-    if (type != LUA_TNUMBER)
+    if (lua_isnoneornil(L, 1)) return pass_null(L);
+    dbz_value_spec spec = {.kind = DBZ_V_ZONED_TIMESTAMP, .precision = -1};
+    if (lua_type(L, 1) == LUA_TNUMBER) {
+        spec.kind = DBZ_V_TIMESTAMP;
+        spec.unit = unit_arg(L, 2, "cdc.datetime", "ms");
+        if (!lua_isinteger(L, 1)) { /* a fraction of a unit: floored */
+            const lua_Number n = lua_tonumber(L, 1);
+            if (!(n >= -9.2e18 && n <= 9.2e18))
+                return luaL_error(L, "cdc.datetime: %f is out of range", n);
+            lua_Integer v = (lua_Integer)n;
+            if ((lua_Number)v > n) v--;
+            lua_pushinteger(L, v);
+            lua_replace(L, 1);
+        }
+    } else if (lua_type(L, 1) != LUA_TSTRING) {
         return luaL_error(L,
                           "cdc.datetime: expected an epoch number or an ISO-8601 string, got a %s",
                           luaL_typename(L, 1));
-    const char *unit_name = luaL_optstring(L, 2, "ms");
-    dt_unit unit;
-    if (dt_parse_unit(unit_name, &unit) != 0)
-        return luaL_error(
-            L, "cdc.datetime: unit \"%s\" is not one of \"s\", \"ms\", \"us\", \"ns\"", unit_name);
-    lua_Integer v;
-    if (lua_isinteger(L, 1)) {
-        v = lua_tointeger(L, 1);
-    } else {
-        lua_Number n = lua_tonumber(L, 1);
-        if (!(n >= -9.2e18 && n <= 9.2e18))
-            return luaL_error(L, "cdc.datetime: %f is out of range", n);
-        v = (lua_Integer)n;
-        if ((lua_Number)v > n) v--; /* floor */
     }
-    if (dt_format_epoch((int64_t)v, unit, out, err, sizeof err) != 0)
-        return luaL_error(L, "cdc.datetime: %s", err);
-    lua_pushstring(L, out);
-    return 1;
+    return convert(L, "cdc.datetime", &spec);
 }
 
+/* cdc.date(days) */
 static int l_date(lua_State *L)
 {
-    if (lua_isnoneornil(L, 1)) {
-        lua_pushnil(L);
-        return 1;
-    }
-    if (!lua_isinteger(L, 1))
-        return luaL_error(L, "cdc.date: expected whole days since 1970-01-01, got a %s",
-                          lua_type(L, 1) == LUA_TNUMBER ? "fraction" : luaL_typename(L, 1));
-    char out[DT_DATE_LEN], err[256];
-    if (dt_format_date((int64_t)lua_tointeger(L, 1), out, err, sizeof err) != 0)
-        return luaL_error(L, "cdc.date: %s", err);
-    lua_pushstring(L, out);
-    return 1;
+    if (lua_isnoneornil(L, 1)) return pass_null(L);
+    return convert(L, "cdc.date", &(dbz_value_spec){.kind = DBZ_V_DATE});
 }
 
 static int l_log(lua_State *L)

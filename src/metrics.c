@@ -289,7 +289,8 @@ static const family_def families[NFAMILIES] = {
                     NOFIELD},
     [F_PAUSED] = {"cdcpipe_paused",
                   K_GAUGE,
-                  "1 while consumption is paused until ClickHouse takes the waiting batch",
+                  "Workers whose partitions are paused until ClickHouse takes their waiting batch "
+                  "(0: none)",
                   0,
                   {NULL},
                   0,
@@ -414,9 +415,13 @@ typedef struct series {
 
 struct metrics_registry {
     series *_Atomic heads[NFAMILIES];
-    pthread_mutex_t create;       /* creating a series; never taken by a reader */
-    series *single[NFAMILIES];    /* the series of each label-less family */
-    _Atomic int64_t heartbeat_ms; /* clock_ms() */
+    pthread_mutex_t create;    /* creating a series; never taken by a reader */
+    series *single[NFAMILIES]; /* the series of each label-less family */
+    /* per watched thread (workers, then METRICS_CONSUMER): clock_ms() of its last beat, and
+     * whether it waits on purpose for another (metrics_thread_waiting) */
+    _Atomic int64_t heartbeat_ms[METRICS_MAX_WORKERS + 1];
+    atomic_bool waiting[METRICS_MAX_WORKERS + 1];
+    _Atomic unsigned nworkers; /* watched workers: [0, nworkers) */
     _Atomic int phase;
     atomic_bool clickhouse_ok;
     _Atomic int64_t last_tick_ms[METRICS_MAX_WORKERS];
@@ -508,7 +513,8 @@ void metrics_init(metrics *m)
         r->single[f] = s;
         atomic_store(&r->heads[f], s);
     }
-    atomic_store(&r->heartbeat_ms, clock_ms());
+    for (unsigned t = 0; t <= METRICS_MAX_WORKERS; t++)
+        atomic_store(&r->heartbeat_ms[t], clock_ms());
     atomic_store(&r->phase, METRICS_STARTING);
     atomic_store(&r->clickhouse_ok, true);
     m->reg = r;
@@ -697,9 +703,9 @@ void metrics_commit(metrics *m, bool ok)
     if (ok) set(m->reg->single[F_LAST_COMMIT], metrics_unix_ms());
 }
 
-void metrics_set_paused(metrics *m, bool paused)
+void metrics_set_paused(metrics *m, unsigned workers)
 {
-    if (m && m->reg) set(m->reg->single[F_PAUSED], paused);
+    if (m && m->reg) set(m->reg->single[F_PAUSED], workers);
 }
 
 void metrics_each_assigned(metrics *m, void (*fn)(void *ud, const char *topic, int32_t partition),
@@ -736,9 +742,18 @@ void metrics_set_phase(metrics *m, metrics_phase phase)
     if (m->reg) atomic_store(&m->reg->phase, (int)phase);
 }
 
-void metrics_heartbeat(metrics *m)
+void metrics_heartbeat(metrics *m, unsigned thread)
 {
-    if (m->reg) atomic_store_explicit(&m->reg->heartbeat_ms, clock_ms(), memory_order_relaxed);
+    if (m->reg && thread <= METRICS_CONSUMER)
+        atomic_store_explicit(&m->reg->heartbeat_ms[thread], clock_ms(), memory_order_relaxed);
+}
+
+void metrics_thread_waiting(metrics *m, unsigned thread, bool waiting)
+{
+    if (!m->reg || thread > METRICS_CONSUMER) return;
+    /* the beat first: the wait's end counts as one, so a long wait is not a stall afterwards */
+    atomic_store_explicit(&m->reg->heartbeat_ms[thread], clock_ms(), memory_order_relaxed);
+    atomic_store_explicit(&m->reg->waiting[thread], waiting, memory_order_relaxed);
 }
 
 #define TICK_MS 500
@@ -748,8 +763,9 @@ void metrics_tick(metrics *m, unsigned worker, const void *batches)
     metrics_registry *r = m->reg;
     if (!r || worker >= METRICS_MAX_WORKERS) return;
     int64_t now = clock_ms();
-    atomic_store_explicit(&r->heartbeat_ms, now, memory_order_relaxed);
-    if (now - atomic_load_explicit(&r->last_tick_ms[worker], memory_order_relaxed) < TICK_MS)
+    atomic_store_explicit(&r->heartbeat_ms[worker], now, memory_order_relaxed);
+    if (batches &&
+        now - atomic_load_explicit(&r->last_tick_ms[worker], memory_order_relaxed) < TICK_MS)
         return;
     atomic_store_explicit(&r->last_tick_ms[worker], now, memory_order_relaxed);
     const batch_set *set = batches;
@@ -771,7 +787,15 @@ void metrics_tick(metrics *m, unsigned worker, const void *batches)
 
 void metrics_set_workers(metrics *m, unsigned workers)
 {
-    if (m->reg) set(m->reg->single[F_WORKERS], workers);
+    metrics_registry *r = m->reg;
+    if (!r) return;
+    if (workers > METRICS_MAX_WORKERS) workers = METRICS_MAX_WORKERS;
+    for (unsigned t = 0; t < workers; t++) {
+        atomic_store(&r->heartbeat_ms[t], clock_ms());
+        atomic_store(&r->waiting[t], false);
+    }
+    atomic_store(&r->nworkers, workers);
+    set(r->single[F_WORKERS], workers);
 }
 
 void metrics_set_build_info(metrics *m, const char *version, const char *script_path,
@@ -804,11 +828,29 @@ void metrics_reload(metrics *m, const char *script_path)
         }
 }
 
-bool metrics_healthy(const metrics *m, int64_t stall_ms)
+/* thread's beat is recent, or it waits on purpose for another watched thread */
+static bool alive(metrics_registry *r, unsigned thread, int64_t now, int64_t stall_ms)
 {
-    if (!m->reg) return true;
-    return clock_ms() - atomic_load_explicit(&m->reg->heartbeat_ms, memory_order_relaxed) <=
-           stall_ms;
+    return atomic_load_explicit(&r->waiting[thread], memory_order_relaxed) ||
+           now - atomic_load_explicit(&r->heartbeat_ms[thread], memory_order_relaxed) <= stall_ms;
+}
+
+bool metrics_healthy(const metrics *m, int64_t stall_ms, unsigned *stalled)
+{
+    metrics_registry *r = m->reg;
+    if (!r) return true;
+    int64_t now = clock_ms();
+    unsigned n = atomic_load(&r->nworkers);
+    for (unsigned t = 0; t < n; t++)
+        if (!alive(r, t, now, stall_ms)) {
+            *stalled = t;
+            return false;
+        }
+    if (!alive(r, METRICS_CONSUMER, now, stall_ms)) {
+        *stalled = METRICS_CONSUMER;
+        return false;
+    }
+    return true;
 }
 
 bool metrics_ready(const metrics *m, const char **reason)

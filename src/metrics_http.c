@@ -98,9 +98,17 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return answer(c, MHD_HTTP_OK, PROM_TEXT_CONTENT_TYPE, page.data, page.len, true);
     }
     if (strcmp(url, "/healthz") == 0) {
-        bool ok = metrics_healthy(s->m, METRICS_HTTP_STALL_MS);
-        return text(c, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
-                    ok ? "ok" : "stalled: the main loop has not turned for 30 s");
+        unsigned stalled = 0;
+        if (metrics_healthy(s->m, METRICS_HTTP_STALL_MS, &stalled))
+            return text(c, MHD_HTTP_OK, "ok");
+        char line[160];
+        if (stalled == METRICS_CONSUMER)
+            snprintf(line, sizeof line, "stalled: the consumer thread has not turned for %d s",
+                     METRICS_HTTP_STALL_MS / 1000);
+        else
+            snprintf(line, sizeof line, "stalled: worker %u has not turned for %d s", stalled,
+                     METRICS_HTTP_STALL_MS / 1000);
+        return text(c, MHD_HTTP_SERVICE_UNAVAILABLE, line);
     }
     const char *reason;
     bool ready = metrics_ready(s->m, &reason);

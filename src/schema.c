@@ -7,14 +7,16 @@
  *   entry   = { [E_TEXT] = schema text, [E_SCHEMA] = parsed schema, [E_SECTIONS] = sections }
  *   sections: section name (true for the top level) → index
  *   index   = { [1] = number of fields, <field name> = descriptor, ... }
- *   descriptor = { [D_KIND] = kind, [D_PARAM] = scale or bit length, [D_SCHEMA] = the field's
- *                  schema table, [D_ITEMS] = descriptor of array items, [D_LABEL] = type name }
+ *   descriptor = { [D_KIND] = kind (a dbz_value_kind, K_KEEP or K_ARRAY), [D_PARAM] = scale or
+ *                  bit length, [D_UNIT] = the epoch or time-of-day unit, [D_SCHEMA] = the
+ *                  field's schema table, [D_ITEMS] = descriptor of array items,
+ *                  [D_LABEL] = type name }
  * Sections are indexed on first use. A lookup compares lengths, then bytes (memcmp), in MRU
  * order; the entry found is remembered for the rest of the event.
  *
- * Relies on json_lua (parsing the schema text), debezium_types and datetime (the conversions
- * behind the cdc.* helpers, called directly so that an error can name the field) and
- * lua_module (the unchanged-TOAST placeholder test).
+ * Relies on json_lua (parsing the schema text) and dbz_value (the converters behind the cdc.*
+ * helpers, called directly so that an error can name the field, and the unchanged-TOAST
+ * placeholder test).
  */
 #include "cdcpipe/schema.h"
 
@@ -28,14 +30,12 @@
 
 #include <lauxlib.h>
 
-#include "cdcpipe/datetime.h"
-#include "cdcpipe/debezium_types.h"
+#include "cdcpipe/dbz_value.h"
 #include "cdcpipe/json_lua.h"
-#include "cdcpipe/lua_module.h"
 #include "cdcpipe/strbuf.h"
 
 enum { E_TEXT = 1, E_SCHEMA, E_SECTIONS };
-enum { D_KIND = 1, D_PARAM, D_SCHEMA, D_ITEMS, D_LABEL };
+enum { D_KIND = 1, D_PARAM, D_SCHEMA, D_ITEMS, D_LABEL, D_UNIT };
 
 /* Deepest array-of-array schema whose items are converted. */
 #define MAX_ITEMS_DEPTH 8
@@ -89,49 +89,35 @@ void schema_end_event(schema_cache *c)
 
 /* ---- logical types ---- */
 
-typedef enum {
-    K_KEEP, /* the value as decoded: numbers, strings, Json, Enum, Xml, structs, maps, ... */
-    K_DECIMAL,
-    K_VSDECIMAL,
-    K_DATE,
-    K_TIME_MS,
-    K_TIME_US,
-    K_TIME_NS,
-    K_ZONED_TIME,
-    K_TS_MS,
-    K_TS_US,
-    K_TS_NS,
-    K_ZONED_TS,
-    K_DURATION,
-    K_INTERVAL,
-    K_UUID,
-    K_BITS,
-    K_BYTES,
-    K_ARRAY,
-} kind;
+/* A descriptor's D_KIND: a dbz_value_kind, or one of these. */
+enum {
+    K_KEEP = -1,  /* the value as decoded: numbers, strings, Json, Enum, Xml, structs, maps, ... */
+    K_ARRAY = -2, /* an array whose items have a kind */
+};
 
 static const struct {
     const char *name;
-    kind k;
+    dbz_value_kind k;
+    dt_unit unit;
 } logical_types[] = {
-    {"org.apache.kafka.connect.data.Decimal", K_DECIMAL},
-    {"io.debezium.data.VariableScaleDecimal", K_VSDECIMAL},
-    {"io.debezium.time.Date", K_DATE},
-    {"org.apache.kafka.connect.data.Date", K_DATE},
-    {"io.debezium.time.Time", K_TIME_MS},
-    {"org.apache.kafka.connect.data.Time", K_TIME_MS},
-    {"io.debezium.time.MicroTime", K_TIME_US},
-    {"io.debezium.time.NanoTime", K_TIME_NS},
-    {"io.debezium.time.ZonedTime", K_ZONED_TIME},
-    {"io.debezium.time.Timestamp", K_TS_MS},
-    {"org.apache.kafka.connect.data.Timestamp", K_TS_MS},
-    {"io.debezium.time.MicroTimestamp", K_TS_US},
-    {"io.debezium.time.NanoTimestamp", K_TS_NS},
-    {"io.debezium.time.ZonedTimestamp", K_ZONED_TS},
-    {"io.debezium.time.MicroDuration", K_DURATION},
-    {"io.debezium.time.Interval", K_INTERVAL},
-    {"io.debezium.data.Uuid", K_UUID},
-    {"io.debezium.data.Bits", K_BITS},
+    {"org.apache.kafka.connect.data.Decimal", DBZ_V_DECIMAL, DT_SECONDS},
+    {"io.debezium.data.VariableScaleDecimal", DBZ_V_VSDECIMAL, DT_SECONDS},
+    {"io.debezium.time.Date", DBZ_V_DATE, DT_SECONDS},
+    {"org.apache.kafka.connect.data.Date", DBZ_V_DATE, DT_SECONDS},
+    {"io.debezium.time.Time", DBZ_V_TIME, DT_MILLIS},
+    {"org.apache.kafka.connect.data.Time", DBZ_V_TIME, DT_MILLIS},
+    {"io.debezium.time.MicroTime", DBZ_V_TIME, DT_MICROS},
+    {"io.debezium.time.NanoTime", DBZ_V_TIME, DT_NANOS},
+    {"io.debezium.time.ZonedTime", DBZ_V_ZONED_TIME, DT_SECONDS},
+    {"io.debezium.time.Timestamp", DBZ_V_TIMESTAMP, DT_MILLIS},
+    {"org.apache.kafka.connect.data.Timestamp", DBZ_V_TIMESTAMP, DT_MILLIS},
+    {"io.debezium.time.MicroTimestamp", DBZ_V_TIMESTAMP, DT_MICROS},
+    {"io.debezium.time.NanoTimestamp", DBZ_V_TIMESTAMP, DT_NANOS},
+    {"io.debezium.time.ZonedTimestamp", DBZ_V_ZONED_TIMESTAMP, DT_SECONDS},
+    {"io.debezium.time.MicroDuration", DBZ_V_DURATION, DT_MICROS},
+    {"io.debezium.time.Interval", DBZ_V_INTERVAL, DT_SECONDS},
+    {"io.debezium.data.Uuid", DBZ_V_UUID, DT_SECONDS},
+    {"io.debezium.data.Bits", DBZ_V_BITS, DT_SECONDS},
 };
 
 /* A schema parameter ("scale": "2") as an integer; -1 when absent or not an integer. */
@@ -160,27 +146,29 @@ static void push_descriptor(lua_State *L, int fs, int depth)
 {
     fs = lua_absindex(L, fs);
     luaL_checkstack(L, 6, "schema nesting");
-    lua_createtable(L, 5, 0);
+    lua_createtable(L, 6, 0);
     const int d = lua_gettop(L);
     const char *type = lua_getfield(L, fs, "type") == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
     const char *name = lua_getfield(L, fs, "name") == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
     lua_pushvalue(L, name ? -1 : -2); /* the label: the logical name, else the Connect type */
     lua_rawseti(L, d, D_LABEL);
 
-    kind k = K_KEEP;
+    int k = K_KEEP;
+    dt_unit unit = DT_SECONDS;
     lua_Integer param = 0;
     for (size_t i = 0; name && i < sizeof logical_types / sizeof logical_types[0]; i++) {
         if (strcmp(name, logical_types[i].name) == 0) {
-            k = logical_types[i].k;
+            k = (int)logical_types[i].k;
+            unit = logical_types[i].unit;
             break;
         }
     }
-    if (k == K_DECIMAL)
+    if (k == DBZ_V_DECIMAL)
         param = int_parameter(L, fs, "scale");
-    else if (k == K_BITS)
+    else if (k == DBZ_V_BITS)
         param = int_parameter(L, fs, "length");
     else if (k == K_KEEP && type && strcmp(type, "bytes") == 0)
-        k = K_BYTES; /* JsonConverter writes every bytes value as base64 */
+        k = DBZ_V_BYTES; /* JsonConverter writes every bytes value as base64 */
     else if (k == K_KEEP && type && strcmp(type, "array") == 0 && depth < MAX_ITEMS_DEPTH &&
              lua_getfield(L, fs, "items") == LUA_TTABLE) {
         push_descriptor(L, -1, depth + 1);
@@ -196,6 +184,8 @@ static void push_descriptor(lua_State *L, int fs, int depth)
     lua_rawseti(L, d, D_KIND);
     lua_pushinteger(L, param);
     lua_rawseti(L, d, D_PARAM);
+    lua_pushinteger(L, unit);
+    lua_rawseti(L, d, D_UNIT);
     lua_pushvalue(L, fs);
     lua_rawseti(L, d, D_SCHEMA);
 }
@@ -437,156 +427,25 @@ static int fail(lua_State *L, const path *p, int d, const char *fmt, ...)
                       lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?", why);
 }
 
-static int64_t whole_arg(lua_State *L, int v, const path *p, int d, const char *what)
-{
-    if (!lua_isinteger(L, v))
-        fail(L, p, d, "expected %s, got a %s", what,
-             lua_type(L, v) == LUA_TNUMBER ? "fraction" : luaL_typename(L, v));
-    return (int64_t)lua_tointeger(L, v);
-}
-
-static const char *text_arg(lua_State *L, int v, size_t *len, const path *p, int d,
-                            const char *what)
-{
-    if (lua_type(L, v) != LUA_TSTRING)
-        fail(L, p, d, "expected %s, got a %s", what, luaL_typename(L, v));
-    return lua_tolstring(L, v, len);
-}
-
-static void push_buf(lua_State *L, const strbuf *b)
-{
-    lua_pushlstring(L, b->len ? b->data : "", b->len);
-}
-
 /* Converts the value at v by the descriptor at d (absolute indexes) and pushes the result;
  * returns 0 without pushing when toast_check is set and the value is the unchanged-TOAST
  * placeholder (the field is left out). Raises with the path on a malformed value. */
 static int convert(lua_State *L, schema_cache *c, int v, int d, const auto_options *o,
                    const path *p, bool toast_check)
 {
-    char err[256];
-    if (toast_check && lua_module_is_unavailable(L, v, o->placeholder)) return 0;
+    if (toast_check && dbz_value_is_unavailable(L, v, o->placeholder)) return 0;
     lua_rawgeti(L, d, D_KIND);
-    const kind k = (kind)lua_tointeger(L, -1);
+    const int k = (int)lua_tointeger(L, -1);
     lua_rawgeti(L, d, D_PARAM);
     const lua_Integer param = lua_tointeger(L, -1);
-    lua_pop(L, 2);
-    strbuf *b = &c->buf[0], *out = &c->buf[1];
-    strbuf_reset(b);
-    strbuf_reset(out);
-    size_t len;
-    const char *s;
-    int rc = 0;
-    switch (k) {
-    case K_KEEP:
+    lua_rawgeti(L, d, D_UNIT);
+    const dt_unit unit = (dt_unit)lua_tointeger(L, -1);
+    lua_pop(L, 3);
+    if (k == K_KEEP) {
         lua_pushvalue(L, v);
         return 1;
-    case K_DECIMAL:
-        if (lua_type(L, v) == LUA_TNUMBER) { /* the converter's decimal.format=NUMERIC */
-            if (lua_isinteger(L, v))
-                strbuf_printf(b, "%lld", (long long)lua_tointeger(L, v));
-            else
-                rc = dbz_decimal_from_double(lua_tonumber(L, v), b, err, sizeof err);
-        } else {
-            s = text_arg(L, v, &len, p, d, "base64 text or a number");
-            if (param < 0) fail(L, p, d, "the schema has no integer \"scale\" parameter");
-            rc = dbz_decimal_from_base64(s, len, param, b, err, sizeof err);
-        }
-        break;
-    case K_VSDECIMAL:
-        if (lua_type(L, v) != LUA_TTABLE)
-            fail(L, p, d, "expected a {scale, value} table, got a %s", luaL_typename(L, v));
-        if (lua_getfield(L, v, "value") != LUA_TSTRING)
-            fail(L, p, d, "expected a base64 string \"value\", got a %s", luaL_typename(L, -1));
-        if (lua_getfield(L, v, "scale") != LUA_TNUMBER || !lua_isinteger(L, -1))
-            fail(L, p, d, "expected an integer \"scale\", got a %s",
-                 lua_type(L, -1) == LUA_TNUMBER ? "fraction" : luaL_typename(L, -1));
-        s = lua_tolstring(L, -2, &len);
-        rc = dbz_decimal_from_base64(s, len, lua_tointeger(L, -1), b, err, sizeof err);
-        lua_pop(L, 2);
-        break;
-    case K_DATE: {
-        char day[DT_DATE_LEN];
-        rc = dt_format_date(whole_arg(L, v, p, d, "whole days since 1970-01-01"), day, err,
-                            sizeof err);
-        if (rc == 0) strbuf_puts(b, day);
-        break;
     }
-    case K_TIME_MS:
-    case K_TIME_US:
-    case K_TIME_NS: {
-        const dt_unit unit = k == K_TIME_MS ? DT_MILLIS : k == K_TIME_US ? DT_MICROS : DT_NANOS;
-        char t[DBZ_TIME_LEN];
-        rc = dbz_format_time(whole_arg(L, v, p, d, "a whole number past midnight"), unit, -1, t,
-                             err, sizeof err);
-        if (rc == 0) strbuf_puts(b, t);
-        break;
-    }
-    case K_ZONED_TIME: {
-        char t[DBZ_TIME_LEN];
-        s = text_arg(L, v, &len, p, d, "ZonedTime text");
-        rc = dbz_format_zoned_time(s, len, -1, t, err, sizeof err);
-        if (rc == 0) strbuf_puts(b, t);
-        break;
-    }
-    case K_TS_MS:
-    case K_TS_US:
-    case K_TS_NS: {
-        const dt_unit unit = k == K_TS_MS ? DT_MILLIS : k == K_TS_US ? DT_MICROS : DT_NANOS;
-        const int64_t epoch = whole_arg(L, v, p, d, "a whole epoch number");
-        char t[DBZ_DATETIME64_LEN];
-        if (o->datetime64)
-            rc = dbz_format_datetime64(epoch, unit,
-                                       k == K_TS_MS   ? 3
-                                       : k == K_TS_US ? 6
-                                                      : 9,
-                                       t, err, sizeof err);
-        else
-            rc = dt_format_epoch(epoch, unit, t, err, sizeof err);
-        if (rc == 0) strbuf_puts(b, t);
-        break;
-    }
-    case K_ZONED_TS: {
-        char t[DBZ_DATETIME64_LEN];
-        s = text_arg(L, v, &len, p, d, "ISO-8601 text");
-        if (o->datetime64)
-            rc = dbz_format_datetime64_iso(s, len, 6, t, err, sizeof err);
-        else
-            rc = dt_format_iso(s, len, t, err, sizeof err);
-        if (rc == 0) strbuf_puts(b, t);
-        break;
-    }
-    case K_DURATION: {
-        char t[DBZ_INTERVAL_LEN];
-        dbz_format_interval(whole_arg(L, v, p, d, "whole microseconds"), o->interval, t);
-        strbuf_puts(b, t);
-        break;
-    }
-    case K_INTERVAL:
-        s = text_arg(L, v, &len, p, d, "an ISO-8601 duration");
-        rc = dbz_interval_check_text(s, len, b, err, sizeof err);
-        break;
-    case K_UUID: {
-        char t[DBZ_UUID_LEN];
-        s = text_arg(L, v, &len, p, d, "UUID text");
-        rc = dbz_format_uuid(s, len, t, err, sizeof err);
-        if (rc == 0) strbuf_puts(b, t);
-        break;
-    }
-    case K_BITS:
-        s = text_arg(L, v, &len, p, d, "base64 Bits");
-        rc = dbz_binary_decode(s, len, DBZ_BIN_BASE64, out, err, sizeof err);
-        if (rc == 0 && param <= 0 && out->len == 0) fail(L, p, d, "no bytes and no length");
-        if (rc == 0)
-            rc = dbz_bits_from_bytes((const unsigned char *)out->data, out->len,
-                                     param > 0 ? param : 0, b, err, sizeof err);
-        break;
-    case K_BYTES:
-        s = text_arg(L, v, &len, p, d, "base64 bytes");
-        rc = dbz_binary_decode(s, len, DBZ_BIN_BASE64, o->hex ? out : b, err, sizeof err);
-        if (rc == 0 && o->hex) dbz_hex_encode((const unsigned char *)out->data, out->len, b);
-        break;
-    case K_ARRAY: {
+    if (k == K_ARRAY) {
         if (lua_type(L, v) != LUA_TTABLE)
             fail(L, p, d, "expected an array, got a %s", luaL_typename(L, v));
         luaL_checkstack(L, 6, "array nesting");
@@ -606,9 +465,23 @@ static int convert(lua_State *L, schema_cache *c, int v, int d, const auto_optio
         lua_settop(L, arr);
         return 1;
     }
-    }
-    if (rc != 0) fail(L, p, d, "%s", err);
-    push_buf(L, b);
+    dbz_value_spec spec = {
+        .kind = (dbz_value_kind)k,
+        .unit = unit,
+        .precision = -1,
+        .param = param,
+        .binary = DBZ_BIN_BASE64, /* JsonConverter's encoding of every bytes value */
+        .hex = o->hex,
+        .interval = o->interval,
+    };
+    if (o->datetime64 && k == DBZ_V_TIMESTAMP)
+        spec.precision = unit == DT_MILLIS ? 3 : unit == DT_MICROS ? 6 : 9;
+    else if (o->datetime64 && k == DBZ_V_ZONED_TIMESTAMP)
+        spec.precision = 6;
+    if (k == DBZ_V_DECIMAL && param < 0 && lua_type(L, v) == LUA_TSTRING)
+        fail(L, p, d, "the schema has no integer \"scale\" parameter");
+    char err[256];
+    if (dbz_value_convert(L, v, &spec, c->buf, err, sizeof err) != 0) fail(L, p, d, "%s", err);
     return 1;
 }
 

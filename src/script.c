@@ -659,6 +659,7 @@ typedef struct {
     script_result result;
     char *err;
     size_t errlen;
+    bool null_value; /* the value is JSON text null: a tombstone */
 } event_call;
 
 /* Delivers the row at idx; on failure records the error. Returns 0 or -1. */
@@ -735,6 +736,49 @@ static int64_t source_ts_ms(lua_State *L, int idx)
     return ts;
 }
 
+/* True when a value is JSON text `null` (whitespace around it allowed): what JsonConverter writes
+ * without schemas for a record whose value is null but whose value schema is not, as the unwrap
+ * SMT makes of a delete with delete.handling.mode=none or delete.tombstone.handling.mode=tombstone
+ * (docs/debezium-format.md §7). Not Kafka-null, but a tombstone all the same. */
+static bool is_json_null(const char *v, size_t len)
+{
+    size_t i = 0;
+    static const char space[] = " \t\n\v\f\r"; /* what the JSON parser (yajl) skips */
+    while (i < len && v[i] && strchr(space, v[i]))
+        i++;
+    if (len - i < 4 || memcmp(v + i, "null", 4) != 0) return false;
+    for (i += 4; i < len; i++)
+        if (!v[i] || !strchr(space, v[i])) return false;
+    return true;
+}
+
+/* The same record with schemas: {"schema":{...},"payload":null}, which the envelope decoder
+ * refuses (its payload is not an object). Asked only then: decoded again without unwrapping,
+ * the null member is left out, so it is the one key "schema", an object; the text must name
+ * "payload" (an envelope without it stays an error). Leaves the stack as it was. */
+static bool is_null_envelope(script *s, lua_State *L, const script_event *ev)
+{
+    char ignored[64];
+    static const char member[] = "\"payload\"";
+    bool named = false;
+    for (size_t i = 0; !named && i + sizeof member - 1 <= ev->value_len; i++)
+        named = memcmp(ev->value + i, member, sizeof member - 1) == 0;
+    if (!named || json_decoder_push(s->decoder, L, ev->value, ev->value_len, JSON_OBJECT_ONLY,
+                                    ignored, sizeof ignored) != 0)
+        return false;
+    const int t = lua_gettop(L);
+    bool only_schema = false;
+    lua_pushnil(L);
+    if (lua_next(L, t) != 0) {
+        only_schema = lua_type(L, -2) == LUA_TSTRING &&
+                      strcmp(lua_tostring(L, -2), "schema") == 0 && lua_type(L, -1) == LUA_TTABLE;
+        lua_pop(L, 1);
+        if (lua_next(L, t) != 0) only_schema = false; /* another member */
+    }
+    lua_settop(L, t - 1);
+    return only_schema;
+}
+
 /* Runs inside lua_pcall: decode, transform, deliver. Lua errors raised here reach the traceback
  * handler; everything else is recorded in the event_call. */
 static int process_protected(lua_State *L)
@@ -747,21 +791,32 @@ static int process_protected(lua_State *L)
     /* 1: event (nil for a tombstone: then tombstone(meta) runs instead of transform) */
     const char *schema = NULL; /* in ev->value; the key's decoding replaces the decoder's span */
     size_t schema_len = 0;
-    if (!ev->value) {
+    bool tombstone = !ev->value || c->null_value;
+    if (tombstone) {
         lua_pushnil(L);
     } else if (json_decoder_push(s->decoder, L, ev->value, ev->value_len,
                                  JSON_UNWRAP_ENVELOPE | JSON_OBJECT_ONLY, c->err, c->errlen) != 0) {
-        c->result = SCRIPT_DECODE_ERROR;
-        return 0;
+        lua_settop(L, 0);
+        if (!is_null_envelope(s, L, ev)) {
+            c->result = SCRIPT_DECODE_ERROR;
+            return 0;
+        }
+        c->err[0] = '\0';
+        if (s->ref_tombstone == LUA_NOREF) {
+            c->result = SCRIPT_TOMBSTONE;
+            return 0;
+        }
+        tombstone = true;
+        lua_pushnil(L);
     } else {
         json_decoder_schema_span(s->decoder, &schema, &schema_len);
     }
     /* the decoder guarantees an object: the value itself or the envelope's payload */
-    if (ev->value && s->debezium_only && check_debezium_event(L, 1, c->err, c->errlen) != 0) {
+    if (!tombstone && s->debezium_only && check_debezium_event(L, 1, c->err, c->errlen) != 0) {
         c->result = SCRIPT_DECODE_ERROR;
         return 0;
     }
-    if (ev->value) s->source_ts_ms = source_ts_ms(L, 1);
+    if (!tombstone) s->source_ts_ms = source_ts_ms(L, 1);
     /* 2: meta */
     lua_createtable(L, 0, 5);
     lua_pushstring(L, ev->topic);
@@ -781,7 +836,7 @@ static int process_protected(lua_State *L)
     /* 3: result of transform(event, meta), or of tombstone(meta) */
     c->result = SCRIPT_LUA_ERROR; /* if transform raises */
     s->in_event = true;
-    if (ev->value) {
+    if (!tombstone) {
         schema_begin_event(s->schemas, lua_topointer(L, 1), schema, schema_len);
         lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_transform);
         lua_insert(L, 1);
@@ -818,7 +873,7 @@ static int process_protected(lua_State *L)
     } else if (type != LUA_TNIL && !(type == LUA_TBOOLEAN && !lua_toboolean(L, 1))) {
         snprintf(c->err, c->errlen,
                  "%s must return a row table, a list of row tables, nil or false; it returned a %s",
-                 ev->value ? "transform" : "tombstone", luaL_typename(L, 1));
+                 tombstone ? "tombstone" : "transform", luaL_typename(L, 1));
         return 0;
     }
 
@@ -853,12 +908,14 @@ script_result script_process(script *s, const script_event *ev, const char *defa
                              script_row_fn on_row, void *ud, size_t *rows, char *err, size_t errlen)
 {
     *rows = 0;
+    err[0] = '\0';
     s->source_ts_ms = -1;
     s->last_limit = SCRIPT_LIMIT_NONE;
-    if (!ev->value && s->ref_tombstone == LUA_NOREF) return SCRIPT_TOMBSTONE;
+    const bool null_value = ev->value && is_json_null(ev->value, ev->value_len);
+    if ((!ev->value || null_value) && s->ref_tombstone == LUA_NOREF) return SCRIPT_TOMBSTONE;
     lua_State *L = s->L;
     int base = lua_gettop(L);
-    event_call c = {s, ev, default_table, on_row, ud, 0, SCRIPT_LUA_ERROR, err, errlen};
+    event_call c = {s, ev, default_table, on_row, ud, 0, SCRIPT_LUA_ERROR, err, errlen, null_value};
     err[0] = '\0';
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_traceback);
     lua_pushcfunction(L, process_protected);

@@ -11,6 +11,9 @@
  * data), or stop (the deployment is wrong).
  * Every request has an overall deadline (ch_set_timeout) and can be interrupted from outside
  * (ch_set_interrupt); at most CH_MAX_ANSWER bytes of an answer are kept, the rest is discarded.
+ * An INSERT's body may go compressed (ch_set_compression: gzip, zstd or lz4 as the HTTP
+ * Content-Encoding, which ClickHouse decodes whatever enable_http_compression says: that setting
+ * is about answers).
  * Credentials come from the URL's user info or from user/password; they never appear in a log
  * line or an error message: only scheme://host:port/path of the URL is ever printed
  * (ch_redact_url), never its user info or query string.
@@ -21,6 +24,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cdcpipe/compress.h"
+#include "cdcpipe/config.h"
 #include "cdcpipe/strbuf.h"
 
 /* At most this much of an answer is kept (an error message, a --show table); the rest is read
@@ -61,6 +66,10 @@ ch_client *ch_open(const char *url, const char *user, const char *password, cons
                    char *err, size_t errlen);
 void ch_close(ch_client *c);
 
+/* ch_open with cfg's ClickHouse settings (URL, user, password, database, TLS, timeout): one
+ * client per thread that talks to ClickHouse. */
+ch_client *ch_connect(const config *cfg, char *err, size_t errlen);
+
 /* https:// only: verify the server against the CA certificates in ca_file (PEM; NULL or "": the
  * system's), or not at all when insecure (for tests; logged as a warning by the caller).
  * Certificate verification is on by default. Returns 0, or -1 with err when ca_file cannot be
@@ -88,6 +97,17 @@ const char *ch_url_printable(const ch_client *c);
  * with its code. */
 ch_status ch_exec(ch_client *c, const char *sql, strbuf *out, ch_failure *fail, char *err,
                   size_t errlen);
+
+/* INSERT bodies from now on go compressed with `method` (Content-Encoding; COMPRESS_NONE: as
+ * they are, the default). Statements (ch_exec) always go uncompressed. */
+void ch_set_compression(ch_client *c, compress_method method);
+
+/* Whether the server takes a body in the client's compression method: asks its version once
+ * and sends `SELECT 1` compressed. CH_OK: it does (or the method is none); CH_REJECTED: it
+ * refuses the Content-Encoding (err names the option, the method and the server's version); any
+ * other status: the request failed for another reason (err says why) and the check is made
+ * again before the first insert, which then fails as CH_PERMANENT on a refusal. */
+ch_status ch_check_compression(ch_client *c, char *err, size_t errlen);
 
 /* The format of an INSERT's rows. */
 typedef enum {

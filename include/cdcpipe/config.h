@@ -30,6 +30,7 @@ typedef struct {
     char *clickhouse_ca;            /* CA file for https://, "" = the system's */
     bool clickhouse_insecure;       /* https:// without certificate verification */
     long clickhouse_timeout;        /* seconds: the overall deadline of one ClickHouse request */
+    char *clickhouse_compression;   /* INSERT bodies: "none", "gzip", "zstd" or "lz4" */
     char *format; /* insert format: "auto", "rowbinary" (RowBinary where the table's types
                    * allow, else JSONEachRow) or "json" (JSONEachRow always) */
     char *database;
@@ -53,6 +54,7 @@ typedef struct {
     long dlq_max_bytes;
     long max_event_bytes;
     long shutdown_timeout; /* seconds to keep retrying inserts after SIGINT/SIGTERM or a revoke */
+    long workers;          /* --workers: partition worker threads; 0: one per CPU available */
     long stats_interval;   /* seconds between "progress:" log lines with the counters; 0: none */
     /* config_apply_env_file: a warning for the user (a password readable by others), "" none */
     char env_warning[640];

@@ -4,8 +4,9 @@
  * strings, and recognition of the unchanged-TOAST placeholder.
  *
  * Pure functions on bytes and integers: no Lua, no doubles on exact paths, no libc time
- * functions (the process's TZ never changes a result). The `cdcpipe` Lua module
- * (src/lua_module.c) wraps each one as a cdc.* function; docs/types.md is the user's guide.
+ * functions (the process's TZ never changes a result). dbz_value.h applies them to Lua values,
+ * one converter per kind, for both the cdc.* helpers and cdc.auto; docs/types.md is the user's
+ * guide.
  *
  * Conventions: text results are appended to a strbuf the caller owns (nothing is appended when a
  * function fails) or written into a fixed-size array; every function returns 0, or -1 with a
@@ -39,6 +40,17 @@
 
 /* Debezium's unavailable.value.placeholder default. */
 #define DBZ_UNAVAILABLE "__debezium_unavailable_value"
+
+/* How much of a bad input an error message quotes. */
+#define DBZ_QUOTE_MAX 64
+
+typedef struct {
+    char text[DBZ_QUOTE_MAX + 4];
+} dbz_quoted;
+
+/* At most DBZ_QUOTE_MAX bytes of s[0..len) for quoting in a message ("..." appended when cut);
+ * non-printable bytes become '?'. */
+dbz_quoted dbz_quote(const char *s, size_t len);
 
 /* ---- bytes: base64 / hex (binary.handling.mode) ---- */
 

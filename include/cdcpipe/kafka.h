@@ -1,11 +1,15 @@
 /*
  * kafka — the librdkafka consumer: group membership, rebalances, start positions, commits.
  *
- * Offsets are never stored or committed automatically (enable.auto.commit=false): the pipeline
- * calls kafka_commit after its batches are acknowledged. Before partitions are revoked the
- * consumer calls the pipeline's flush hook, so everything consumed from them is inserted and
- * committed while this member still owns them; afterwards they are forgotten (never committed
- * later). Handles both eager and cooperative rebalance protocols.
+ * Offsets are never stored or committed automatically (enable.auto.commit=false): each worker
+ * calls kafka_commit for its partitions after its batches are acknowledged. Before partitions are
+ * revoked the consumer calls the pipeline's revoking hook, so everything consumed from them is
+ * inserted and committed while this member still owns them; afterwards they are forgotten (never
+ * committed later). Handles both eager and cooperative rebalance protocols.
+ *
+ * @locality: the consumer thread (pipeline.c's loop), which polls and so runs the rebalance
+ * hooks; kafka_commit alone is called from the worker threads (librdkafka's commit is
+ * thread-safe, and it only touches the partitions' worker-owned fields).
  */
 #ifndef CDCPIPE_KAFKA_H
 #define CDCPIPE_KAFKA_H
@@ -21,8 +25,15 @@
 
 typedef struct kafka_consumer kafka_consumer;
 
-/* Called from inside kafka_poll before partitions are taken away: must flush and commit. */
-typedef void (*kafka_flush_fn)(void *ud);
+/* Called from inside kafka_poll (the consumer thread). */
+typedef struct {
+    /* Partitions were just assigned (and marked assigned in the table): hand them to workers. */
+    void (*assigned)(void *ud, partition_state **ps, size_t n);
+    /* Partitions are about to be taken away: their events must be flushed and committed first
+     * (or given up) when this returns. */
+    void (*revoking)(void *ud, partition_state **ps, size_t n);
+    void *ud;
+} kafka_rebalance_hooks;
 
 /* Creates the consumer and subscribes to cfg->topics. parts is the pipeline's partition table,
  * updated on assignment and revocation. With track_end the high watermark of each partition is
@@ -30,7 +41,7 @@ typedef void (*kafka_flush_fn)(void *ud);
  * committed. Returns NULL with err on a configuration error (bad -X property names the property).
  */
 kafka_consumer *kafka_open(const config *cfg, const start_position *from, bool track_end,
-                           partition_table *parts, kafka_flush_fn flush, void *flush_ud, char *err,
+                           partition_table *parts, kafka_rebalance_hooks hooks, char *err,
                            size_t errlen);
 
 /* Next message or NULL on timeout. The caller destroys it with rd_kafka_message_destroy.
@@ -39,28 +50,29 @@ kafka_consumer *kafka_open(const config *cfg, const start_position *from, bool t
 rd_kafka_message_t *kafka_poll(kafka_consumer *k, int timeout_ms, bool *fatal, char *err,
                                size_t errlen);
 
-/* Synchronously commits `next` of every assigned partition that moved since the last commit.
- * Returns 0, or -1 after logging why (the events will be consumed again: at-least-once). */
-int kafka_commit(kafka_consumer *k);
+/* Synchronously commits `next` of each of the n partitions that its worker owns and that moved
+ * since the last commit. Returns 0, or -1 after logging why (the events will be consumed again:
+ * at-least-once). @locality: the worker thread that owns the partitions. */
+int kafka_commit(kafka_consumer *k, partition_state *const *ps, size_t n);
 
-/* Stops fetching from every assigned partition (and from partitions assigned later) until
- * kafka_resume; kafka_poll keeps serving the group (rebalances) meanwhile. librdkafka drops what
- * it had fetched ahead and, on resume, fetches again after the last message returned. */
-void kafka_pause(kafka_consumer *k);
-void kafka_resume(kafka_consumer *k);
+/* Stops (pause) or restarts fetching from the assigned ones of the n partitions; kafka_poll keeps
+ * serving the group (rebalances) meanwhile. librdkafka drops what it had fetched ahead and, on
+ * resume, fetches again after the last message returned. */
+void kafka_pause(kafka_consumer *k, partition_state *const *ps, size_t n, bool pause);
 
-/* Resumes, then moves every assigned partition with a pending_from back to it (and its `next`
- * with it), so the events handled since the last flush are consumed again. Returns 0, or -1
- * after logging why (then nothing more may be committed). */
-int kafka_rewind(kafka_consumer *k);
+/* Resumes ps if paused and moves it back to offset, so the events from there on are consumed
+ * again (messages fetched from the old position are discarded). Returns 0, or -1 after logging
+ * why (then nothing more may be committed). */
+int kafka_rewind(kafka_consumer *k, partition_state *ps, int64_t offset);
 
 /* Sends librdkafka's log lines through cdcpipe's log (same format and levels). helper: a
  * dead-letter producer or record fetcher, which is given every -X property; its warnings about
  * properties meant for the main consumer are debug lines. */
 void kafka_route_logs(rd_kafka_conf_t *conf, bool helper);
 
-/* Where the consumer counts assignments, revocations, commits and pauses (metrics.h); NULL:
- * nowhere (the default). @locality: the consumer's thread, before the next kafka_poll. */
+/* Where the consumer counts assignments, revocations and commits (metrics.h); NULL: nowhere (the
+ * default). kafka_commit counts from the worker threads (the counters are atomic).
+ * @locality: the consumer thread, before the workers start and before the first kafka_poll. */
 void kafka_set_metrics(kafka_consumer *k, metrics *m);
 
 /* Leaves the group (revoking: the flush hook runs once more) and destroys the handle. */

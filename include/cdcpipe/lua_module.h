@@ -5,8 +5,9 @@
  *   cdc.date(days)            days since 1970-01-01 → "YYYY-MM-DD"; nil → nil
  *   cdc.decimal, cdc.time, cdc.datetime64, cdc.epoch, cdc.interval, cdc.uuid, cdc.bytes,
  *   cdc.bits, cdc.is_unavailable
- *                             Debezium type encodings → ClickHouse text (debezium_types.h;
- *                             docs/types.md); nil and cdc.null pass through
+ *                             Debezium type encodings → ClickHouse text (each picks a kind of
+ *                             dbz_value.h from its arguments; docs/types.md); nil and cdc.null
+ *                             pass through
  *   cdc.json(v)               exact JSON text of a Lua value (sorted keys, int64 exact)
  *   cdc.log([level,] ...)     a log line on stderr ("error"|"warn"|"info"|"debug"; default info)
  *   cdc.env(name [, default]) an environment variable
@@ -18,16 +19,9 @@
 #ifndef CDCPIPE_LUA_MODULE_H
 #define CDCPIPE_LUA_MODULE_H
 
-#include <stdbool.h>
-
 #include <lua.h>
 
 /* Pushes a new module table with the helpers above. */
 void lua_module_push(lua_State *L);
-
-/* cdc.is_unavailable for the value at idx: true when it is the unchanged-TOAST placeholder
- * (placeholder; NULL means Debezium's default) in any of its shapes. Leaves the stack as it was;
- * raises no error. */
-bool lua_module_is_unavailable(lua_State *L, int idx, const char *placeholder);
 
 #endif

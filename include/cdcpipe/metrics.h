@@ -139,14 +139,16 @@ int64_t metrics_unix_ms(void);
 void metrics_set_waiting(metrics *m, unsigned worker, const char *table, uint64_t rows,
                          uint64_t bytes);
 
-/* ---- Kafka (the consumer thread) ---- */
+/* ---- Kafka (the consumer thread; metrics_commit: the worker that commits) ---- */
 
 /* A partition assigned (true) or revoked (false): counters, the assigned gauge, and the set of
  * partitions whose lag the lag monitor follows. */
 void metrics_partition_assigned(metrics *m, const char *topic, int32_t partition, bool assigned);
 /* A commit of offsets finished: cdcpipe_commits_total{outcome}, last commit time when ok. */
 void metrics_commit(metrics *m, bool ok);
-void metrics_set_paused(metrics *m, bool paused);
+/* How many workers have their partitions paused now (each while it retries an insert):
+ * cdcpipe_paused. @locality: the consumer thread (it pauses and resumes on the workers' behalf). */
+void metrics_set_paused(metrics *m, unsigned workers);
 
 /* The partitions currently assigned, for the lag monitor: calls fn for each. */
 void metrics_each_assigned(metrics *m, void (*fn)(void *ud, const char *topic, int32_t partition),
@@ -164,12 +166,21 @@ typedef enum {
     METRICS_FAILED,   /* a fatal error: nothing more is committed */
 } metrics_phase;
 void metrics_set_phase(metrics *m, metrics_phase phase);
-/* The loop is alive (a poll, a turn of the main loop, a ClickHouse request making progress):
- * what /healthz looks at. */
-void metrics_heartbeat(metrics *m);
-/* A turn of the main loop: heartbeat; at most every 500 ms the waiting gauges from the batches
- * of `worker` (batch.h's batch_set, passed as void * to keep this header light). */
+/* Liveness (/healthz) is watched per thread: the consumer thread (METRICS_CONSUMER) and each
+ * worker (its index). A thread is alive while it beats (a turn of its loop, a poll, a ClickHouse
+ * request making progress) at least every stall_ms, or while it waits on purpose for another
+ * watched thread (metrics_thread_waiting: the consumer during a revoke, a reload or the final
+ * join; a worker parked during a reload, or ended): then the one it waits for answers for both.
+ * @locality: each thread for its own slot. */
+#define METRICS_CONSUMER METRICS_MAX_WORKERS
+void metrics_heartbeat(metrics *m, unsigned thread);
+void metrics_thread_waiting(metrics *m, unsigned thread, bool waiting);
+/* A turn of worker's loop: its heartbeat; at most every 500 ms the waiting gauges from its
+ * batches (batch.h's batch_set, passed as void * to keep this header light); batches NULL: the
+ * worker ended, its gauges go to 0 now. @locality: that worker's thread. */
 void metrics_tick(metrics *m, unsigned worker, const void *batches);
+/* The number of workers running (cdcpipe_workers); their heartbeats start now.
+ * @locality: the consumer thread, once the workers are started. */
 void metrics_set_workers(metrics *m, unsigned workers);
 /* cdcpipe_build_info{version,script_sha256,format} 1: script_path is hashed (SHA-256). */
 void metrics_set_build_info(metrics *m, const char *version, const char *script_path,
@@ -177,8 +188,9 @@ void metrics_set_build_info(metrics *m, const char *version, const char *script_
 /* A SIGHUP reload: script_path of the script now running, NULL when the reload failed. */
 void metrics_reload(metrics *m, const char *script_path);
 
-/* /healthz: true while the loop turned within the last stall_ms. */
-bool metrics_healthy(const metrics *m, int64_t stall_ms);
+/* /healthz: true while every watched thread is alive (metrics_heartbeat); else false and
+ * *stalled the thread that is not (METRICS_CONSUMER or a worker index). */
+bool metrics_healthy(const metrics *m, int64_t stall_ms, unsigned *stalled);
 /* /readyz: true when partitions are assigned, the last ClickHouse contact succeeded and the run
  * is neither starting nor over; otherwise false and *reason a one-line static text. */
 bool metrics_ready(const metrics *m, const char **reason);

@@ -1,7 +1,9 @@
 /*
  * metrics_http — the --metrics ADDR:PORT endpoint (libmicrohttpd), in a thread of its own:
  *   GET /metrics  the metrics in the Prometheus text format 0.0.4 (metrics_render)
- *   GET /healthz  200 "ok" while the main loop turned within METRICS_HTTP_STALL_MS, else 503
+ *   GET /healthz  200 "ok" while the consumer thread and every worker turned within
+ *                 METRICS_HTTP_STALL_MS (or wait for one that did: metrics_healthy), else 503
+ *                 naming the thread
  *   GET /readyz   200 "ready", or 503 with a one-line reason (metrics_ready)
  * HEAD works wherever GET does; other methods get 405 (with Allow), other paths 404.
  *

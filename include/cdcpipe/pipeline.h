@@ -1,21 +1,25 @@
 /*
- * pipeline — the main loop: consume → decode → transform → batch → encode → insert → commit.
+ * pipeline — consume → decode → transform → batch → encode → insert → commit.
  *
- * Single-threaded. Events are handled in order per partition; rows go into per-table batches.
- * When any limit is reached (rows, bytes, age) every batch is inserted, and only when all
- * inserts are acknowledged are the partitions' offsets committed. The same flush runs before a
- * rebalance takes partitions away and at shutdown.
+ * Threads: the consumer thread (pipeline.c, the caller's) polls Kafka and hands each record to
+ * the partition worker of its partition (worker.c, --workers threads). A worker handles its
+ * partitions' events in order; rows go into its per-table batches. When any limit is reached
+ * (rows, bytes, age) every batch of the worker is inserted, and only when all its inserts are
+ * acknowledged are its partitions' offsets committed. The same flush runs before a rebalance
+ * takes partitions away from the worker and at shutdown.
  *
  * The stages and the files that hold them:
- *   consume    kafka.c (group, rebalances, commits), partitions.c, start_position.c
+ *   consume    pipeline.c (the consumer thread), kafka.c (group, rebalances, commits),
+ *              partitions.c, start_position.c; worker.c (a worker thread: the stages below)
  *   decode     json_lua.c (JSON → Lua, envelope), schema.c, debezium_types.c, utf8.c
- *   transform  script.c (pipeline.lua, limits), lua_module.c (the cdcpipe module), lua_patterns.c
+ *   transform  script.c (pipeline.lua, limits), lua_module.c (the cdcpipe module), lua_patterns.c,
+ *              dbz_value.c (the one converter per Debezium type behind cdc.* and cdc.auto)
  *   batch      batch.c (rows per table, or per table and column set for RowBinary; columns,
  *              mark/rollback), row_set.c
  *   encode     row_json.c (JSONEachRow); target_tables.c (per table: RowBinary layout from
  *              DESCRIBE TABLE, or JSONEachRow) + ch_type.c + rowbinary.c (RowBinary, --format)
  *   insert     inserter.c (retries, narrowing rejected rows, DDL) over clickhouse.c (HTTP)
- *   commit     kafka.c's kafka_commit, called by this file's flush
+ *   commit     kafka.c's kafka_commit, called by worker.c's flush
  *   aside      dead_letter.c + record_fetch.c (bad events), metrics.c (counters), signals.c,
  *              commands.c (check, test, --show), config.c + cli.c (settings), log.c
  */

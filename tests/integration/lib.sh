@@ -27,7 +27,12 @@ set -a
 set +a
 # Settings in the caller's environment must not leak into what a test checks.
 while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep '^CDCPIPE_' |
-  grep -v -e '^CDCPIPE_BIN$' -e '^CDCPIPE_SOURCE_DIR$' -e '^CDCPIPE_TEST_RUN_DIR$' -e '^CDCPIPE_SERVICES_ENV$')
+  grep -v -e '^CDCPIPE_BIN$' -e '^CDCPIPE_SOURCE_DIR$' -e '^CDCPIPE_TEST_RUN_DIR$' -e '^CDCPIPE_SERVICES_ENV$' \
+    -e '^CDCPIPE_TEST_WORKERS$')
+# The fault tests run with 1 and with 4 partition workers (tests/CMakeLists.txt); WORKERS is the
+# count (empty: cdcpipe's default, one per CPU).
+WORKERS=${CDCPIPE_TEST_WORKERS:-}
+[[ -n $WORKERS ]] && export CDCPIPE_WORKERS=$WORKERS
 
 rm -rf "$RUN"
 mkdir -p "$RUN"

@@ -41,11 +41,13 @@ assert_eq "password from the environment: row inserted" 2 "$(ch "SELECT count() 
 
 # A table whose id column cannot hold the row: ClickHouse rejects the data (Code 6/27/38/41,
 # HTTP 500 on 18.16): the event goes to the dead-letter topic, the run goes on and exits 0.
+# --format json: with the default (auto, RowBinary) the encoder refuses the value before
+# ClickHouse sees it, asserted just below.
 ch "CREATE TABLE $DB.strict (id Date, name String) ENGINE = MergeTree() ORDER BY tuple()" >/dev/null
 printf 'function transform(e) return { id = "not a date", name = e.after.name } end\n' >"$RUN/strict.lua"
 rc=0
 "$BIN" --once -b "$KAFKA_BROKERS" -t "$TOPIC" -g "g4_$ID" --database "$DB" --table strict \
-  --clickhouse "$CLICKHOUSE_URL" "$RUN/strict.lua" 2>"$RUN/stderr" || rc=$?
+  --format json --clickhouse "$CLICKHOUSE_URL" "$RUN/strict.lua" 2>"$RUN/stderr" || rc=$?
 assert_eq "rejected row: exit 0" 0 "$rc"
 assert_contains "rejected row: counted as dead-lettered" "dead_lettered=1 events_inserted=0" "$(cat "$RUN/stderr")"
 assert_contains "rejected row: log names the table and the server's code" "clickhouse error: insert into strict: ClickHouse answered HTTP 500: Code: " "$(cat "$RUN/stderr")"
@@ -53,6 +55,22 @@ dlq=$(kcat -C -b "$KAFKA_BROKERS" -t "$TOPIC.dlq" -o beginning -e -q -f '%k|%s|%
 assert_contains "rejected row: dead letter keeps key and value" '{"id":1}|{"op":"u","after":{"id":1,"name":"one","created_at":1000000}}|' "$dlq"
 assert_contains "rejected row: dead letter says where it came from" "cdcpipe.source.topic=$TOPIC,cdcpipe.source.partition=0,cdcpipe.source.offset=0,cdcpipe.stage=clickhouse" "$dlq"
 assert_contains "rejected row: dead letter has the ClickHouse code" "cdcpipe.clickhouse.code=" "$dlq"
+
+# The same row with the default format: the RowBinary encoder refuses it without a request, a
+# lua-stage dead letter naming the column, its type and the value, without a ClickHouse code.
+rc=0
+"$BIN" --once -b "$KAFKA_BROKERS" -t "$TOPIC" -g "g4b_$ID" --database "$DB" --table strict \
+  --dlq-topic none --dlq-file "$RUN/strict.jsonl" --clickhouse "$CLICKHOUSE_URL" "$RUN/strict.lua" \
+  2>"$RUN/stderr" || rc=$?
+assert_eq "refused by the encoder: exit 0" 0 "$rc"
+assert_contains "  ... counted as dead-lettered" "dead_lettered=1 events_inserted=0" "$(cat "$RUN/stderr")"
+assert_contains "  ... logged with column, type and value" \
+  'offset 0: lua error: row for table strict: column "id" (Date): cannot store "not a date": not a date (YYYY-MM-DD) (dead-lettered)' \
+  "$(cat "$RUN/stderr")"
+assert_not_contains "  ... ClickHouse never saw it" "ClickHouse answered" "$(cat "$RUN/stderr")"
+assert_eq "  ... a lua-stage dead letter without a ClickHouse code" \
+  'lua None row for table strict: column "id" (Date): cannot store "not a date": not a date (YYYY-MM-DD)' \
+  "$(python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).readline()); print(d["stage"], d.get("clickhouse_code"), d["reason"])' "$RUN/strict.jsonl")"
 
 # A table that does not exist is the deployment's fault: exit 1, nothing committed, and the
 # event is inserted once the table is there.

@@ -9,6 +9,10 @@
 # - rejections that name no row (an unknown column) are narrowed down by halves within a budget:
 #   past it the rest is dead-lettered in groups with a reason that says so, the number of inserts
 #   stays bounded, and every event is inserted or dead-lettered;
+#   (these two run with --format json: with the default, RowBinary, the encoder refuses such rows
+#   before ClickHouse sees them;)
+# - the same bad rows with the default format: refused by the encoder (lua-stage dead letters
+#   naming column, type and value), ClickHouse never answers with an error, the rest in ONE insert;
 # - at most 1 MiB of an answer is kept: --show of a big table prints at most that.
 # Every run goes on and commits: a second run consumes nothing.
 . "$(dirname "$0")/lib.sh"
@@ -76,7 +80,7 @@ PY
 }
 events 1000 type 100 400 600 900 >"$RUN/numbered.tsv"
 produce "$TOPIC" "$RUN/numbered.tsv"
-run "g2_$ID" "$TOPIC" "$RUN/bad.lua" --table numbered
+run "g2_$ID" "$TOPIC" "$RUN/bad.lua" --table numbered --format json
 assert_eq "4 bad rows in 1000, numbered by ClickHouse: exit 0" 0 "$rc"
 assert_contains "  ... the 4 dead-lettered, the rest inserted" \
   "consumed=1000 tombstones=0 filtered=0 dead_lettered=4 events_inserted=996 rows_inserted=996" "$(cat "$RUN/stderr")"
@@ -86,7 +90,23 @@ assert_eq "  ... each bad row dead-lettered with its own reason" \
   "$(printf '%s\n' 99 399 599 899)" \
   "$(kcat -C -b "$KAFKA_BROKERS" -t "$TOPIC.dlq" -o beginning -e -q -f '%h\n' |
     sed -n 's/.*cdcpipe.source.offset=\([0-9]*\),cdcpipe.stage=clickhouse,cdcpipe.reason=insert into numbered: ClickHouse answered HTTP 500: Code: 27.*(at row 1).*/\1/p' | sort -n)"
-consumes_nothing "g2_$ID" "$TOPIC" "$RUN/bad.lua" --table numbered
+consumes_nothing "g2_$ID" "$TOPIC" "$RUN/bad.lua" --table numbered --format json
+
+# ---- the same events with the default format: the encoder refuses the bad rows, no round trip
+counter numbered_rb
+run "g2rb_$ID" "$TOPIC" "$RUN/bad.lua" --table numbered_rb --log-level debug --dlq-topic none \
+  --dlq-file "$RUN/numbered_rb.jsonl"
+assert_eq "4 bad rows in 1000, default format: exit 0" 0 "$rc"
+assert_contains "  ... the 4 dead-lettered, the rest inserted" \
+  "consumed=1000 tombstones=0 filtered=0 dead_lettered=4 events_inserted=996 rows_inserted=996" "$(cat "$RUN/stderr")"
+assert_eq "  ... in one INSERT" "996	1" \
+  "$(ch "SELECT (SELECT count() FROM $DB.numbered_rb), (SELECT count() FROM $DB.numbered_rb_inserts)")"
+assert_not_contains "  ... ClickHouse never rejected a request" "ClickHouse answered" "$(cat "$RUN/stderr")"
+assert_eq "  ... each refused by the encoder: lua stage, column, type and value, no ClickHouse code" \
+  "$(for o in 99 399 599 899; do printf '%s lua None row for table numbered_rb: column "id" (UInt32): cannot store "not a number": not an integer (decimal digits, optional '"'"'-'"'"')\n' $o; done)" \
+  "$(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    d = json.loads(l); print(d["offset"], d["stage"], d.get("clickhouse_code"), d["reason"])' "$RUN/numbered_rb.jsonl")"
 
 # ---- rejections without a row number: bounded narrowing
 TOPIC="unnumbered_$ID"
@@ -94,7 +114,7 @@ topic_create "$TOPIC" 1
 counter unnumbered
 events 400 column $(seq 10 10 400) >"$RUN/unnumbered.tsv"
 produce "$TOPIC" "$RUN/unnumbered.tsv"
-run "g3_$ID" "$TOPIC" "$RUN/bad.lua" --table unnumbered
+run "g3_$ID" "$TOPIC" "$RUN/bad.lua" --table unnumbered --format json
 assert_eq "40 bad rows in 400, not numbered by ClickHouse: exit 0" 0 "$rc"
 read -r dead inserted < <(sed -n 's/^cdcpipe: .* dead_lettered=\([0-9]*\) events_inserted=\([0-9]*\) .*/\1 \2/p' "$RUN/stderr")
 assert_eq "  ... every event inserted or dead-lettered" 400 "$((dead + inserted))"
@@ -107,7 +127,7 @@ assert_contains "  ... the groups are dead-lettered saying why" \
   "rows of a batch for unnumbered dead-lettered as a group: rejected together with the other" "$(cat "$RUN/stderr")"
 assert_contains "  ... their dead letters too" "cdcpipe stopped narrowing this batch down after 64 inserts: insert into unnumbered: ClickHouse answered HTTP 500: Code: 16" \
   "$(kcat -C -b "$KAFKA_BROKERS" -t "$TOPIC.dlq" -o beginning -e -q -f '%h\n')"
-consumes_nothing "g3_$ID" "$TOPIC" "$RUN/bad.lua" --table unnumbered
+consumes_nothing "g3_$ID" "$TOPIC" "$RUN/bad.lua" --table unnumbered --format json
 
 # ---- at most 1 MiB of an answer is kept: --show of a 2 MB table prints 1 MiB
 ch "CREATE TABLE $DB.shown (id UInt32, name String) ENGINE = MergeTree() ORDER BY id" >/dev/null

@@ -449,6 +449,9 @@ int main(void)
     set(&cfg, "batch_rows", BATCH_ROWS);
     set(&cfg, "once", "true");
     set(&cfg, "from", "committed");
+    /* tests/CMakeLists.txt runs this test with 1 and with 4 partition workers */
+    const char *workers = getenv("CDCPIPE_TEST_WORKERS");
+    if (workers && *workers) set(&cfg, "workers", workers);
     /* The mock coordinator (2.0.2) keeps a group whose last member left in "rebalancing" for
      * session.timeout.ms - 1 s before a new member's join completes: a short session timeout
      * keeps each restart in the same group at ~5 s instead of ~44 s. */

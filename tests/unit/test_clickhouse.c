@@ -184,6 +184,17 @@ static void answers_are_classified(void **state)
     expect_answer(414, "", CH_REJECTED, 0, 0);
     /* transient */
     expect_answer(500, "Code: 252, Too many parts (300)", CH_TRANSIENT, 252, 0);
+    expect_answer(500,
+                  "Code: 252, e.displayText() = DB::Exception: Too many parts (300). Merges are "
+                  "processing significantly slower than inserts",
+                  CH_TRANSIENT, 252, 0);
+    /* the same code for an INSERT whose rows span too many partitions: waiting never helps,
+     * smaller inserts do */
+    expect_answer(
+        500,
+        "Code: 252. DB::Exception: Too many partitions for single INSERT block (more "
+        "than 100). The limit is controlled by 'max_partitions_per_insert_block' setting.",
+        CH_REJECTED, 252, 0);
     expect_answer(500, "Code: 241. DB::Exception: Memory limit exceeded", CH_TRANSIENT, 241, 0);
     expect_answer(502, "Bad Gateway", CH_TRANSIENT, 0, 0);
     expect_answer(503, "", CH_TRANSIENT, 0, 0);

@@ -234,7 +234,42 @@ static void test_readiness_and_partitions(void **state)
     assert_true(sample(page.data, "cdcpipe_bytes_waiting{table=\"waiting\"}") == 70);
     metrics_set_phase(&m, METRICS_FAILED);
     assert_false(metrics_ready(&m, &reason));
-    assert_true(metrics_healthy(&m, 30000));
+    unsigned stalled = 99;
+    assert_true(metrics_healthy(&m, 30000, &stalled));
+    strbuf_free(&page);
+    metrics_free(&m);
+}
+
+/* /healthz watches the consumer thread and every worker; a thread waiting on purpose for another
+ * is not held against it. (stall_ms -1: every beat counts as too old.) */
+static void test_health_per_thread(void **state)
+{
+    (void)state;
+    metrics m;
+    unsigned stalled = 99;
+    metrics_init(&m);
+    metrics_set_workers(&m, 2);
+    assert_true(metrics_healthy(&m, 30000, &stalled));
+    assert_false(metrics_healthy(&m, -1, &stalled));
+    assert_int_equal(stalled, 0);
+    metrics_thread_waiting(&m, 0, true); /* parked during a reload */
+    assert_false(metrics_healthy(&m, -1, &stalled));
+    assert_int_equal(stalled, 1);
+    metrics_thread_waiting(&m, 1, true);
+    assert_false(metrics_healthy(&m, -1, &stalled));
+    assert_int_equal(stalled, METRICS_CONSUMER);
+    metrics_thread_waiting(&m, METRICS_CONSUMER, true); /* in a revoke */
+    assert_true(metrics_healthy(&m, -1, &stalled));
+    metrics_thread_waiting(&m, 1, false);
+    assert_false(metrics_healthy(&m, -1, &stalled));
+    assert_int_equal(stalled, 1);
+    metrics_heartbeat(&m, 1);
+    assert_true(metrics_healthy(&m, 30000, &stalled));
+    metrics_set_paused(&m, 2);
+    strbuf page = {0};
+    metrics_render(&m, &page);
+    assert_true(sample(page.data, "cdcpipe_paused") == 2);
+    assert_true(sample(page.data, "cdcpipe_workers") == 2);
     strbuf_free(&page);
     metrics_free(&m);
 }
@@ -343,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_readiness_and_partitions),
+        cmocka_unit_test(test_health_per_thread),
         cmocka_unit_test(test_parse_listen),
         cmocka_unit_test(test_http),
     };

@@ -209,8 +209,8 @@ static const auto_case auto_cases[] = {
     {"\"type\":\"struct\"," DBZ "data.VariableScaleDecimal\"", "{\"scale\":5,\"value\":\"BMsv\"}",
      NULL, "{\"id\":1,\"v\":\"3.14159\"}"},
     {"\"type\":\"struct\"," DBZ "data.VariableScaleDecimal\"", "{\"scale\":5}", NULL,
-     "error: cdc.auto: after.v (io.debezium.data.VariableScaleDecimal): expected a base64 "
-     "string \"value\", got a nil"},
+     "error: cdc.auto: after.v (io.debezium.data.VariableScaleDecimal): a VariableScaleDecimal "
+     "table needs a base64 string \"value\", got a nil"},
     {"\"type\":\"string\"", "\"1234.50\"", NULL, "{\"id\":1,\"v\":\"1234.50\"}"}, /* string mode */
     {"\"type\":\"double\"", "0.1", NULL, "{\"id\":1,\"v\":0.1}"},                 /* double mode */
     /* dates and times */
@@ -220,6 +220,8 @@ static const auto_case auto_cases[] = {
     {"\"type\":\"int32\"," DBZ "time.Date\"", "\"2016-01-16\"", NULL,
      "error: cdc.auto: after.v (io.debezium.time.Date): expected whole days since 1970-01-01, "
      "got a string"},
+    /* a float with an integral value counts as whole (as the cdc.* helpers take it) */
+    {"\"type\":\"int32\"," DBZ "time.Date\"", "16816.0", NULL, "{\"id\":1,\"v\":\"2016-01-16\"}"},
     {"\"type\":\"int32\"," DBZ "time.Date\"", "1.5", NULL,
      "error: cdc.auto: after.v (io.debezium.time.Date): expected whole days since 1970-01-01, "
      "got a fraction"},
@@ -278,6 +280,9 @@ static const auto_case auto_cases[] = {
     {"\"type\":\"bytes\"," DBZ "data.Bits\",\"parameters\":{\"length\":\"5\"}", "\"Fg==\"", NULL,
      "{\"id\":1,\"v\":\"10110\"}"},
     {"\"type\":\"bytes\"," DBZ "data.Bits\"", "\"Fg==\"", NULL, "{\"id\":1,\"v\":\"00010110\"}"},
+    {"\"type\":\"bytes\"," DBZ "data.Bits\",\"parameters\":{\"length\":\"3\"}", "\"Fg==\"", NULL,
+     "error: cdc.auto: after.v (io.debezium.data.Bits): \"Fg==\": bit 4 is set but the column "
+     "has only 3 bits"},
     {"\"type\":\"bytes\"", "\"AQID\"", NULL, "{\"id\":1,\"v\":\"\\u0001\\u0002\\u0003\"}"},
     {"\"type\":\"bytes\"", "\"AQID\"", "{\"bytes\":\"hex\"}", "{\"id\":1,\"v\":\"010203\"}"},
     {"\"type\":\"bytes\"", "\"\"", "{\"bytes\":\"hex\"}", "{\"id\":1,\"v\":\"\"}"},

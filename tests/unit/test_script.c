@@ -225,9 +225,17 @@ static const event_case dispatch_cases[] = {
      "value is JSON but not an object (a JSON array)", NULL},
     {"\"text\"", SCRIPT_DECODE_ERROR, "", 0, "value is JSON but not an object (a JSON string)",
      NULL},
-    {"null", SCRIPT_DECODE_ERROR, "", 0, "value is JSON but not an object (a JSON null)", NULL},
+    /* a null value that is not Kafka-null (the unwrap SMT's delete with delete.handling.mode=none
+     * or delete.tombstone.handling.mode=tombstone): a tombstone, without and with schemas */
+    {"null", SCRIPT_TOMBSTONE, "", 0, "", NULL},
+    {" null\n", SCRIPT_TOMBSTONE, "", 0, "", NULL},
+    {"{\"schema\":{\"type\":\"struct\",\"optional\":true},\"payload\":null}", SCRIPT_TOMBSTONE, "",
+     0, "", NULL},
+    {"nullx", SCRIPT_DECODE_ERROR, "", 0, "invalid JSON at byte *", NULL},
     {"{\"schema\":{\"type\":\"struct\"}}", SCRIPT_DECODE_ERROR, "", 0,
      "JSON object has a \"schema\" member but no \"payload\"", NULL},
+    {"{\"schema\":{},\"payload\":null,\"x\":1}", SCRIPT_DECODE_ERROR, "", 0, "*", NULL},
+    {"{\"schema\":\"s\",\"payload\":null}", SCRIPT_DECODE_ERROR, "", 0, "*", NULL},
     {"{\"schema\":{},\"payload\":\"str\"}", SCRIPT_DECODE_ERROR, "", 0,
      "payload is not a JSON object (a string)", NULL},
     {"{\"schema\":{},\"payload\":[{\"kind\":\"row\"}]}", SCRIPT_DECODE_ERROR, "", 0,
@@ -366,15 +374,21 @@ static void test_tombstone_handler(void **state)
         {"{\"id\":5}", SCRIPT_FILTERED, "", ""},
         {NULL, SCRIPT_FILTERED, "", ""},
     };
+    /* each case as a Kafka-null value, as JSON text null and as a null-payload envelope */
+    static const char *const values[] = {NULL, "null",
+                                         "{\"schema\":{\"type\":\"struct\"},\"payload\":null}"};
     outcome o = {0};
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        script_event ev = event_of(NULL);
-        ev.key = cases[i].key;
-        ev.key_len = cases[i].key ? strlen(cases[i].key) : 0;
-        process(s, &ev, &o);
-        if (o.result != cases[i].result || strcmp(o.rows.data, cases[i].rows) != 0 ||
-            (cases[i].err[0] && !strstr(o.err, cases[i].err)))
-            fail_msg("case %zu: got %d [%s] [%s]", i, (int)o.result, o.rows.data, o.err);
+    for (size_t v = 0; v < sizeof values / sizeof values[0]; v++) {
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            script_event ev = event_of(values[v]);
+            ev.key = cases[i].key;
+            ev.key_len = cases[i].key ? strlen(cases[i].key) : 0;
+            process(s, &ev, &o);
+            if (o.result != cases[i].result || strcmp(o.rows.data, cases[i].rows) != 0 ||
+                (cases[i].err[0] && !strstr(o.err, cases[i].err)))
+                fail_msg("value %zu, case %zu: got %d [%s] [%s]", v, i, (int)o.result, o.rows.data,
+                         o.err);
+        }
     }
     script_event ev = event_of(NULL);
     ev.key = "{\"id\":4}";
