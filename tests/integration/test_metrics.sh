@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # test_metrics.sh — a real Prometheus (scripts/services.sh prometheus, a private one on a free
 # loopback port) scrapes a running cdcpipe's --metrics endpoint every second while it streams
-# events of 3 partitions into a private ClickHouse, which this test stops and starts again.
+# events of 3 partitions with 2 partition workers into a private ClickHouse, which this test stops
+# and starts again.
 # Asked through Prometheus' HTTP API: the lag of every partition reaches 0 after catch-up;
 # cdcpipe_ready goes 0 during the ClickHouse outage and 1 after (and /readyz answers 503 with the
-# reason, then 200); the counters equal the summary cdcpipe prints when it stops; the end-to-end
+# reason, then 200) and cdcpipe_paused counts the workers waiting for it; the counters, which
+# every worker updates in one shared instance, equal the summary cdcpipe prints when it stops; the
+# end-to-end
 # latency histogram counts every row inserted. `promtool check metrics` accepts the page and
 # `promtool check rules` the shipped alert rules; every metric the dashboard and the rules name
 # is on the page.
@@ -40,7 +43,7 @@ printf '{"id":1}\tNULL\n{"id":2}\tNULL\n{"id":3}\tnot json\n' >>"$RUN/events.tsv
 produce "$TOPIC" "$RUN/events.tsv"
 
 "$BIN" -b "$KAFKA_BROKERS" -t "$TOPIC" -g "$GROUP" --clickhouse "$CLICKHOUSE_URL" --database "$DB" \
-  --batch-ms 200 --metrics 127.0.0.1:0 --dlq-topic none --dlq-file "$RUN/dlq.jsonl" \
+  --batch-ms 200 --workers 2 --metrics 127.0.0.1:0 --dlq-topic none --dlq-file "$RUN/dlq.jsonl" \
   --shutdown-timeout 3 "$PIPELINE" 2>"$RUN/cdcpipe.log" &
 cdcpipe_pid=$!
 serving() { grep -q 'metrics: serving' "$RUN/cdcpipe.log"; }
@@ -101,6 +104,8 @@ wait_for "Prometheus to see the lag of all 3 partitions at 0" 60 lag_zero
 pass "Prometheus: the lag of every partition reached 0 after catch-up"
 wait_for "Prometheus to see cdcpipe ready" 30 prom_is 'cdcpipe_ready' 1
 pass "Prometheus: cdcpipe_ready is 1"
+assert_eq "Prometheus: cdcpipe_workers is 2" 2 "$(prom cdcpipe_workers)"
+assert_eq "Prometheus: no worker paused while ClickHouse answers" 0 "$(prom cdcpipe_paused)"
 assert_eq "/readyz answers 200 while ClickHouse answers" 200 "$(status /readyz)"
 
 # ClickHouse goes away: the next insert fails, /readyz says why
@@ -111,13 +116,17 @@ wait_for "/readyz to answer 503 during the outage" 60 status_is /readyz 503
 assert_contains "/readyz names ClickHouse" "ClickHouse unreachable" "$(curl -s "$M/readyz")"
 wait_for "Prometheus to see cdcpipe not ready" 30 prom_is 'cdcpipe_ready' 0
 pass "Prometheus: cdcpipe_ready is 0 during the outage"
-assert_eq "/healthz stays 200 during the outage (the loop still turns)" 200 "$(status /healthz)"
+paused_some() { local v; v=$(prom cdcpipe_paused); [[ -n $v ]] && ((v >= 1 && v <= 2)); }
+wait_for "Prometheus to see workers paused during the outage" 30 paused_some
+pass "Prometheus: cdcpipe_paused counts the workers retrying their insert ($(prom cdcpipe_paused) of 2)"
+assert_eq "/healthz stays 200 during the outage (every thread still turns)" 200 "$(status /healthz)"
 ch_private_restart
 wait_for "/readyz to answer 200 after the outage" 60 status_is /readyz 200
 pass "/readyz answers 200 once ClickHouse takes the rows again"
 wait_for "all $((N + 30)) events in ClickHouse" 90 ids_in_clickhouse $((N + 30))
 wait_for "Prometheus to see the lag back at 0" 60 lag_zero
 wait_for "Prometheus to see cdcpipe ready again" 30 prom_is 'cdcpipe_ready' 1
+wait_for "Prometheus to see no worker paused any more" 30 prom_is 'cdcpipe_paused' 0
 pass "Prometheus: ready again and no lag after the outage"
 
 # Prometheus has the final figures once its last scrape equals the page now (nothing moves)
@@ -157,6 +166,10 @@ for key in consumed tombstones filtered dead_lettered events_inserted rows_inser
   want=${want%% *}
   assert_eq "Prometheus' $key equals the summary's" "$want" "${P[$key]}"
 done
+# what the two workers handled, added up in the one shared instance: every record exactly once
+assert_eq "consumed: every record of the topic, across both workers" $((N + 33)) "${P[consumed]}"
+assert_eq "events inserted: every change event" $((N + 30)) "${P[events_inserted]}"
+assert_eq "tombstones: both" 2 "${P[tombstones]}"
 ((P[retries] > 0)) || fail "no transient retry counted across the outage"
 assert_eq "the bad event is a decode-stage dead letter" 1 "$decode_dl"
 assert_eq "the end-to-end latency histogram counts every row inserted" "${P[rows_inserted]}" "$e2e_count"
