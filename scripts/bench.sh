@@ -137,28 +137,35 @@ scrape_loop() {
     sleep 0.1
   done
 }
+# start_scraper I NAME: a scrape_loop on cdcpipe-NAME.log (answers in scrape-NAME.log) when
+# variant I's args hold --metrics; SCRAPER its pid, else ''. stop_scraper ends it.
+start_scraper() {
+  SCRAPER=''
+  [[ " ${VARIANT_ARGS[$1]} " == *" --metrics "* ]] || return 0
+  scrape_loop "$WORK/cdcpipe-$2.log" >"$WORK/scrape-$2.log" 2>&1 &
+  SCRAPER=$!
+}
+stop_scraper() {
+  [[ -n $SCRAPER ]] || return 0
+  kill "$SCRAPER" 2>/dev/null || true
+  wait "$SCRAPER" 2>/dev/null || true
+}
 declare -A FIRST_WALL=() # per schema mode: the first variant's wall time
 declare -A FIRST_CPU=()  # and its process CPU seconds
 
 # scraped_run MODE TOPIC I TAG: one measured --once run of variant I (scraped 10/s when its args
 # hold --metrics) into a fresh database and group; M_WALL, M_CPU as run_measured sets them.
 scraped_run() {
-  local v=$1 topic=$2 i=$3 tag=$4 db scraper='' extra=()
+  local v=$1 topic=$2 i=$3 tag=$4 db extra=()
   read -r -a extra <<<"${VARIANT_ARGS[i]}"
   db="bench_${ID}_${v}_c${i}_$tag"
   DATABASES+=("$db")
   ch "CREATE DATABASE $db" >/dev/null
-  if [[ " ${VARIANT_ARGS[i]} " == *" --metrics "* ]]; then
-    scrape_loop "$WORK/cdcpipe-$v-$i-$tag.log" >"$WORK/scrape-$v-$i-$tag.log" 2>&1 &
-    scraper=$!
-  fi
+  start_scraper "$i" "$v-$i-$tag"
   measure "cdcpipe-$v-$i-$tag" "$BINARY" --once --from beginning -b "$KAFKA_BROKERS" -t "$topic" \
     -g "cdcpipe-bench-$TID-$v-c$i-$tag" --clickhouse "$CLICKHOUSE_URL" --database "$db" \
     "${extra[@]}" "$PIPELINE"
-  if [[ -n $scraper ]]; then
-    kill "$scraper" 2>/dev/null || true
-    wait "$scraper" 2>/dev/null || true
-  fi
+  stop_scraper
   check_rows "$db" "$v: cdcpipe ${VARIANT_NAMES[i]} ($tag)"
   ch "DROP DATABASE $db" >/dev/null
 }
@@ -686,14 +693,12 @@ for v in "${MODES[@]}"; do
     DATABASES+=("$db")
     ch "CREATE DATABASE $db" >/dev/null
     log "$v: cdcpipe $name (${VARIANT_ARGS[i]:-no extra flags}) --once into $db"
-    scraper=''
-    if [[ " ${VARIANT_ARGS[i]} " == *" --metrics "* ]]; then
-      scrape_loop "$WORK/cdcpipe-$v-$name.log" >"$WORK/scrape-$v-$name.log" 2>&1 &
-      scraper=$!
-    fi
+    start_scraper "$i" "$v-$name"
+    scraper=$SCRAPER
     run_measured "cdcpipe-$v-$name" "$BINARY" --once --from beginning -b "$KAFKA_BROKERS" -t "$topic" \
       -g "cdcpipe-bench-$TID-$v-c$i" --clickhouse "$CLICKHOUSE_URL" --database "$db" \
       "${extra[@]}" "$PIPELINE"
+    stop_scraper
     if ((M_RC == 2)); then
       msg=$(grep -v '^$' "$WORK/cdcpipe-$v-$name.log" | head -n 1 || true)
       NOTES+=("cdcpipe variant '$name' skipped: the binary rejects '${VARIANT_ARGS[i]}' (exit 2: ${msg:-no message})")
@@ -706,8 +711,6 @@ for v in "${MODES[@]}"; do
       die "cdcpipe $name failed (exit $M_RC)"
     fi
     if [[ -n $scraper ]]; then
-      kill "$scraper" 2>/dev/null || true
-      wait "$scraper" 2>/dev/null || true
       scrapes=$(grep -c '^200$' "$WORK/scrape-$v-$name.log" || true)
     fi
     [[ -n ${FIRST_WALL[$v]:-} ]] || { FIRST_WALL[$v]=$M_WALL; FIRST_CPU[$v]=$M_CPU; }
