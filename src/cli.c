@@ -19,6 +19,8 @@ const char cli_usage[] =
     "       cdcpipe check [options] pipeline.lua      load the script, print its DDL\n"
     "       cdcpipe test [options] pipeline.lua FILE|-  run transform over one JSON event per "
     "line\n"
+    "       cdcpipe lag [options] pipeline.lua        per partition: committed offset, end, lag; "
+    "the group's members\n"
     "\n"
     "Options (each also CDCPIPE_<NAME> in the environment or .env, and config in "
     "pipeline.lua):\n"
@@ -65,6 +67,8 @@ const char cli_usage[] =
     "      --workers N            partition worker threads (CDCPIPE_WORKERS; default: one per "
     "CPU)\n"
     "      --stats-interval S     log the counters every S seconds (60; 0: only at the end)\n"
+    "      --metrics ADDR:PORT    serve /metrics, /healthz, /readyz there (CDCPIPE_METRICS; off)\n"
+    "      --log-format F         text (default) or json: one JSON object per log line\n"
     "  -v, --verbose              more log lines (debug)\n"
     "  -q, --quiet                fewer log lines (warnings and errors only; -qq: errors)\n"
     "  -h, --help                 this text\n"
@@ -141,6 +145,8 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
         {"dry-run", no_argument, NULL, OPT_SETTING},
         {"show", required_argument, NULL, OPT_SETTING},
         {"log-level", required_argument, NULL, OPT_SETTING},
+        {"log-format", required_argument, NULL, OPT_SETTING},
+        {"metrics", required_argument, NULL, OPT_SETTING},
         {"lua-memory-mb", required_argument, NULL, OPT_SETTING},
         {"lua-instructions", required_argument, NULL, OPT_SETTING},
         {"lua-timeout", required_argument, NULL, OPT_SETTING},
@@ -165,6 +171,9 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
         first = 2;
     } else if (argc > 1 && strcmp(argv[1], "test") == 0) {
         a->command = CMD_TEST;
+        first = 2;
+    } else if (argc > 1 && strcmp(argv[1], "lag") == 0) {
+        a->command = CMD_LAG;
         first = 2;
     }
     int verbosity = 0;
@@ -298,6 +307,7 @@ static int apply_overrides(const cli_args *a, config *cfg, char *err, size_t err
         return -1;
     }
     log_set_level(level);
+    log_set_json(strcmp(cfg->log_format, "json") == 0);
     return 0;
 }
 

@@ -57,6 +57,8 @@ struct script {
     bool metering;               /* script_process runs: the hook charges the budget */
     volatile sig_atomic_t spent; /* a SPENT_ code: the event fails whatever the script does */
     bool debezium_only;          /* --input debezium: values must be change events (an "op" code) */
+    int64_t source_ts_ms;        /* the last event's source.ts_ms, -1: none */
+    script_limit last_limit;     /* the limit the last event ran into */
     /* --lua-timeout: the watchdog thread, started by the first event that has a time limit */
     atomic_long timeout_ms;     /* per event; 0: none */
     atomic_uint_fast64_t event; /* serial number of the event being processed; 0 between events */
@@ -879,6 +881,20 @@ static bool push_headers(lua_State *L, rd_kafka_headers_t *hdrs)
     return true;
 }
 
+/* event.source.ts_ms of the decoded event at idx (raw reads: no metamethod runs), or -1. */
+static int64_t source_ts_ms(lua_State *L, int idx)
+{
+    int64_t ts = -1;
+    lua_pushliteral(L, "source");
+    if (lua_rawget(L, idx) == LUA_TTABLE) {
+        lua_pushliteral(L, "ts_ms");
+        if (lua_rawget(L, -2) == LUA_TNUMBER && lua_isinteger(L, -1)) ts = lua_tointeger(L, -1);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return ts;
+}
+
 /* True when a value is JSON text `null` (whitespace around it allowed): what JsonConverter writes
  * without schemas for a record whose value is null but whose value schema is not, as the unwrap
  * SMT makes of a delete with delete.handling.mode=none or delete.tombstone.handling.mode=tombstone
@@ -960,6 +976,7 @@ static int process_protected(lua_State *L)
         c->result = SCRIPT_DECODE_ERROR;
         return 0;
     }
+    if (!tombstone) s->source_ts_ms = source_ts_ms(L, 1);
     /* 2: meta */
     lua_createtable(L, 0, 5);
     lua_pushstring(L, ev->topic);
@@ -1054,6 +1071,8 @@ script_result script_process(script *s, const script_event *ev, const char *defa
 {
     *rows = 0;
     err[0] = '\0';
+    s->source_ts_ms = -1;
+    s->last_limit = SCRIPT_LIMIT_NONE;
     const bool null_value = ev->value && is_json_null(ev->value, ev->value_len);
     if ((!ev->value || null_value) && s->ref_tombstone == LUA_NOREF) return SCRIPT_TOMBSTONE;
     lua_State *L = s->L;
@@ -1090,7 +1109,9 @@ script_result script_process(script *s, const script_event *ev, const char *defa
                        limit);
         one_line(err);
         c.result = SCRIPT_LUA_ERROR;
+        s->last_limit = s->spent == SPENT_TIME ? SCRIPT_LIMIT_TIME : SCRIPT_LIMIT_INSTRUCTIONS;
     } else if (rc == LUA_ERRMEM) {
+        s->last_limit = SCRIPT_LIMIT_MEMORY;
         errbuf_set(err, errlen,
                    "out of memory while decoding or transforming the event: the Lua state may use "
                    "%zu MiB (--lua-memory-mb)",
@@ -1109,4 +1130,14 @@ script_result script_process(script *s, const script_event *ev, const char *defa
     if (rc == LUA_ERRMEM) lua_gc(L, LUA_GCCOLLECT); /* give the next event the whole cap */
     *rows = c.rows;
     return c.result;
+}
+
+int64_t script_source_ts_ms(const script *s)
+{
+    return s->source_ts_ms;
+}
+
+script_limit script_last_limit(const script *s)
+{
+    return s->last_limit;
 }

@@ -117,6 +117,20 @@ void script_set_max_key_bytes(script *s, size_t bytes);
  * for the key) to a script just opened: the one place the CLI and a SIGHUP reload set them. */
 void script_apply_config(script *s, const config *cfg);
 
+/* The source.ts_ms (the source database's commit time, unix ms) of the Debezium event the last
+ * script_process decoded, read before transform ran; -1 when it had none (a tombstone, --input
+ * json, a decode error). For the end-to-end latency (metrics.h). */
+int64_t script_source_ts_ms(const script *s);
+
+/* The per-event limit the last script_process ran into (same order as metrics_limit). */
+typedef enum {
+    SCRIPT_LIMIT_NONE,
+    SCRIPT_LIMIT_INSTRUCTIONS, /* --lua-instructions */
+    SCRIPT_LIMIT_TIME,         /* --lua-timeout */
+    SCRIPT_LIMIT_MEMORY,       /* --lua-memory-mb */
+} script_limit;
+script_limit script_last_limit(const script *s);
+
 lua_State *script_lua(script *s);
 const char *script_path(const script *s);
 
