@@ -4,7 +4,8 @@
 --
 -- Each source table gets a ClickHouse table of the same name (MIRROR_NAMING=schema_table:
 -- <schema>_<table>), created on its first event from the record's Connect schema (the connector
--- needs value.converter.schemas.enable=true), new columns added as they appear. Read a table with
+-- needs value.converter.schemas.enable=true and replace.null.with.default=false), new columns
+-- added as they appear. Read a table with
 --   SELECT * FROM t FINAL WHERE NOT _is_deleted
 -- See README "Mirror a database in one command" for what it creates, evolution and limits.
 local cdc = require "cdcpipe"

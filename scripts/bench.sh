@@ -3,8 +3,8 @@
 # baselines and competitors measured in the same run so the figures compare across machines.
 #
 # Usage: scripts/bench.sh [-n N] [--keep] [--run-dir DIR] [--binary PATH] [--services-env FILE]
-#                         [--cdcpipe-variant NAME:ARGS]... [--no-kafka-engine] [--no-callgrind]
-#                         [--kafka-engine-timeout S] [--partitions P] [--null-table]
+#                         [--cdcpipe-variant NAME:ARGS]... [--scrape-pairs K] [--no-kafka-engine]
+#                         [--no-callgrind] [--kafka-engine-timeout S] [--partitions P] [--null-table]
 #
 #   -n N                 events per schema mode (default 200000)
 #   --keep               leave RUN_DIR (generated events, rows, logs) and the databases in place
@@ -19,7 +19,16 @@
 #                        name 'default:' too to keep it. A variant the binary rejects with exit 2
 #                        (an unknown flag) is skipped with a note. E.g. --cdcpipe-variant default:
 #                        --cdcpipe-variant gzip:--clickhouse-compression=gzip compares compressed
-#                        INSERT bodies with plain ones.
+#                        INSERT bodies with plain ones. A variant whose ARGS hold
+#                        --metrics ADDR:PORT is scraped (GET /metrics) 10 times a second while it
+#                        runs, and the notes give its throughput ÷ the first variant's: the cost
+#                        of the endpoint and of a scraping Prometheus, e.g.
+#                          --cdcpipe-variant default: --cdcpipe-variant scraped:'--metrics 127.0.0.1:0'
+#   --scrape-pairs K     for such a variant, K more pairs of runs (the first variant and it, in
+#                        alternating order, each into a fresh database and group) after its own:
+#                        the note gives the median of the K+1 pairs' events/s ratios, their range
+#                        and the CPU per event ratio; one run's wall time on a shared machine
+#                        varies by tens of percent (default 4)
 #   --no-kafka-engine    skip ClickHouse's Kafka engine (slow: it may run until the timeout)
 #   --kafka-engine-timeout S  give the Kafka engine S seconds per mode (default 600)
 #   --no-callgrind       skip the instructions-per-event count (valgrind)
@@ -99,11 +108,12 @@ CALLGRIND=1
 PARTITIONS=1
 NULL_TABLE=0
 VARIANT_SPECS=()
+SCRAPE_PAIRS=4
 
 die() { echo "bench.sh: $*" >&2; exit 1; }
 log() { echo "bench.sh: $*" >&2; }
 usage() {
-  sed -n '5,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '5,41p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -115,6 +125,7 @@ while (($#)); do
     --binary) (($# >= 2)) || usage; BINARY=$2; shift 2 ;;
     --services-env) (($# >= 2)) || usage; SERVICES_ENV=$2; shift 2 ;;
     --cdcpipe-variant) (($# >= 2)) || usage; VARIANT_SPECS+=("$2"); shift 2 ;;
+    --scrape-pairs) (($# >= 2)) || usage; SCRAPE_PAIRS=$2; shift 2 ;;
     --no-kafka-engine) KAFKA_ENGINE=0; shift ;;
     --kafka-engine-timeout) (($# >= 2)) || usage; KE_TIMEOUT=$2; shift 2 ;;
     --no-callgrind) CALLGRIND=0; shift ;;
@@ -125,8 +136,85 @@ while (($#)); do
   esac
 done
 [[ $N =~ ^[1-9][0-9]*$ ]] || die "-n wants a positive number of events, got '$N'"
+[[ $SCRAPE_PAIRS =~ ^[0-9]+$ ]] || die "--scrape-pairs wants a number of pairs, got '$SCRAPE_PAIRS'"
 [[ $KE_TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "--kafka-engine-timeout wants seconds, got '$KE_TIMEOUT'"
 [[ $PARTITIONS =~ ^[1-9][0-9]*$ ]] || die "--partitions wants a positive number, got '$PARTITIONS'"
+
+# scrape_loop LOG: once LOG names the metrics port, GET /metrics 10 times a second (one status
+# code per line) until killed.
+scrape_loop() {
+  local port='' i=0
+  while [[ -z $port ]] && ((i++ < 600)); do
+    port=$(sed -n 's/.*metrics: serving .* on [^ ]*:\([0-9]*\)$/\1/p' "$1" 2>/dev/null | head -n 1 || true)
+    [[ -n $port ]] || sleep 0.05
+  done
+  [[ -n $port ]] || return 0
+  while :; do
+    curl -s -o /dev/null -w '%{http_code}\n' --max-time 1 "http://127.0.0.1:$port/metrics" || true
+    sleep 0.1
+  done
+}
+# start_scraper I NAME: a scrape_loop on cdcpipe-NAME.log (answers in scrape-NAME.log) when
+# variant I's args hold --metrics; SCRAPER its pid, else ''. stop_scraper ends it.
+start_scraper() {
+  SCRAPER=''
+  [[ " ${VARIANT_ARGS[$1]} " == *" --metrics "* ]] || return 0
+  scrape_loop "$WORK/cdcpipe-$2.log" >"$WORK/scrape-$2.log" 2>&1 &
+  SCRAPER=$!
+}
+stop_scraper() {
+  [[ -n $SCRAPER ]] || return 0
+  kill "$SCRAPER" 2>/dev/null || true
+  wait "$SCRAPER" 2>/dev/null || true
+}
+declare -A FIRST_WALL=() # per schema mode: the first variant's wall time
+declare -A FIRST_CPU=()  # and its process CPU seconds
+
+# scraped_run MODE TOPIC I TAG: one measured --once run of variant I (scraped 10/s when its args
+# hold --metrics) into a fresh database and group; M_WALL, M_CPU as run_measured sets them.
+scraped_run() {
+  local v=$1 topic=$2 i=$3 tag=$4 db extra=()
+  read -r -a extra <<<"${VARIANT_ARGS[i]}"
+  db="bench_${ID}_${v}_c${i}_$tag"
+  DATABASES+=("$db")
+  ch "CREATE DATABASE $db" >/dev/null
+  start_scraper "$i" "$v-$i-$tag"
+  measure "cdcpipe-$v-$i-$tag" "$BINARY" --once --from beginning -b "$KAFKA_BROKERS" -t "$topic" \
+    -g "cdcpipe-bench-$TID-$v-c$i-$tag" --clickhouse "$CLICKHOUSE_URL" --database "$db" \
+    "${extra[@]}" "$PIPELINE"
+  stop_scraper
+  check_rows "$db" "$v: cdcpipe ${VARIANT_NAMES[i]} ($tag)"
+  ch "DROP DATABASE $db" >/dev/null
+}
+
+# scrape_cost MODE TOPIC I WALL CPU: COST, the note on variant I's scrape cost, from its run (WALL,
+# CPU) against the first variant's and SCRAPE_PAIRS more pairs in alternating order.
+scrape_cost() {
+  local v=$1 topic=$2 i=$3 k w0 c0 w1 c1
+  local ratios=("$(python3 -c "print(${FIRST_WALL[$v]} / $4)")")
+  local cpu0=${FIRST_CPU[$v]} cpu1=$5
+  for ((k = 1; k <= SCRAPE_PAIRS; k++)); do
+    log "$v: scrape cost: pair $k of $SCRAPE_PAIRS"
+    if ((k % 2)); then
+      scraped_run "$v" "$topic" "$i" "p$k"; w1=$M_WALL c1=$M_CPU
+      scraped_run "$v" "$topic" 0 "p$k"; w0=$M_WALL c0=$M_CPU
+    else
+      scraped_run "$v" "$topic" 0 "p$k"; w0=$M_WALL c0=$M_CPU
+      scraped_run "$v" "$topic" "$i" "p$k"; w1=$M_WALL c1=$M_CPU
+    fi
+    ratios+=("$(python3 -c "print($w0 / $w1)")")
+    cpu0=$(python3 -c "print($cpu0 + $c0)")
+    cpu1=$(python3 -c "print($cpu1 + $c1)")
+  done
+  COST=$(python3 - "$cpu0" "$cpu1" "${ratios[@]}" <<'PY'
+import statistics, sys
+cpu0, cpu1 = float(sys.argv[1]), float(sys.argv[2])
+r = [float(x) for x in sys.argv[3:]]
+print(f"median {statistics.median(r):.3f}× over {len(r)} pairs (range {min(r):.2f}–{max(r):.2f}), "
+      f"CPU per event {cpu1 / cpu0:.3f}×")
+PY
+)
+}
 
 # cdcpipe variants: VARIANT_NAMES[i] runs with the words of VARIANT_ARGS[i] added.
 ((${#VARIANT_SPECS[@]})) || VARIANT_SPECS=("default:")
@@ -648,9 +736,12 @@ for v in "${MODES[@]}"; do
       into="$db (changes: ENGINE = Null)"
     fi
     log "$v: cdcpipe $name (${VARIANT_ARGS[i]:-no extra flags}) --once into $into"
+    start_scraper "$i" "$v-$name"
+    scraper=$SCRAPER
     run_measured "cdcpipe-$v-$name" "$BINARY" --once --from beginning -b "$KAFKA_BROKERS" -t "$topic" \
       -g "cdcpipe-bench-$TID-$v-c$i" --clickhouse "$CLICKHOUSE_URL" --database "$db" \
       "${extra[@]}" "$PIPELINE"
+    stop_scraper
     if ((M_RC == 2)); then
       msg=$(grep -v '^$' "$WORK/cdcpipe-$v-$name.log" | head -n 1 || true)
       NOTES+=("cdcpipe variant '$name' skipped: the binary rejects '${VARIANT_ARGS[i]}' (exit 2: ${msg:-no message})")
@@ -662,7 +753,17 @@ for v in "${MODES[@]}"; do
       tail -n 20 "$WORK/cdcpipe-$v-$name.log" >&2
       die "cdcpipe $name failed (exit $M_RC)"
     fi
+    if [[ -n $scraper ]]; then
+      scrapes=$(grep -c '^200$' "$WORK/scrape-$v-$name.log" || true)
+    fi
+    [[ -n ${FIRST_WALL[$v]:-} ]] || { FIRST_WALL[$v]=$M_WALL; FIRST_CPU[$v]=$M_CPU; }
     result "$v" "cdcpipe:$name" "$M_WALL" "$M_CPU" "$M_SCPU" "$M_RSS_MIB" ok
+    if [[ -n $scraper ]] && ((i > 0)); then
+      wall=$M_WALL cpu=$M_CPU
+      scrape_cost "$v" "$topic" "$i" "$M_WALL" "$M_CPU"
+      NOTES+=("$v: scrape cost: cdcpipe $name, scraped 10/s ($scrapes answers 200 in its first run), events/s ÷ cdcpipe ${VARIANT_NAMES[0]}'s: $COST")
+      M_WALL=$wall M_CPU=$cpu
+    fi
     summary=$(grep -o 'consumed=.*' "$WORK/cdcpipe-$v-$name.log" | tail -n 1 || true)
     log "$v: cdcpipe $name: ${summary:-no summary line}"
     if grep -qiE 'error|warn' "$WORK/cdcpipe-$v-$name.log"; then

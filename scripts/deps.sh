@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scripts/deps.sh — install the Debian 12 packages cdcpipe needs to build, test and run
-# its local services (ClickHouse, PostgreSQL, Kafka/Connect via the JVM, kcat), and clang with
+# its local services (ClickHouse, PostgreSQL, Kafka/Connect via the JVM, kcat, Prometheus for the
+# metrics tests), libmicrohttpd (the --metrics endpoint), and clang with
 # its runtime libraries (libclang-rt-14-dev holds libFuzzer) for the fuzz build.
 #
 # Idempotent: asks dpkg which packages are missing and only then runs `apt-get update`
@@ -18,6 +19,7 @@ PACKAGES=(
   openjdk-17-jdk-headless maven
   docker-compose clang-format curl python3 time
   clang libclang-rt-14-dev unzip
+  libmicrohttpd-dev prometheus
 )
 
 missing=()

@@ -2,6 +2,7 @@
 # scripts/services.sh — run REAL local services on loopback for cdcpipe's tests, demo and CI.
 #
 #   services.sh start RUN_DIR SERVICE...     SERVICE: clickhouse | postgres | kafka | connect
+#                                            | prometheus (optional: for the metrics tests)
 #                                            (connect implies postgres + kafka, started first)
 #   services.sh stop RUN_DIR                 stop everything started in RUN_DIR (reverse order)
 #   services.sh status RUN_DIR               print which services run (exit 1 if one is down)
@@ -18,7 +19,7 @@
 # port chosen at start; RUN_DIR/services.env holds shell assignments for the callers:
 #   CLICKHOUSE_URL=http://127.0.0.1:P CLICKHOUSE_HTTP_PORT CLICKHOUSE_TCP_PORT
 #   PG_HOST=127.0.0.1 PG_PORT PG_USER=postgres PG_PASSWORD=postgres PG_DB=postgres
-#   KAFKA_BROKERS=127.0.0.1:P CONNECT_URL=http://127.0.0.1:P
+#   KAFKA_BROKERS=127.0.0.1:P CONNECT_URL=http://127.0.0.1:P PROMETHEUS_URL=http://127.0.0.1:P
 # Use it with: set -a; . RUN_DIR/services.env; set +a
 #
 # ClickHouse users: `default` (no password) and `tester` / `secret`.
@@ -33,11 +34,14 @@
 #   DBZ_TIMEOUT [120] seconds until connector and task must be RUNNING.
 #   DBZ_EXTRA_CONFIG [{}] a JSON object of further connector settings, merged over the ones
 #     above (e.g. '{"value.converter.schemas.enable": "false", "heartbeat.interval.ms": "1000"}').
+# prometheus: scrapes PROM_TARGETS (comma-separated HOST:PORT, e.g. a cdcpipe --metrics address)
+#   every PROM_SCRAPE_INTERVAL [1s], loading the rule files in PROM_RULES (comma-separated, may be
+#   empty); its data lives in RUN_DIR/prometheus.
 # Other knobs:
 #   CONNECT_SCHEMAS [true]  JsonConverter schemas.enable for keys and values
 #   KAFKA_HEAP, CONNECT_HEAP  JVM memory/GC flags [-Xms64m -Xmx512m -XX:+UseSerialGC]
 #   SERVICES_TIMEOUT  overrides every readiness deadline (defaults: clickhouse 30 s,
-#                     postgres 30 s, kafka 90 s, connect 120 s)
+#                     postgres 30 s, kafka 90 s, connect 120 s, prometheus 30 s)
 #   CDCPIPE_JVM_STACK  use this stack dir (lib/, plugins/) instead of fetch-jvm-stack.sh
 #   STOP_TIMEOUT [30]  seconds `stop` waits per service after TERM (INT for postgres) before KILL
 #   SERVICES_KEEP_DATA=1  keep a service's data when it is started again in the same RUN_DIR
@@ -51,7 +55,7 @@ die() { echo "services.sh: $*" >&2; exit 1; }
 log() { echo "services.sh: $*" >&2; }
 
 usage() {
-  sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -113,7 +117,7 @@ write_env() {
   local tmp="$RUN_DIR/services.env.tmp"
   : >"$tmp"
   local s
-  for s in clickhouse postgres kafka connect; do
+  for s in clickhouse postgres kafka connect prometheus; do
     [[ -f $RUN_DIR/env.d/$s.env ]] && cat "$RUN_DIR/env.d/$s.env" >>"$tmp"
   done
   mv -f "$tmp" "$RUN_DIR/services.env"
@@ -614,17 +618,53 @@ cmd_reset_offsets() {
     --group "$1" --topic "$2:$3" --reset-offsets --to-offset "$4" --execute >&2
 }
 
+# ---------------------------------------------------------------- Prometheus
+
+prometheus_check() { curl -sf --max-time 2 "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null 2>&1; }
+
+start_prometheus() {
+  local d="$RUN_DIR/prometheus" targets="" rules="" t list
+  fresh prometheus "$d"
+  mkdir -p "$d/data"
+  command -v prometheus >/dev/null || die "prometheus not installed (scripts/deps.sh)"
+  PROM_PORT=$(free_port)
+  IFS=, read -ra list <<<"${PROM_TARGETS:-}"
+  for t in "${list[@]}"; do [[ -n $t ]] && targets+="\"$t\", "; done
+  IFS=, read -ra list <<<"${PROM_RULES:-}"
+  for t in "${list[@]}"; do [[ -n $t ]] && rules+="  - \"$t\"
+"; done
+  cat >"$d/prometheus.yml" <<EOF
+# written by scripts/services.sh
+global:
+  scrape_interval: ${PROM_SCRAPE_INTERVAL:-1s}
+  evaluation_interval: ${PROM_SCRAPE_INTERVAL:-1s}
+rule_files:
+$rules
+scrape_configs:
+  - job_name: cdcpipe
+    scrape_timeout: 1s
+    static_configs:
+      - targets: [${targets%, }]
+EOF
+  (cd "$d" && exec prometheus --config.file="$d/prometheus.yml" --storage.tsdb.path="$d/data" \
+    --web.listen-address="127.0.0.1:$PROM_PORT") \
+    </dev/null >"$RUN_DIR/logs/prometheus.log" 2>&1 9>&- &
+  record prometheus $!
+  wait_ready prometheus 30 prometheus_check "$RUN_DIR/logs/prometheus.log"
+  write_env prometheus "PROMETHEUS_URL=http://127.0.0.1:$PROM_PORT"
+}
+
 # ---------------------------------------------------------------- commands
 
 cmd_start() {
   (($# > 0)) || usage
   local want=" $* " s
   for s in "$@"; do
-    case $s in clickhouse | postgres | kafka | connect) ;; *) die "unknown service '$s'" ;; esac
+    case $s in clickhouse | postgres | kafka | connect | prometheus) ;; *) die "unknown service '$s'" ;; esac
   done
   [[ $want == *" connect "* ]] && want+=" postgres kafka "
   alive kafka || alive connect || rm -f "$RUN_DIR/jvm-stack.path"
-  for s in clickhouse postgres kafka connect; do
+  for s in clickhouse postgres kafka connect prometheus; do
     [[ $want == *" $s "* ]] || continue
     if alive "$s"; then
       log "$s already running"
@@ -640,7 +680,7 @@ cmd_stop() {
     for s in $(tac "$RUN_DIR/started"); do kill_service "$s"; done
   fi
   # anything with a pid file but not in the list (should not happen, but be thorough)
-  for s in connect kafka postgres clickhouse; do
+  for s in prometheus connect kafka postgres clickhouse; do
     [[ -f $RUN_DIR/pids/$s.pid ]] && kill_service "$s"
   done
   rm -f "$RUN_DIR/started" "$RUN_DIR/services.env" "$RUN_DIR/env.d/"*.env "$RUN_DIR/ports.used"

@@ -22,6 +22,8 @@ const char cli_usage[] =
     "       cdcpipe verify [options] pipeline.lua     gaps and overlaps the insert ledger shows\n"
     "       cdcpipe rewind [options] pipeline.lua --to POS  move the group back (unix-ms, -1h,\n"
     "                                                 P:O,...), recorded in the ledger\n"
+    "       cdcpipe lag [options] pipeline.lua        per partition: committed offset, end, lag; "
+    "the group's members\n"
     "\n"
     "Options (each also CDCPIPE_<NAME> in the environment or .env, and config in "
     "pipeline.lua):\n"
@@ -70,6 +72,8 @@ const char cli_usage[] =
     "      --workers N            partition worker threads (CDCPIPE_WORKERS; default: one per "
     "CPU)\n"
     "      --stats-interval S     log the counters every S seconds (60; 0: only at the end)\n"
+    "      --metrics ADDR:PORT    serve /metrics, /healthz, /readyz there (CDCPIPE_METRICS; off)\n"
+    "      --log-format F         text (default) or json: one JSON object per log line\n"
     "  -v, --verbose              more log lines (debug)\n"
     "  -q, --quiet                fewer log lines (warnings and errors only; -qq: errors)\n"
     "  -h, --help                 this text\n"
@@ -148,6 +152,8 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
         {"dry-run", no_argument, NULL, OPT_SETTING},
         {"show", required_argument, NULL, OPT_SETTING},
         {"log-level", required_argument, NULL, OPT_SETTING},
+        {"log-format", required_argument, NULL, OPT_SETTING},
+        {"metrics", required_argument, NULL, OPT_SETTING},
         {"lua-memory-mb", required_argument, NULL, OPT_SETTING},
         {"lua-instructions", required_argument, NULL, OPT_SETTING},
         {"lua-timeout", required_argument, NULL, OPT_SETTING},
@@ -178,6 +184,9 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
         first = 2;
     } else if (argc > 1 && strcmp(argv[1], "rewind") == 0) {
         a->command = CMD_REWIND;
+        first = 2;
+    } else if (argc > 1 && strcmp(argv[1], "lag") == 0) {
+        a->command = CMD_LAG;
         first = 2;
     }
     int verbosity = 0;
@@ -320,6 +329,7 @@ static int apply_overrides(const cli_args *a, config *cfg, char *err, size_t err
         return -1;
     }
     log_set_level(level);
+    log_set_json(strcmp(cfg->log_format, "json") == 0);
     return 0;
 }
 

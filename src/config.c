@@ -73,6 +73,10 @@ static const setting settings[] = {
     {"show", "show", "CDCPIPE_SHOW", NULL, NULL, T_LONG, S(show), 0, 100000, "0"},
     {"log_level", "log-level", "CDCPIPE_LOG_LEVEL", NULL, NULL, T_STRING, S(log_level), 0, 0,
      "info"},
+    {"log_format", "log-format", "CDCPIPE_LOG_FORMAT", NULL, NULL, T_STRING, S(log_format), 0, 0,
+     "text"},
+    {"metrics_listen", "metrics", "CDCPIPE_METRICS", "metrics", "listen", T_STRING,
+     S(metrics_listen), 0, 0, ""},
     {"lua_memory_mb", "lua-memory-mb", "CDCPIPE_LUA_MEMORY_MB", "lua", "memory_mb", T_LONG,
      S(lua_memory_mb), 1, 1 << 20, "256"},
     {"lua_instructions", "lua-instructions", "CDCPIPE_LUA_INSTRUCTIONS", "lua", "instructions",
@@ -105,6 +109,9 @@ static const struct {
      {"debezium", "json", NULL},
      "debezium: change events only, anything else is dead-lettered; json: every JSON object goes "
      "to transform"},
+    {"log_format",
+     {"text", "json", NULL},
+     "text: one line per message for people; json: one JSON object per line for log shippers"},
     {"format",
      {"auto", "rowbinary", "json", NULL},
      "auto: RowBinary for every table whose column types the encoder covers, JSONEachRow for the "
@@ -371,7 +378,8 @@ static int apply_lua_section(config *cfg, lua_State *L, const char *section, con
 
 int config_apply_lua(config *cfg, lua_State *L, const char *path, char *err, size_t errlen)
 {
-    static const char *const sections[] = {"kafka", "clickhouse", "batch", "lua", "dead_letters"};
+    static const char *const sections[] = {"kafka", "clickhouse",   "batch",
+                                           "lua",   "dead_letters", "metrics"};
     int base = lua_gettop(L);
     int rc = 0;
     int type = lua_getglobal(L, "config");
@@ -393,7 +401,7 @@ int config_apply_lua(config *cfg, lua_State *L, const char *path, char *err, siz
         if (i == sizeof sections / sizeof sections[0]) {
             errbuf_set(err, errlen,
                        "%s: config.%s is not a known section (expected kafka, clickhouse, batch, "
-                       "lua, dead_letters)",
+                       "lua, dead_letters, metrics)",
                        path, name);
             rc = -1;
             break;

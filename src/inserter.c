@@ -94,6 +94,7 @@ typedef struct {
     const char *sql;    /* NULL: the probe (SELECT 1) */
     strbuf *out;        /* a statement's answer (may be NULL) */
     bool returns;       /* a permanent failure is returned (INSERT_OK), not a stop */
+    size_t rows;        /* an INSERT's rows (metrics) */
     char query_id[160]; /* an insert's query_id (ledger), "" none */
 } request;
 
@@ -104,11 +105,16 @@ static ch_status send_request(inserter *in, request *r, ch_failure *fail, char *
         return ch_exec(in->ch, r->sql ? r->sql : "SELECT 1", r->out, fail, err, errlen);
     }
     insert_request *q = r->insert;
+    int64_t started = clock_ms();
     ch_set_query_id(in->ch, r->query_id);
     ch_status st = ch_insert(in->ch, q->b->table, q->columns, q->ncolumns,
                              q->b->rowbinary ? CH_ROW_BINARY : CH_JSON_EACH_ROW, q->spans,
                              r->nspans, fail, err, errlen);
+    size_t bytes = 0;
+    for (size_t i = 0; i < r->nspans; i++)
+        bytes += q->spans[i].len;
     ch_set_query_id(in->ch, NULL);
+    metrics_insert_attempt(in->counters, q->b->table, r->rows, bytes, st, clock_ms() - started);
     return st;
 }
 
@@ -160,7 +166,7 @@ static insert_result send_retrying(inserter *in, request *r, ch_status *st, ch_f
     while ((*st = send_request(in, r, fail, err, errlen)) == CH_TRANSIENT) {
         insert_result stop = in->hooks.give_up(in->hooks.ud, err);
         if (stop != INSERT_OK) return stop;
-        if (in->counters) in->counters->retries++;
+        metrics_retry(in->counters, METRICS_RETRY_TRANSIENT);
         log_warn("%s; retrying in %d ms", err, backoff);
         stop = in->hooks.wait(in->hooks.ud, backoff);
         if (stop != INSERT_OK) return stop;
@@ -190,7 +196,7 @@ static insert_result send_rows(inserter *in, batch *b, const row_set *s, bool *r
 {
     insert_request q;
     insert_request_prepare(&q, b, s);
-    request r = {&q, s->count, NULL, NULL, false, ""};
+    request r = {&q, s->count, NULL, NULL, false, s->rows, ""};
     if (in->query_id) {
         unsigned k = in->next_slice++;
         if (k == 0)
@@ -202,7 +208,8 @@ static insert_result send_rows(inserter *in, batch *b, const row_set *s, bool *r
     insert_result res = send_retrying(in, &r, &st, fail, err, errlen);
     insert_request_free(&q);
     *rejected = res == INSERT_OK && st == CH_REJECTED;
-    if (res == INSERT_OK && st == CH_OK && in->counters) in->counters->rows_inserted += s->rows;
+    if (res == INSERT_OK && st == CH_OK) metrics_rows_inserted(in->counters, b->table, s->rows);
+    if (res == INSERT_OK && st == CH_OK && in->hooks.acked) in->hooks.acked(in->hooks.ud, b, s);
     return res;
 }
 
@@ -216,7 +223,7 @@ static insert_result reject_row(inserter *in, batch *b, size_t row, const ch_fai
         char err[1024];
         ch_failure probe_fail;
         ch_status st;
-        request probe = {NULL, 0, NULL, NULL, false, ""};
+        request probe = {NULL, 0, NULL, NULL, false, 0, ""};
         insert_result r = send_retrying(in, &probe, &st, &probe_fail, err, sizeof err);
         if (r != INSERT_OK) return r;
         if (st != CH_OK) {
@@ -246,6 +253,7 @@ static insert_result insert_set(inserter *in, batch *b, row_set *s, bool numbere
     for (;;) {
         bool rejected;
         (*budget)--;
+        if (*budget < INSERTER_NARROW_BUDGET) metrics_retry(in->counters, METRICS_RETRY_DATA);
         r = send_rows(in, b, s, &rejected, &fail, err, sizeof err);
         if (r != INSERT_OK || !rejected) break;
         if (s->rows == 1) {
@@ -273,6 +281,7 @@ static insert_result insert_set(inserter *in, batch *b, row_set *s, bool numbere
             char one_err[1024];
             ch_failure one_fail;
             (*budget)--;
+            metrics_retry(in->counters, METRICS_RETRY_DATA);
             r = send_rows(in, b, &one, &rejected, &one_fail, one_err, sizeof one_err);
             row_set_free(&one);
             if (r != INSERT_OK) break;
@@ -316,7 +325,7 @@ insert_result inserter_insert(inserter *in, batch *b, size_t first, size_t end)
 insert_result inserter_exec(inserter *in, const char *sql, strbuf *out, ch_status *st,
                             ch_failure *fail, char *err, size_t errlen)
 {
-    request r = {NULL, 0, sql, out, true, ""};
+    request r = {NULL, 0, sql, out, true, 0, ""};
     return send_retrying(in, &r, st, fail, err, errlen);
 }
 
@@ -342,6 +351,7 @@ int inserter_run_ddl(inserter *in, script *s, int retry_ms)
         while ((st = ch_exec(in->ch, *sql, NULL, NULL, err, sizeof err)) == CH_TRANSIENT &&
                clock_ms() < deadline_ms && !signals_stop_requested) {
             log_warn("%s; retrying in %d ms", err, backoff);
+            metrics_retry(in->counters, METRICS_RETRY_DEPLOYMENT);
             inserter_sleep(backoff);
             backoff = next_backoff(backoff);
         }

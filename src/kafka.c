@@ -10,6 +10,7 @@
 
 #include "cdcpipe/clock.h"
 #include "cdcpipe/log.h"
+#include "cdcpipe/metrics.h"
 #include "cdcpipe/xalloc.h"
 #include "cdcpipe/errbuf.h"
 
@@ -35,6 +36,9 @@ struct kafka_consumer {
     int64_t last_message_ms; /* clock_ms() when kafka_poll last returned a message */
     int64_t nudged_ms;       /* clock_ms() of the last wake_fetcher, 0 if none since a message */
     int64_t nudge_wait_ms;   /* how long the queue must stay empty before the next wake_fetcher */
+    metrics *metrics;        /* kafka_set_metrics (before the workers start; NULL: none) */
+    rd_kafka_topic_t **handles; /* the subscribed topics by name (hold_topics) */
+    size_t nhandles;
 };
 
 /* Seconds between metadata refreshes (topic.metadata.refresh.interval.ms, cdcpipe's default): how
@@ -179,6 +183,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         for (int i = 0; i < list->cnt; i++) {
             note_present(k, list->elems[i].topic);
             log_info("assigned %s [%d]", list->elems[i].topic, (int)list->elems[i].partition);
+            metrics_partition_assigned(k->metrics, list->elems[i].topic, list->elems[i].partition,
+                                       true);
         }
         /* workers learn of them before any of their messages is polled (after this callback) */
         k->hooks.assigned(k->hooks.ud, ps, n);
@@ -204,6 +210,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         for (size_t i = 0; i < n; i++) {
             ps[i]->assigned = false;
             log_info("revoked %s [%d]", ps[i]->topic, (int)ps[i]->partition);
+            metrics_partition_assigned(k->metrics, ps[i]->topic, ps[i]->partition, false);
         }
         if (cooperative)
             error = rd_kafka_incremental_unassign(rk, list);
@@ -320,6 +327,23 @@ static int check_pattern(kafka_consumer *k, const char *pattern, bool track_end,
     return 0;
 }
 
+/* Holds a topic handle per subscribed topic name (not the ^regex ones) for the consumer's life.
+ * A handle makes librdkafka apply every metadata answer about the topic to its partitions, so
+ * each partition knows its leader before it is assigned. Without one the partitions are created
+ * by the assignment itself; when --from asks for a logical offset (beginning, end) before the
+ * leader is attached, librdkafka 2.0.2 retries the offset query after a fixed 500 ms
+ * (rd_kafka_toppar_offset_request: "no current leader for partition"), which half the starts
+ * ran into: half a second before the first event, whatever the topic holds. */
+static void hold_topics(kafka_consumer *k, const rd_kafka_topic_partition_list_t *topics)
+{
+    k->handles = xcalloc((size_t)topics->cnt + 1, sizeof *k->handles);
+    for (int i = 0; i < topics->cnt; i++)
+        if (topics->elems[i].topic[0] != '^') {
+            rd_kafka_topic_t *rkt = rd_kafka_topic_new(k->rk, topics->elems[i].topic, NULL);
+            if (rkt) k->handles[k->nhandles++] = rkt;
+        }
+}
+
 kafka_consumer *kafka_open(const config *cfg, const start_position *from, bool track_end,
                            partition_table *parts, kafka_rebalance_hooks hooks, char *err,
                            size_t errlen)
@@ -410,6 +434,7 @@ kafka_consumer *kafka_open(const config *cfg, const start_position *from, bool t
         rd_kafka_topic_partition_list_add(topics, t, RD_KAFKA_PARTITION_UA);
     }
     free(list);
+    hold_topics(k, topics);
     rd_kafka_resp_err_t e = rd_kafka_subscribe(k->rk, topics);
     rd_kafka_topic_partition_list_destroy(topics);
     if (e) {
@@ -419,6 +444,9 @@ kafka_consumer *kafka_open(const config *cfg, const start_position *from, bool t
     return k;
 fail:
     if (conf) rd_kafka_conf_destroy(conf);
+    for (size_t i = 0; i < k->nhandles; i++)
+        rd_kafka_topic_destroy(k->handles[i]);
+    free(k->handles);
     if (k->rk) rd_kafka_destroy(k->rk);
     free_topic_lists(k);
     free(k);
@@ -564,6 +592,7 @@ int kafka_commit(kafka_consumer *k, partition_state *const *ps, size_t n)
             }
         }
     }
+    if (list->cnt > 0) metrics_commit(k->metrics, rc == 0); /* atomic: from any worker */
     free(committing);
     rd_kafka_topic_partition_list_destroy(list);
     return rc;
@@ -613,11 +642,19 @@ int kafka_rewind(kafka_consumer *k, partition_state *ps, int64_t offset)
     return rc;
 }
 
+void kafka_set_metrics(kafka_consumer *k, metrics *m)
+{
+    k->metrics = m;
+}
+
 void kafka_close(kafka_consumer *k)
 {
     if (!k) return;
     rd_kafka_resp_err_t e = rd_kafka_consumer_close(k->rk);
     if (e) log_warn("leaving the consumer group: %s", rd_kafka_err2str(e));
+    for (size_t i = 0; i < k->nhandles; i++)
+        rd_kafka_topic_destroy(k->handles[i]);
+    free(k->handles);
     rd_kafka_destroy(k->rk);
     for (size_t i = 0; i < k->nmissing; i++)
         free(k->missing[i]);

@@ -11,6 +11,12 @@
 #include <time.h>
 
 static log_level current_level = LOG_INFO;
+static bool json_lines;
+
+void log_set_json(bool json)
+{
+    json_lines = json;
+}
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -91,6 +97,42 @@ void log_escape(strbuf *out, const char *s, size_t len, bool keep_newlines)
     }
 }
 
+/* Escapes s[0..len) as the inside of a JSON string onto out[*used..cap) (keeping room for the
+ * closing quote, brace, newline and NUL), whole characters only. */
+static void json_escape_into(char *out, size_t *used, size_t cap, const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    char unit[8];
+    while (len > 0) {
+        size_t took = 1;
+        unsigned c = p[0];
+        if (c == '"' || c == '\\')
+            snprintf(unit, sizeof unit, "\\%c", c);
+        else if (c < 0x20)
+            snprintf(unit, sizeof unit, "\\u%04x", c);
+        else if (c < 0x80)
+            unit[0] = (char)c, unit[1] = '\0';
+        else {
+            char esc[8];
+            took = escape_one(p, len, false, esc); /* a valid character is copied as it is */
+            if (esc[0] == '\\') {                  /* not UTF-8, or a C1 control */
+                if (esc[1] == 'u')
+                    snprintf(unit, sizeof unit, "%s", esc);
+                else
+                    snprintf(unit, sizeof unit, "\\ufffd");
+            } else {
+                snprintf(unit, sizeof unit, "%s", esc);
+            }
+        }
+        size_t ulen = strlen(unit);
+        if (*used + ulen + 4 > cap) return;
+        memcpy(out + *used, unit, ulen);
+        *used += ulen;
+        p += took;
+        len -= took;
+    }
+}
+
 void log_msg(log_level level, const char *fmt, ...)
 {
     if (level > current_level) return;
@@ -99,15 +141,25 @@ void log_msg(log_level level, const char *fmt, ...)
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
-    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     now.tv_nsec / 1000000, level_names[level]);
+    int n =
+        snprintf(line, sizeof line,
+                 json_lines ? "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\","
+                              "\"message\":\""
+                            : "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s ",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 now.tv_nsec / 1000000, level_names[level]);
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     size_t mlen = m < 0 ? 0 : (size_t)m < sizeof msg ? (size_t)m : sizeof msg - 1;
     size_t len = (size_t)n;
+    if (json_lines) {
+        json_escape_into(line, &len, sizeof line, msg, mlen);
+        memcpy(line + len, "\"}\n", 3);
+        fwrite(line, 1, len + 3, stderr);
+        return;
+    }
     /* event data reaches log lines (decode and Lua errors, ClickHouse's messages): no control
      * character gets to the terminal or splits the line */
     escape_into(line, &len, sizeof line - 1, msg, mlen, false);

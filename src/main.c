@@ -12,7 +12,9 @@
 #include "cdcpipe/cli.h"
 #include "cdcpipe/commands.h"
 #include "cdcpipe/config.h"
+#include "cdcpipe/lag.h"
 #include "cdcpipe/log.h"
+#include "cdcpipe/metrics_http.h"
 #include "cdcpipe/pipeline.h"
 #include "cdcpipe/script.h"
 #include "cdcpipe/signals.h"
@@ -53,6 +55,9 @@ int main(int argc, char **argv)
             rc = command_test(&cfg, s, in, stdout);
             if (in != stdin) fclose(in);
         }
+    } else if (args.command == CMD_LAG) {
+        rc = config_validate(&cfg, err, sizeof err) != 0 ? 2 : command_lag(&cfg, stdout);
+        if (rc == 2) fprintf(stderr, "cdcpipe: %s\n", err);
     } else if (config_validate(&cfg, err, sizeof err) != 0) {
         fprintf(stderr, "cdcpipe: %s\n", err);
         rc = 2;
@@ -65,7 +70,23 @@ int main(int argc, char **argv)
         curl_global_init(CURL_GLOBAL_DEFAULT);
         signals_install();
         metrics counters;
-        rc = pipeline_run(&cfg, &s, &counters);
+        metrics_init(&counters);
+        metrics_set_build_info(&counters, CDCPIPE_VERSION, args.script_path, cfg.format);
+        metrics_server *server = NULL;
+        lag_monitor *lag = NULL;
+        if (cfg.metrics_listen[0]) {
+            server = metrics_server_start(&counters, cfg.metrics_listen, err, sizeof err);
+            lag = server ? lag_monitor_start(&cfg, &counters, err, sizeof err) : NULL;
+        }
+        if (cfg.metrics_listen[0] && !lag) {
+            fprintf(stderr, "cdcpipe: %s\n", err);
+            rc = 2;
+        } else {
+            rc = pipeline_run(&cfg, &s, &counters);
+        }
+        lag_monitor_stop(lag);
+        metrics_server_stop(server);
+        metrics_free(&counters);
         curl_global_cleanup();
     }
     script_close(s);

@@ -8,6 +8,10 @@
  * commit. The thread never waits for ClickHouse, so the group is served while inserts are
  * retried; it waits for a worker only during a revoke (the worker flushes and commits the
  * partitions first), a reload, or while a worker's queue is full.
+ *
+ * Metrics: one shared instance (metrics.h, atomic) that every worker, kafka.c and the inserters
+ * update; this thread sets the phase (readiness), the workers gauge and the paused gauge, and
+ * beats the consumer's heartbeat (/healthz) each turn of its loop.
  */
 #define _GNU_SOURCE /* sched_getaffinity */
 #include "cdcpipe/pipeline.h"
@@ -42,6 +46,7 @@ typedef struct {
     inserter ddl;
     kafka_consumer *kafka;
     dl_sink *dead_letters;
+    metrics *n; /* shared with the workers, kafka.c and the endpoint (atomic) */
     partition_table parts;
     worker **workers;
     unsigned nworkers;
@@ -55,6 +60,7 @@ typedef struct {
 static bool ddl_deadline_passed(void *ud)
 {
     pipeline *p = ud;
+    metrics_heartbeat(p->n, METRICS_CONSUMER); /* a DDL request making progress (/healthz) */
     if (!signals_stop_requested) return false;
     if (p->stop_ms < 0) p->stop_ms = clock_ms();
     return clock_ms() - p->stop_ms >= p->cfg->shutdown_timeout * 1000;
@@ -96,6 +102,7 @@ static void on_revoking(void *ud, partition_state **ps, size_t n)
 {
     pipeline *p = ud;
     partition_state **mine = xcalloc(n + 1, sizeof *mine);
+    metrics_thread_waiting(p->n, METRICS_CONSUMER, true); /* the workers answer for /healthz */
     for (unsigned w = 0; w < p->nworkers; w++) {
         size_t k = 0;
         for (size_t i = 0; i < n; i++)
@@ -104,6 +111,7 @@ static void on_revoking(void *ud, partition_state **ps, size_t n)
         worker_revoke(p->workers[w], mine, k);
         p->load[w] -= k;
     }
+    metrics_thread_waiting(p->n, METRICS_CONSUMER, false);
     free(mine);
 }
 
@@ -122,6 +130,7 @@ static partition_state **partitions_of(pipeline *p, unsigned w, size_t *n)
 /* Pauses the partitions of workers retrying an insert, resumes them once it went through. */
 static void apply_pauses(pipeline *p)
 {
+    bool changed = false;
     for (unsigned w = 0; w < p->nworkers; w++) {
         bool want = worker_retrying(p->workers[w]);
         if (want == p->paused[w]) continue;
@@ -130,7 +139,13 @@ static void apply_pauses(pipeline *p)
         kafka_pause(p->kafka, ps, n, want);
         free(ps);
         p->paused[w] = want;
+        changed = true;
     }
+    if (!changed) return;
+    unsigned paused = 0;
+    for (unsigned w = 0; w < p->nworkers; w++)
+        paused += p->paused[w];
+    metrics_set_paused(p->n, paused);
 }
 
 /* Rewinds the partitions whose events a worker gave up (hand_back in worker.c). */
@@ -180,8 +195,10 @@ static void reload(pipeline *p)
 {
     char err[1024];
     bool flushed = true;
+    metrics_thread_waiting(p->n, METRICS_CONSUMER, true); /* the workers flush meanwhile */
     for (unsigned w = 0; w < p->nworkers; w++)
         if (!worker_reload_begin(p->workers[w])) flushed = false;
+    metrics_thread_waiting(p->n, METRICS_CONSUMER, false);
     bool ok = false;
     const char *path = script_path(p->script);
     if (!flushed) {
@@ -207,6 +224,7 @@ static void reload(pipeline *p)
     for (unsigned w = 0; w < p->nworkers; w++)
         worker_reload_end(p->workers[w], ok);
     if (ok) log_info("reloaded %s", script_path(p->script));
+    metrics_reload(p->n, ok ? script_path(p->script) : NULL);
 }
 
 /* Polls the consumer for up to timeout_ms. A fatal consumer error is logged and fails the run;
@@ -215,19 +233,13 @@ static rd_kafka_message_t *poll_kafka(pipeline *p, int timeout_ms)
 {
     char err[1024];
     bool fatal;
+    metrics_heartbeat(p->n, METRICS_CONSUMER);
     rd_kafka_message_t *m = kafka_poll(p->kafka, timeout_ms, &fatal, err, sizeof err);
     if (fatal) {
         log_error("%s", err);
         p->failed = true;
     }
     return m;
-}
-
-static void sum_counters(pipeline *p, metrics *sum)
-{
-    memset(sum, 0, sizeof *sum);
-    for (unsigned w = 0; w < p->nworkers; w++)
-        worker_add_counters(p->workers[w], sum);
 }
 
 /* --show: the last rows of every table this run inserted into. */
@@ -277,7 +289,7 @@ static int prepare_clickhouse(pipeline *p)
                  "this machine: anyone on the network path can read it; use an https:// URL "
                  "(--clickhouse)",
                  ch_url_printable(p->ch));
-    p->ddl = (inserter){p->ch, {0}, NULL, NULL, 0};
+    p->ddl = (inserter){p->ch, {0}, p->n, NULL, 0};
     if (inserter_run_ddl(&p->ddl, p->script, DDL_RETRY_MS) != 0) return 1;
     /* after ddl(), which may create the database */
     if (ledger_enabled(p->cfg) && ledger_create(p->ch, p->cfg, DDL_RETRY_MS) != 0) return 1;
@@ -289,7 +301,10 @@ int pipeline_run(const config *cfg, script **s, metrics *counters)
     char err[1024];
     pipeline p;
     memset(&p, 0, sizeof p);
-    memset(counters, 0, sizeof *counters);
+    metrics_reset(counters);
+    metrics_set_phase(counters, METRICS_STARTING);
+    metrics_heartbeat(counters, METRICS_CONSUMER);
+    p.n = counters;
     p.cfg = cfg;
     p.script = *s;
     p.stop_ms = -1;
@@ -316,24 +331,28 @@ int pipeline_run(const config *cfg, script **s, metrics *counters)
         rc = 2;
         goto done;
     }
+    kafka_set_metrics(p.kafka, counters); /* before the workers start: they commit */
     unsigned want = worker_count(cfg);
     p.workers = xcalloc(want, sizeof *p.workers);
     p.paused = xcalloc(want, sizeof *p.paused);
     p.load = xcalloc(want, sizeof *p.load);
     for (; p.nworkers < want; p.nworkers++) {
         p.workers[p.nworkers] = worker_start(p.nworkers, cfg, script_path(p.script), p.kafka,
-                                             p.dead_letters, err, sizeof err);
+                                             p.dead_letters, counters, err, sizeof err);
         if (!p.workers[p.nworkers]) {
             log_error("%s", err);
             rc = 2;
             goto stop;
         }
     }
+    metrics_set_workers(counters, p.nworkers);
+    metrics_set_phase(counters, METRICS_RUNNING);
     log_info("consuming %s from %s as group %s with %u worker%s%s", cfg->topics, cfg->brokers,
              cfg->group, p.nworkers, p.nworkers == 1 ? "" : "s",
              cfg->dry_run ? " (dry run: nothing is inserted or committed)" : "");
 
     while (!signals_stop_requested && !p.failed) {
+        metrics_heartbeat(counters, METRICS_CONSUMER);
         bool stopped = false;
         for (unsigned w = 0; w < p.nworkers; w++) {
             if (worker_failed(p.workers[w])) p.failed = true;
@@ -351,19 +370,19 @@ int pipeline_run(const config *cfg, script **s, metrics *counters)
             reload(&p);
         }
         if (cfg->once && partitions_caught_up(&p.parts)) break;
-        if (cfg->stats_interval > 0 && clock_ms() - last_stats >= cfg->stats_interval * 1000) {
-            sum_counters(&p, counters);
-            metrics_log_progress(counters, cfg->stats_interval, started, &last_stats);
-        }
+        metrics_log_progress(counters, cfg->stats_interval, started, &last_stats);
     }
 stop:
-    memset(counters, 0, sizeof *counters);
+    metrics_set_phase(counters, p.failed || rc != 0 ? METRICS_FAILED : METRICS_STOPPING);
+    metrics_thread_waiting(counters, METRICS_CONSUMER, true); /* the workers flush and stop */
     for (unsigned w = 0; w < p.nworkers; w++) {
         bool failed_commit = false;
-        worker_join(p.workers[w], counters, &failed_commit);
+        worker_join(p.workers[w], &failed_commit);
         if (worker_failed(p.workers[w])) p.failed = true;
         if (failed_commit) commit_failed = true;
     }
+    metrics_thread_waiting(counters, METRICS_CONSUMER, false);
+    if (p.failed) metrics_set_phase(counters, METRICS_FAILED);
     kafka_close(p.kafka); /* the revoke on leaving finds every worker stopped */
     p.kafka = NULL;
     if (rc != 0) goto done;
@@ -386,6 +405,7 @@ stop:
     if (rc == 0 && p.ch && cfg->show > 0) show_tables(&p);
 
 done:
+    if (rc != 0) metrics_set_phase(counters, METRICS_FAILED);
     *s = p.script; /* a reload may have replaced it */
     kafka_close(p.kafka);
     for (unsigned w = 0; w < p.nworkers; w++)

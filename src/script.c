@@ -40,6 +40,7 @@ struct script {
     size_t memory_limit;
     lua_pool *pool; /* the Lua state's small blocks */
     json_decoder *decoder;
+    json_decoder *answers; /* cdc.query's answers (not the event's decoder: its lazy tables live) */
     schema_cache *schemas; /* cdc.schema, cdc.field_type, cdc.auto: the current event's schema */
     int ref_transform;
     int ref_ddl;       /* LUA_NOREF when the script has no ddl() */
@@ -56,6 +57,8 @@ struct script {
     bool metering;               /* script_process runs: the hook charges the budget */
     volatile sig_atomic_t spent; /* a SPENT_ code: the event fails whatever the script does */
     bool debezium_only;          /* --input debezium: values must be change events (an "op" code) */
+    int64_t source_ts_ms;        /* the last event's source.ts_ms, -1: none */
+    script_limit last_limit;     /* the limit the last event ran into */
     /* --lua-timeout: the watchdog thread, started by the first event that has a time limit */
     atomic_long timeout_ms;     /* per event; 0: none */
     atomic_uint_fast64_t event; /* serial number of the event being processed; 0 between events */
@@ -487,6 +490,46 @@ static int l_columns(lua_State *L)
     return 1;
 }
 
+/* cdc.query(sql): the rows of a SELECT run at this event's place in the stream (every row of
+ * earlier events inserted first), as a sequence of {column = value} tables decoded from
+ * JSONEachRow; nil without ClickHouse (a dry run). */
+static int l_query(lua_State *L)
+{
+    script *s = lua_touserdata(L, lua_upvalueindex(1));
+    const char *sql = luaL_checkstring(L, 1);
+    if (!s->in_event) return luaL_error(L, "cdc.query can only be called while transform runs");
+    if (s->aborted) return host_outcome(L, s, SCRIPT_HOST_ABORT, "cdc.query", "");
+    if (!s->host || !s->host->query) {
+        lua_pushnil(L);
+        return 1;
+    }
+    char err[1024] = "";
+    strbuf out = {0};
+    script_pause_timeout(s);
+    script_host_result r = s->host->query(s->host->ud, sql, &out, err, sizeof err);
+    script_resume_timeout(s);
+    if (r == SCRIPT_HOST_OK) lua_pushlstring(L, out.data ? out.data : "", out.len);
+    strbuf_free(&out); /* before anything below may raise */
+    host_outcome(L, s, r, "cdc.query", err);
+    size_t len;
+    const char *text = lua_tolstring(L, -1, &len), *end = text + len;
+    lua_newtable(L);
+    lua_Integer n = 0;
+    for (const char *line = text; line < end;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        size_t linelen = nl ? (size_t)(nl - line) : (size_t)(end - line);
+        if (linelen > 0) {
+            if (json_decoder_push(s->answers, L, line, linelen, JSON_OBJECT_ONLY, err,
+                                  sizeof err) != 0)
+                return luaL_error(L, "cdc.query: row %d of the answer to \"%.200s\": %s",
+                                  (int)n + 1, sql, err);
+            lua_rawseti(L, -2, ++n);
+        }
+        line += linelen + 1;
+    }
+    return 1;
+}
+
 /* cdc.clickhouse_version(): the server's version text, or nil. */
 static int l_clickhouse_version(lua_State *L)
 {
@@ -531,6 +574,9 @@ static int open_cdcpipe(lua_State *L)
     lua_pushlightuserdata(L, s);
     lua_pushcclosure(L, l_clickhouse_version, 1);
     lua_setfield(L, -2, "clickhouse_version");
+    lua_pushlightuserdata(L, s);
+    lua_pushcclosure(L, l_query, 1);
+    lua_setfield(L, -2, "query");
     schema_add_functions(L, s->schemas);
     return 1;
 }
@@ -594,10 +640,11 @@ script *script_open(const char *path, size_t memory_limit, char *err, size_t err
     atomic_init(&s->stop, 0);
     s->path = xstrdup(path);
     s->decoder = json_decoder_new();
+    s->answers = json_decoder_new();
     s->schemas = schema_cache_new();
     s->pool = lua_pool_new();
     s->L = s->pool ? lua_newstate(script_alloc, s) : NULL;
-    if (!s->decoder || !s->schemas || !s->L) {
+    if (!s->decoder || !s->answers || !s->schemas || !s->L) {
         errbuf_set(err, errlen, "out of memory creating the Lua state");
         script_close(s);
         return NULL;
@@ -691,6 +738,7 @@ void script_close(script *s)
     lua_pool_free(s->pool);        /* after lua_close: it held the state's blocks */
     schema_cache_free(s->schemas); /* after lua_close: its tables live in that state */
     json_decoder_free(s->decoder);
+    json_decoder_free(s->answers);
     free(s->path);
     free(s);
 }
@@ -833,6 +881,20 @@ static bool push_headers(lua_State *L, rd_kafka_headers_t *hdrs)
     return true;
 }
 
+/* event.source.ts_ms of the decoded event at idx (raw reads: no metamethod runs), or -1. */
+static int64_t source_ts_ms(lua_State *L, int idx)
+{
+    int64_t ts = -1;
+    lua_pushliteral(L, "source");
+    if (lua_rawget(L, idx) == LUA_TTABLE) {
+        lua_pushliteral(L, "ts_ms");
+        if (lua_rawget(L, -2) == LUA_TNUMBER && lua_isinteger(L, -1)) ts = lua_tointeger(L, -1);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return ts;
+}
+
 /* True when a value is JSON text `null` (whitespace around it allowed): what JsonConverter writes
  * without schemas for a record whose value is null but whose value schema is not, as the unwrap
  * SMT makes of a delete with delete.handling.mode=none or delete.tombstone.handling.mode=tombstone
@@ -914,6 +976,7 @@ static int process_protected(lua_State *L)
         c->result = SCRIPT_DECODE_ERROR;
         return 0;
     }
+    if (!tombstone) s->source_ts_ms = source_ts_ms(L, 1);
     /* 2: meta */
     lua_createtable(L, 0, 5);
     lua_pushstring(L, ev->topic);
@@ -1008,6 +1071,8 @@ script_result script_process(script *s, const script_event *ev, const char *defa
 {
     *rows = 0;
     err[0] = '\0';
+    s->source_ts_ms = -1;
+    s->last_limit = SCRIPT_LIMIT_NONE;
     const bool null_value = ev->value && is_json_null(ev->value, ev->value_len);
     if ((!ev->value || null_value) && s->ref_tombstone == LUA_NOREF) return SCRIPT_TOMBSTONE;
     lua_State *L = s->L;
@@ -1044,7 +1109,9 @@ script_result script_process(script *s, const script_event *ev, const char *defa
                        limit);
         one_line(err);
         c.result = SCRIPT_LUA_ERROR;
+        s->last_limit = s->spent == SPENT_TIME ? SCRIPT_LIMIT_TIME : SCRIPT_LIMIT_INSTRUCTIONS;
     } else if (rc == LUA_ERRMEM) {
+        s->last_limit = SCRIPT_LIMIT_MEMORY;
         errbuf_set(err, errlen,
                    "out of memory while decoding or transforming the event: the Lua state may use "
                    "%zu MiB (--lua-memory-mb)",
@@ -1063,4 +1130,14 @@ script_result script_process(script *s, const script_event *ev, const char *defa
     if (rc == LUA_ERRMEM) lua_gc(L, LUA_GCCOLLECT); /* give the next event the whole cap */
     *rows = c.rows;
     return c.result;
+}
+
+int64_t script_source_ts_ms(const script *s)
+{
+    return s->source_ts_ms;
+}
+
+script_limit script_last_limit(const script *s)
+{
+    return s->last_limit;
 }

@@ -54,6 +54,8 @@ typedef struct {
     partition_state *ps;
     int64_t offset;
     bool dead_lettered;
+    int64_t origin_ms; /* source.ts_ms (script_source_ts_ms), -1: none (metrics: latency) */
+    int64_t kafka_ms;  /* the record's Kafka timestamp, -1: none */
 } held_event;
 
 typedef enum { ITEM_RECORD, ITEM_ASSIGN, ITEM_REWOUND } item_kind;
@@ -74,6 +76,7 @@ struct worker {
     const config *cfg;
     kafka_consumer *kafka; /* commits only */
     dl_sink *dead_letters; /* shared with the other workers */
+    metrics *n;            /* shared with every thread (metrics.h: atomic) */
     pthread_t thread;
 
     /* ---- @locality: the worker thread (after worker_start) ---- */
@@ -85,7 +88,6 @@ struct worker {
     record_fetcher *fetcher;
     batch_set batches;
     target_tables *targets; /* --format auto/rowbinary: per table RowBinary or JSONEachRow */
-    metrics n;              /* read racily by worker_add_counters (progress lines) */
     held_event *held;       /* events with rows in the batches, numbered as the rows record */
     size_t nheld, held_cap;
     partition_state **owned; /* partitions it was assigned and not revoked since */
@@ -158,6 +160,7 @@ static bool shutdown_expired(worker *w)
 static bool request_deadline_passed(void *ud)
 {
     worker *w = ud;
+    metrics_heartbeat(w->n, w->index); /* a request making progress (/healthz) */
     return shutdown_expired(w) || (w->in_revoke && clock_ms() >= w->revoke_deadline_ms);
 }
 
@@ -165,7 +168,7 @@ static bool request_deadline_passed(void *ud)
 static void send_dead_letter(worker *w, const dead_letter *d)
 {
     char err[512];
-    w->n.dead_lettered++;
+    metrics_dead_lettered(w->n, dl_stage_name(d->stage));
     if (dl_send(w->dead_letters, d, err, sizeof err) != 0) {
         log_error("%s; stopping without committing", err);
         fail(w);
@@ -197,6 +200,7 @@ static insert_result wait_before_retry(void *ud, int ms)
     for (int64_t now = clock_ms(); now < until && signals_stop_requested == stopped;
          now = clock_ms()) {
         if (revoke_asked(w)) return INSERT_HANDED_BACK;
+        metrics_heartbeat(w->n, w->index);
         inserter_sleep(until - now < WAIT_SLICE_MS ? (int)(until - now) : WAIT_SLICE_MS);
     }
     return INSERT_OK;
@@ -260,6 +264,20 @@ static int reject_event(void *ud, uint32_t event, const char *reason, int clickh
     return failed(w) ? -1 : 0;
 }
 
+/* inserter hook: rows of b were acknowledged: each row's end-to-end latency, from its event's
+ * source commit (or Kafka timestamp) to now. */
+static void rows_acked(void *ud, const batch *b, const row_set *s)
+{
+    worker *w = ud;
+    metrics_latency lat = metrics_latency_for(w->n, b->table);
+    int64_t now = metrics_unix_ms();
+    for (size_t i = 0; i < s->count; i++)
+        for (size_t row = s->ranges[i].from; row < s->ranges[i].to; row++) {
+            const held_event *h = &w->held[b->row_event[row]];
+            metrics_latency_observe(&lat, now, h->origin_ms, h->kafka_ms);
+        }
+}
+
 /* Asks the consumer thread to rewind ps to offset; its records are dropped until it is done. */
 static void ask_rewind(worker *w, partition_state *ps, int64_t offset)
 {
@@ -286,7 +304,7 @@ static void hand_back(worker *w)
         if (!w->held[i].dead_lettered) events++;
     for (size_t i = 0; i < w->batches.count; i++)
         batch_clear(&w->batches.items[i]);
-    w->n.consumed -= events; /* not handled here after all */
+    metrics_handed_back(w->n, events); /* not handled here after all */
     w->nheld = 0;
     for (size_t i = 0; i < w->nowned; i++) {
         partition_state *ps = w->owned[i];
@@ -369,7 +387,7 @@ static int flush(worker *w)
     }
     if (atomic_exchange(&w->retrying, false)) log_info("worker %u: consumption resumed", w->index);
     for (size_t i = 0; i < w->nheld; i++)
-        if (!w->held[i].dead_lettered) w->n.events_inserted++;
+        if (!w->held[i].dead_lettered) metrics_add(&w->n->events_inserted, 1);
     w->nheld = 0;
     for (size_t i = 0; i < w->nowned; i++)
         w->owned[i]->pending_from = -1;
@@ -422,7 +440,7 @@ static int batch_row(void *ud, const char *table, lua_State *L, int idx, char *e
     if (layout)
         return batch_set_add_rowbinary(&w->batches, layout, L, idx, (uint32_t)w->nheld, err,
                                        errlen);
-    if (w->targets) w->n.unknown_columns += target_tables_check_row(w->targets, table, L, idx);
+    if (w->targets) w->n->unknown_columns += target_tables_check_row(w->targets, table, L, idx);
     return batch_set_add_row(&w->batches, table, L, idx, (uint32_t)w->nheld, err, errlen);
 }
 
@@ -477,7 +495,7 @@ static script_host_result host_ddl(void *ud, const char *sql, char *err, size_t 
         snprintf(err, errlen, "ClickHouse refused \"%.300s\": %s", sql, why);
         return SCRIPT_HOST_REJECTED;
     }
-    w->n.ddl++;
+    w->n->ddl++;
     log_info("cdc.ddl: %s", sql);
     return SCRIPT_HOST_OK;
 }
@@ -524,6 +542,32 @@ static script_host_result host_columns(void *ud, const char *table, lua_State *L
     return SCRIPT_HOST_OK;
 }
 
+/* cdc.query: everything handled before is inserted first (a flush), then the SELECT runs with
+ * an insert's retry rules and its answer comes back as JSONEachRow. Anything ClickHouse answers
+ * but rows fails the event (a Lua error: dead-lettered unless caught), with its message.
+ * @locality the worker's thread (transform) */
+static script_host_result host_query(void *ud, const char *sql, strbuf *out, char *err,
+                                     size_t errlen)
+{
+    worker *w = ud;
+    size_t handbacks = w->handbacks;
+    if (flush(w) != 0 || w->handbacks != handbacks) return SCRIPT_HOST_ABORT;
+    batch_set_mark(&w->batches);
+    strbuf q = {0};
+    strbuf_puts(&q, sql);
+    strbuf_puts(&q, "\nFORMAT JSONEachRow");
+    ch_status st;
+    ch_failure failure;
+    char why[1024];
+    script_host_result r = host_exec(w, q.data, out, &st, &failure, why, sizeof why);
+    strbuf_free(&q);
+    if (r == SCRIPT_HOST_OK && st != CH_OK) {
+        snprintf(err, errlen, "ClickHouse refused \"%.300s\": %s", sql, why);
+        r = SCRIPT_HOST_REJECTED;
+    }
+    return r;
+}
+
 static const char *host_clickhouse_version(void *ud)
 {
     worker *w = ud;
@@ -559,7 +603,7 @@ static void handle_record(worker *w, partition_state *ps, rd_kafka_message_t *m)
     char err[2048];
     size_t rows = 0;
     script_result r;
-    w->n.consumed++;
+    metrics_consumed(w->n, topic);
     batch_set_mark(&w->batches);
     strbuf_reset(&w->dry_rows);
     if (m->payload && m->len > (size_t)w->cfg->max_event_bytes) {
@@ -573,29 +617,31 @@ static void handle_record(worker *w, partition_state *ps, rd_kafka_message_t *m)
         r = script_process(w->script, &ev, w->cfg->table, w->ch ? batch_row : row_json_append_line,
                            w->ch ? (void *)w : (void *)&w->dry_rows, &rows, err, sizeof err);
     }
+    if (r == SCRIPT_LUA_ERROR) metrics_lua_limit(w->n, (metrics_limit)script_last_limit(w->script));
     switch (r) {
     case SCRIPT_ROWS:
         if (w->ledger && ledger_event_kept(w->ledger) == 0) { /* every row already inserted */
-            w->n.skipped++;
+            metrics_add(&w->n->skipped, 1);
             ledger_count(w->ledger, ps, LEDGER_SKIPPED);
         } else if (w->ch) {
             if (w->nheld == w->held_cap) {
                 w->held_cap = w->held_cap ? w->held_cap * 2 : 1024;
                 w->held = xrealloc(w->held, w->held_cap, sizeof *w->held);
             }
-            w->held[w->nheld++] = (held_event){ps, ev.offset, false};
+            w->held[w->nheld++] =
+                (held_event){ps, ev.offset, false, script_source_ts_ms(w->script), ts};
         } else {
             fwrite(w->dry_rows.data, 1, w->dry_rows.len, stdout);
-            w->n.events_inserted++;
-            w->n.rows_inserted += rows;
+            metrics_add(&w->n->events_inserted, 1);
+            metrics_add(&w->n->rows_inserted, rows);
         }
         break;
     case SCRIPT_FILTERED:
-        w->n.filtered++;
+        metrics_add(&w->n->filtered, 1);
         if (w->ledger) ledger_count(w->ledger, ps, LEDGER_FILTERED);
         break;
     case SCRIPT_TOMBSTONE:
-        w->n.tombstones++;
+        metrics_add(&w->n->tombstones, 1);
         if (w->ledger) ledger_count(w->ledger, ps, LEDGER_TOMBSTONE);
         break;
     case SCRIPT_DECODE_ERROR:
@@ -606,7 +652,7 @@ static void handle_record(worker *w, partition_state *ps, rd_kafka_message_t *m)
         break;
     case SCRIPT_ABORTED: /* cdc.ddl gave it up: not handled; consumed again (or we stop) */
         batch_set_rollback(&w->batches);
-        w->n.consumed--;
+        metrics_handed_back(w->n, 1);
         if (!failed(w) && ps->owned && !ps->rewinding) ask_rewind(w, ps, ev.offset);
         rd_kafka_message_destroy(m);
         return;
@@ -640,6 +686,15 @@ static void give_up_ownership(worker *w, partition_state *ps)
     ps->rewinding = false;
     ps->pending_from = -1;
     ledger_forget(w->ledger, ps);
+    /* A rewind asked for before the revoke (hand_back) must not reach the consumer thread: the
+     * partition's next owner starts from its committed offset, and if it is assigned to us again
+     * in the same poll, seeking it before its fetch has started fails ("Erroneous state"). */
+    pthread_mutex_lock(&w->lock);
+    size_t kept = 0;
+    for (size_t i = 0; i < w->nrewinds; i++)
+        if (w->rewinds[i].ps != ps) w->rewinds[kept++] = w->rewinds[i];
+    w->nrewinds = kept;
+    pthread_mutex_unlock(&w->lock);
     for (size_t i = 0; i < w->nowned; i++)
         if (w->owned[i] == ps) {
             w->owned[i] = w->owned[--w->nowned];
@@ -706,8 +761,10 @@ static bool serve_requests(worker *w)
         w->reload_ok = ok;
         w->reload = 2;
         pthread_cond_broadcast(&w->done);
+        metrics_thread_waiting(w->n, w->index, true); /* the consumer runs the new ddl() */
         while (w->reload == 2 && !w->stop)
             pthread_cond_wait(&w->wake, &w->lock);
+        metrics_thread_waiting(w->n, w->index, false);
         reload = w->reload;
         w->reload = 0;
         stop = w->stop;
@@ -782,8 +839,11 @@ static void *worker_main(void *arg)
         for (size_t i = 0; i < n; i++)
             serve_item(w, &items[i]);
         if (flush_due(w)) flush(w);
+        metrics_tick(w->n, w->index, &w->batches); /* heartbeat, rows waiting */
     }
     flush(w);
+    metrics_tick(w->n, w->index, NULL);           /* nothing waits in its batches any more */
+    metrics_thread_waiting(w->n, w->index, true); /* ended: no longer watched (/healthz) */
     /* what is still queued was never handled: consumed again after the next start */
     pthread_mutex_lock(&w->lock);
     while (w->count > 0) {
@@ -802,9 +862,11 @@ static void *worker_main(void *arg)
 /* ---- the consumer side ---- */
 
 worker *worker_start(unsigned index, const config *cfg, const char *script_path,
-                     kafka_consumer *kafka, dl_sink *dead_letters, char *err, size_t errlen)
+                     kafka_consumer *kafka, dl_sink *dead_letters, metrics *counters, char *err,
+                     size_t errlen)
 {
     worker *w = xcalloc(1, sizeof *w);
+    w->n = counters;
     w->index = index;
     w->cfg = cfg;
     w->kafka = kafka;
@@ -821,13 +883,16 @@ worker *worker_start(unsigned index, const config *cfg, const char *script_path,
         w->ch = ch_connect(cfg, err, errlen);
         if (!w->ch) goto fail;
         ch_set_interrupt(w->ch, request_deadline_passed, w);
-        w->inserter = (inserter){
-            w->ch, {wait_before_retry, give_up_retrying, reject_event, w}, &w->n, NULL, 0};
+        w->inserter = (inserter){w->ch,
+                                 {wait_before_retry, give_up_retrying, reject_event, w, rows_acked},
+                                 w->n,
+                                 NULL,
+                                 0};
         w->ledger = ledger_new(cfg, index);
         w->targets = target_tables_new(w->ch, cfg->database, strcmp(cfg->format, "rowbinary") == 0,
                                        DESCRIBE_TIMEOUT_MS);
         if (strcmp(cfg->format, "json") == 0) target_tables_json_only(w->targets);
-        w->host = (script_host){host_ddl, host_columns, host_clickhouse_version, w};
+        w->host = (script_host){host_ddl, host_columns, host_clickhouse_version, host_query, w};
         script_set_host(w->script, &w->host);
     }
     w->fetcher = record_fetcher_new(cfg);
@@ -979,30 +1044,10 @@ void worker_stop(worker *w)
     pthread_mutex_unlock(&w->lock);
 }
 
-static void add_counters(const metrics *from, metrics *sum)
-{
-    sum->consumed += from->consumed;
-    sum->tombstones += from->tombstones;
-    sum->filtered += from->filtered;
-    sum->dead_lettered += from->dead_lettered;
-    sum->events_inserted += from->events_inserted;
-    sum->rows_inserted += from->rows_inserted;
-    sum->retries += from->retries;
-    sum->skipped += from->skipped;
-    sum->unknown_columns += from->unknown_columns;
-    sum->ddl += from->ddl;
-}
-
-void worker_add_counters(worker *w, metrics *sum)
-{
-    add_counters(&w->n, sum);
-}
-
-void worker_join(worker *w, metrics *sum, bool *commit_failed)
+void worker_join(worker *w, bool *commit_failed)
 {
     worker_stop(w);
     pthread_join(w->thread, NULL);
-    add_counters(&w->n, sum);
     *commit_failed = w->commit_failed;
 }
 

@@ -5,6 +5,7 @@
  *   cdcpipe [options] pipeline.lua          run
  *   cdcpipe check [options] pipeline.lua    load, validate, print the DDL
  *   cdcpipe test [options] pipeline.lua FILE|-   transform events offline, print rows
+ *   cdcpipe lag [options] pipeline.lua      the group's committed offsets, lag and members
  */
 #ifndef CDCPIPE_CLI_H
 #define CDCPIPE_CLI_H
@@ -15,7 +16,7 @@
 #include "cdcpipe/config.h"
 #include "cdcpipe/script.h"
 
-typedef enum { CMD_RUN, CMD_CHECK, CMD_TEST, CMD_VERIFY, CMD_REWIND } cli_command;
+typedef enum { CMD_RUN, CMD_CHECK, CMD_TEST, CMD_LAG, CMD_VERIFY, CMD_REWIND } cli_command;
 
 typedef struct {
     const char *key; /* config setting key */

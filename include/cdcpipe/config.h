@@ -45,6 +45,8 @@ typedef struct {
     bool dry_run;
     long show;
     char *log_level;
+    char *log_format;     /* "text" or "json" (one JSON object per line) */
+    char *metrics_listen; /* --metrics ADDR:PORT: serve /metrics, /healthz, /readyz; "" = off */
     long lua_memory_mb;
     long lua_instructions; /* per event; a transform running longer is stopped */
     long lua_timeout_ms;   /* per event, wall clock; an event running longer is stopped */

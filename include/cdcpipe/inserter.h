@@ -24,6 +24,7 @@
 #include "cdcpipe/batch.h"
 #include "cdcpipe/clickhouse.h"
 #include "cdcpipe/metrics.h"
+#include "cdcpipe/row_set.h"
 #include "cdcpipe/script.h"
 
 typedef enum {
@@ -52,12 +53,15 @@ typedef struct {
      * most once per event. */
     int (*reject)(void *ud, uint32_t event, const char *reason, int clickhouse_code);
     void *ud;
+    /* Optional (NULL: none): the rows of s in b were just acknowledged by ClickHouse (for the
+     * end-to-end latency). Called once per acknowledged INSERT, before the next request. */
+    void (*acked)(void *ud, const batch *b, const row_set *s);
 } inserter_hooks;
 
 typedef struct {
     ch_client *ch;
     inserter_hooks hooks;
-    metrics *counters; /* rows_inserted, retries */
+    metrics *counters; /* rows_inserted, retries, the insert series (metrics.h) */
     /* With the ledger (ledger.h): the query_id of the next inserter_insert's INSERT, NULL none.
      * Its narrowing slices get "<query_id>.<k>" (k = 1, 2, ...). Before an INSERT with an id is
      * sent again after a transient failure, system.query_log is asked whether it finished after

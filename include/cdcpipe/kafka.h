@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "cdcpipe/config.h"
+#include "cdcpipe/metrics.h"
 #include "cdcpipe/partitions.h"
 #include "cdcpipe/start_position.h"
 
@@ -68,6 +69,11 @@ int kafka_rewind(kafka_consumer *k, partition_state *ps, int64_t offset);
  * dead-letter producer or record fetcher, which is given every -X property; its warnings about
  * properties meant for the main consumer are debug lines. */
 void kafka_route_logs(rd_kafka_conf_t *conf, bool helper);
+
+/* Where the consumer counts assignments, revocations and commits (metrics.h); NULL: nowhere (the
+ * default). kafka_commit counts from the worker threads (the counters are atomic).
+ * @locality: the consumer thread, before the workers start and before the first kafka_poll. */
+void kafka_set_metrics(kafka_consumer *k, metrics *m);
 
 /* Leaves the group (revoking: the flush hook runs once more) and destroys the handle. */
 void kafka_close(kafka_consumer *k);

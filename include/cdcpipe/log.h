@@ -17,6 +17,11 @@ typedef enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 } log_le
 void log_set_level(log_level level);
 log_level log_get_level(void);
 
+/* --log-format json (true): every line is one JSON object {"time": "…Z", "level": "…",
+ * "message": "…"}, the message escaped as JSON (bytes that are not UTF-8 become U+FFFD); false
+ * (the default): the text lines below. */
+void log_set_json(bool json);
+
 /* Parses "error", "warn", "info", "debug". Returns 0, or -1 for anything else. */
 int log_parse_level(const char *name, log_level *level);
 

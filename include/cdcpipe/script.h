@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "cdcpipe/config.h"
+#include "cdcpipe/strbuf.h"
 
 typedef struct script script;
 
@@ -48,8 +49,8 @@ typedef enum {
 } script_result;
 
 /* What the running pipeline offers transform beyond rows (cdc.ddl, cdc.columns,
- * cdc.clickhouse_version). Without a host (a dry run, cdcpipe test) cdc.ddl logs the statement
- * and does nothing, cdc.columns returns nil and cdc.clickhouse_version nil. */
+ * cdc.clickhouse_version, cdc.query). Without a host (a dry run, cdcpipe test) cdc.ddl logs the
+ * statement and does nothing, cdc.columns, cdc.clickhouse_version and cdc.query return nil. */
 typedef enum {
     SCRIPT_HOST_OK,
     SCRIPT_HOST_REJECTED, /* err says why: raised as a Lua error (pcall can catch it) */
@@ -65,6 +66,9 @@ typedef struct {
                                   size_t errlen);
     /* "major.minor..." of the ClickHouse server, or NULL when not known. */
     const char *(*clickhouse_version)(void *ud);
+    /* cdc.query(sql): runs the SELECT now, after every row of earlier events is inserted; on
+     * SCRIPT_HOST_OK appends the answer (FORMAT JSONEachRow: one object per line) to out. */
+    script_host_result (*query)(void *ud, const char *sql, strbuf *out, char *err, size_t errlen);
     void *ud;
 } script_host;
 
@@ -112,6 +116,20 @@ void script_set_max_key_bytes(script *s, size_t bytes);
 /* Applies cfg's per-event settings (--lua-instructions, --lua-timeout, --input, --max-event-bytes
  * for the key) to a script just opened: the one place the CLI and a SIGHUP reload set them. */
 void script_apply_config(script *s, const config *cfg);
+
+/* The source.ts_ms (the source database's commit time, unix ms) of the Debezium event the last
+ * script_process decoded, read before transform ran; -1 when it had none (a tombstone, --input
+ * json, a decode error). For the end-to-end latency (metrics.h). */
+int64_t script_source_ts_ms(const script *s);
+
+/* The per-event limit the last script_process ran into (same order as metrics_limit). */
+typedef enum {
+    SCRIPT_LIMIT_NONE,
+    SCRIPT_LIMIT_INSTRUCTIONS, /* --lua-instructions */
+    SCRIPT_LIMIT_TIME,         /* --lua-timeout */
+    SCRIPT_LIMIT_MEMORY,       /* --lua-memory-mb */
+} script_limit;
+script_limit script_last_limit(const script *s);
 
 lua_State *script_lua(script *s);
 const char *script_path(const script *s);

@@ -39,10 +39,13 @@ typedef struct worker worker;
 /* Creates worker number `index` and starts its thread. It loads cfg's script (script_path) into a
  * Lua state of its own, and opens its own ClickHouse connection unless cfg->dry_run (then it
  * prints rows to stdout). kafka is used for commits only; dead_letters is shared (dead_letter.h
- * locks). Returns NULL with err when the script or the connection cannot be set up.
- * @locality: the consumer thread. */
+ * locks); counters is the one metrics instance of the run, shared by every worker (its updates
+ * are atomic): the worker counts its events there, beats its /healthz heartbeat (slot `index`)
+ * and shows its rows waiting. Returns NULL with err when the script or the connection cannot be
+ * set up. @locality: the consumer thread. */
 worker *worker_start(unsigned index, const config *cfg, const char *script_path,
-                     kafka_consumer *kafka, dl_sink *dead_letters, char *err, size_t errlen);
+                     kafka_consumer *kafka, dl_sink *dead_letters, metrics *counters, char *err,
+                     size_t errlen);
 
 /* ---- called by the consumer thread ---- */
 
@@ -88,13 +91,11 @@ bool worker_failed(worker *w);
 /* Asks the worker to flush, commit and stop (records still queued are dropped uncommitted). */
 void worker_stop(worker *w);
 
-/* Waits for the thread, then reports: counters (added to *sum), whether the last commit failed.
- * After worker_join the worker's batches can still be read (worker_batches) until worker_free. */
-void worker_join(worker *w, metrics *sum, bool *commit_failed);
+/* Waits for the thread, then reports whether the last commit failed (its counters are in the
+ * shared metrics already). After worker_join the worker's batches can still be read
+ * (worker_batches) until worker_free. */
+void worker_join(worker *w, bool *commit_failed);
 const batch_set *worker_batches(const worker *w);
 void worker_free(worker *w);
-
-/* Adds the worker's counters so far to *sum (read while it runs: for progress lines). */
-void worker_add_counters(worker *w, metrics *sum);
 
 #endif

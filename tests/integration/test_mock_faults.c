@@ -460,6 +460,7 @@ int main(void)
     if (config_validate(&cfg, err, sizeof err) != 0) fail("config: %s", err);
 
     metrics c;
+    metrics_init(&c); /* the counters every thread shares, as main sets them up */
     double seconds;
     unsigned long long uniq, count;
 
@@ -558,6 +559,7 @@ int main(void)
         database[0] = '\0';
     }
     config_free(&cfg);
+    metrics_free(&c);
     script_close(s);
     rd_kafka_destroy(mk.rk); /* destroys the mock cluster too */
     ch_close(ch);

@@ -387,7 +387,7 @@ static const error_case error_cases[] = {
      NULL,
      {NULL},
      "%S: config.kafka2 is not a known section (expected kafka, clickhouse, batch, lua, "
-     "dead_letters)"},
+     "dead_letters, metrics)"},
     {"config = 5\n" MINIMAL_SCRIPT_LINE,
      "",
      NULL,
