@@ -102,7 +102,9 @@ static ch_status send_request(inserter *in, request *r, ch_failure *fail, char *
 {
     if (!r->insert) {
         if (r->out) strbuf_reset(r->out);
-        return ch_exec(in->ch, r->sql ? r->sql : "SELECT 1", r->out, fail, err, errlen);
+        ch_status st = ch_exec(in->ch, r->sql ? r->sql : "SELECT 1", r->out, fail, err, errlen);
+        metrics_clickhouse_answered(in->counters, st);
+        return st;
     }
     insert_request *q = r->insert;
     int64_t started = clock_ms();

@@ -622,6 +622,12 @@ void metrics_lua_limit(metrics *m, metrics_limit limit)
 
 /* ---- inserts ---- */
 
+void metrics_clickhouse_answered(metrics *m, ch_status st)
+{
+    metrics_registry *r = m ? m->reg : NULL;
+    if (r) atomic_store_explicit(&r->clickhouse_ok, st != CH_TRANSIENT, memory_order_relaxed);
+}
+
 void metrics_insert_attempt(metrics *m, const char *table, size_t rows, size_t bytes, ch_status st,
                             int64_t duration_ms)
 {

@@ -106,6 +106,10 @@ void metrics_lua_limit(metrics *m, metrics_limit limit);
 
 /* ---- inserts (the thread that owns the batch and the ClickHouse client) ---- */
 
+/* A statement other than an INSERT of rows (the insert ledger's, cdc.ddl's) got answer st: a
+ * transient failure makes /readyz say ClickHouse is unreachable, as a failed insert does. */
+void metrics_clickhouse_answered(metrics *m, ch_status st);
+
 /* One INSERT request of `rows` rows and `bytes` body bytes into table took duration_ms and
  * ended with st: cdcpipe_inserts_total{outcome} (ok, retried: transient, rejected, failed:
  * permanent), bytes sent, the duration and rows-per-insert histograms, the time of the last
