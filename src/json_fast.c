@@ -578,6 +578,15 @@ static int build_value(parser *f, int depth)
 
 int json_fast_push(lua_State *L, const char *text, size_t len, int flags)
 {
+    size_t used;
+    if (json_fast_push_prefix(L, text, len, flags, &used) != 0) return -1;
+    if (used == len) return 0;
+    lua_pop(L, 1);
+    return -1;
+}
+
+int json_fast_push_prefix(lua_State *L, const char *text, size_t len, int flags, size_t *used)
+{
     int base = lua_gettop(L);
     parser f = {
         .L = L,
@@ -597,7 +606,7 @@ int json_fast_push(lua_State *L, const char *text, size_t len, int flags)
     f.p = skip_ws(f.p, f.end);
     if (f.p >= f.end || ((flags & JSON_OBJECT_ONLY) && *f.p != '{')) goto fail;
     if (build_value(&f, 0) <= 0) goto fail; /* a top-level null: the general path decides */
-    if (skip_ws(f.p, f.end) != f.end) goto fail;
+    *used = (size_t)(skip_ws(f.p, f.end) - f.src);
     lua_replace(L, base + 1);
     lua_settop(L, base + 1);
     return 0;
@@ -760,4 +769,117 @@ void json_lazy_install(lua_State *L)
         lua_pushcclosure(L, fill_first, 1);
         lua_setglobal(L, wrapped[i]);
     }
+}
+
+/* ---- structural skip (json_skip_container) ---- */
+
+/* Where the structural scan is: containers open, inside a string, after a backslash in one. */
+typedef struct {
+    int depth;
+    bool in_string, escaped;
+} skip_state;
+
+/* Scans [p, stop) byte by byte; returns the byte after the closing bracket, or NULL (st->depth
+ * above max_depth: st->depth is set to -1). */
+static const char *skip_bytes(skip_state *st, const char *p, const char *stop, int max_depth)
+{
+    for (; p < stop; p++) {
+        char c = *p;
+        if (st->in_string) {
+            if (st->escaped)
+                st->escaped = false;
+            else if (c == '\\')
+                st->escaped = true;
+            else if (c == '"')
+                st->in_string = false;
+        } else if (c == '"') {
+            st->in_string = true;
+        } else if (c == '{' || c == '[') {
+            if (++st->depth > max_depth) {
+                st->depth = -1;
+                return NULL;
+            }
+        } else if (c == '}' || c == ']') {
+            if (--st->depth == 0) return p + 1;
+        }
+    }
+    return NULL;
+}
+
+#if defined(__SSE2__)
+/* Bit i set where byte i of the 64 at x, with the bits in `fold` set, is c. */
+static uint64_t eq_mask64(const __m128i x[4], char fold, char c)
+{
+    const __m128i f = _mm_set1_epi8(fold), v = _mm_set1_epi8(c);
+    uint64_t m = 0;
+    for (int i = 0; i < 4; i++)
+        m |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_or_si128(x[i], f), v))
+             << (16 * i);
+    return m;
+}
+
+/* Bit i: an odd number of bits set at or below i. */
+static uint64_t prefix_xor(uint64_t m)
+{
+    m ^= m << 1;
+    m ^= m << 2;
+    m ^= m << 4;
+    m ^= m << 8;
+    m ^= m << 16;
+    m ^= m << 32;
+    return m;
+}
+
+/* Bits set in m (without the popcnt instruction, which plain x86-64 lacks). */
+static int count_bits(uint64_t m)
+{
+    m = m - (m >> 1 & 0x5555555555555555u);
+    m = (m & 0x3333333333333333u) + (m >> 2 & 0x3333333333333333u);
+    m = (m + (m >> 4)) & 0x0f0f0f0f0f0f0f0fu;
+    return (int)((m * 0x0101010101010101u) >> 56);
+}
+#endif
+
+const char *json_skip_container(const char *p, const char *end, int max_depth)
+{
+    CDC_ASSERT(p < end && (*p == '{' || *p == '['));
+    skip_state st = {.depth = 1};
+    if (max_depth < 1) return NULL;
+    p++;
+#if defined(__SSE2__)
+    while (end - p >= 64) {
+        __m128i x[4];
+        for (int i = 0; i < 4; i++)
+            x[i] = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i));
+        uint64_t backslash = eq_mask64(x, 0, '\\');
+        if (backslash || st.escaped) { /* escapes: this block byte by byte */
+            const char *q = skip_bytes(&st, p, p + 64, max_depth);
+            if (q || st.depth < 0) return q;
+            p += 64;
+            continue;
+        }
+        uint64_t quoted = prefix_xor(eq_mask64(x, 0, '"'));
+        if (st.in_string) quoted = ~quoted;
+        st.in_string = quoted >> 63;
+        /* '[' | 0x20 is '{', ']' | 0x20 is '}', and no other byte gives either */
+        uint64_t open = eq_mask64(x, 0x20, '{') & ~quoted;
+        uint64_t close = eq_mask64(x, 0x20, '}') & ~quoted;
+        int opens = count_bits(open), closes = count_bits(close);
+        if (st.depth + opens <= max_depth && st.depth - closes > 0) { /* neither limit nor end */
+            st.depth += opens - closes;
+            p += 64;
+            continue;
+        }
+        for (uint64_t b = open | close; b; b &= b - 1) {
+            int i = __builtin_ctzll(b);
+            if (open >> i & 1) {
+                if (++st.depth > max_depth) return NULL;
+            } else if (--st.depth == 0) {
+                return p + i + 1;
+            }
+        }
+        p += 64;
+    }
+#endif
+    return skip_bytes(&st, p, end, max_depth);
 }
