@@ -10,11 +10,11 @@
  * insertion order); for anything else, errors included, it pushes nothing and the caller takes
  * the general path, which then also words the error. It never raises except out of memory.
  *
- * Lazy objects (JSON_LAZY): every object below the top level is pushed as an empty table with
- * a private metatable and one hidden raw entry (a light userdata key giving the object's byte
- * span, the value a Lua string holding the text). The first __index, __newindex, __len or
- * __pairs builds its members in place (its own nested objects lazy again), removes the hidden
- * entry and the metatable: from then on it is a plain table, with the same keys and values as
+ * Lazy objects (JSON_LAZY): every object below the top level is pushed as a table with a
+ * private metatable and two hidden raw entries ([1] a Lua string holding the text, [2] the
+ * object's byte span in it as an integer; object members are never integer keys). The first
+ * __index, __newindex, __len or __pairs builds its members in place (its own nested objects
+ * lazy again), removes the hidden entries and the metatable: from then on it is a plain table, with the same keys and values as
  * an eager one (pairs may visit them in another order: Lua leaves that order unspecified).
  * Arrays are never lazy (so `#` on an array with holes is what it always was); objects inside
  * them are. The text was validated as a whole before the first table was pushed, so building
