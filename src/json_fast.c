@@ -8,9 +8,9 @@
  * strings, strict UTF-8, number syntax — so that a text accepted here is one the general path
  * accepts with the same value; anything unusual returns false and the caller gives up.
  *
- * A lazy table's hidden entry: the key is a light userdata whose bits are the span (offset << 32
- * | length), the value the source string. It stays while the members go in and is removed once
- * they all are, so a build that runs out of memory half-way can simply be done again.
+ * A lazy table's hidden entries: [1] the source string, [2] the span (offset << 32 | length).
+ * They stay while the members go in and are removed once they all are, so a build that runs out
+ * of memory half-way can simply be done again.
  */
 #include "cdcpipe/json_fast.h"
 #include "cdcpipe/json_lua.h"
@@ -26,12 +26,15 @@
 #include <emmintrin.h>
 #endif
 
-/* Lazy tables need 64-bit light userdata for their spans; elsewhere every object is built. */
-#if UINTPTR_MAX >= UINT64_MAX
+/* Lazy tables need 64-bit Lua integers for their spans; elsewhere every object is built. */
+#if LUA_MAXINTEGER >= INT64_MAX
 #define LAZY_POSSIBLE 1
 #else
 #define LAZY_POSSIBLE 0
 #endif
+
+/* A lazy object of up to this many members gets room for them when it is pushed. */
+#define LAZY_PRESIZE 8
 
 /* The registry key of the lazy tables' metatable. */
 static const char lazy_mt_key = 0;
@@ -103,10 +106,12 @@ typedef struct {
     bool lazy;                /* objects below the top level become lazy tables */
     bool unwrap;              /* a top-level "schema" member: give up (general path) */
     int src_idx;              /* stack slot of the source string */
-    int mt_idx;               /* stack slot of the lazy metatable (nil until needed) */
+    int mt_idx;               /* stack slot of the lazy metatable */
     const char *text;         /* the source text, pushed as a string when first needed */
     size_t len;
-    bool have_src, have_mt;
+    bool have_src;
+    struct key_cache *keys; /* the state's key strings (key_cache_push), its table at keys_idx */
+    int keys_idx;
 } parser;
 
 static const unsigned char *skip_ws(const unsigned char *p, const unsigned char *end)
@@ -394,8 +399,9 @@ static int after_item(parser *f, unsigned char close)
 }
 
 /* Validates the value at f->p (no whitespace before it) and moves past it; depth counts the
- * containers open around it. */
-static bool skip_value(parser *f, int depth)
+ * containers open around it. members (when not NULL; the value is an object) counts its
+ * members. */
+static bool skip_value(parser *f, int depth, size_t *members)
 {
     const unsigned char *s;
     size_t n;
@@ -414,7 +420,8 @@ static bool skip_value(parser *f, int depth)
             f->p = skip_ws(f->p, f->end);
             if (f->p >= f->end || *f->p != ':') return false;
             f->p = skip_ws(f->p + 1, f->end);
-            if (!skip_value(f, depth + 1)) return false;
+            if (!skip_value(f, depth + 1, NULL)) return false;
+            if (members) ++*members;
             int end = after_item(f, '}');
             if (end != 0) return end > 0;
         }
@@ -426,7 +433,7 @@ static bool skip_value(parser *f, int depth)
             return true;
         }
         for (;;) {
-            if (!skip_value(f, depth + 1)) return false;
+            if (!skip_value(f, depth + 1, NULL)) return false;
             int end = after_item(f, ']');
             if (end != 0) return end > 0;
         }
@@ -443,10 +450,100 @@ static bool skip_value(parser *f, int depth)
     }
 }
 
+/* ---- member names ----
+ *
+ * The same few member names come in every event. Interning one (lua_pushlstring: hash, look
+ * up, compare; make it again when the collector took it since the last event) costs several
+ * times what a lookup here does: a direct-mapped cache from the name's bytes to its Lua string,
+ * per state, the strings anchored in a table (so they stay interned) that is the cache
+ * userdata's user value; the userdata is entry [1] of the lazy metatable (which also tells
+ * that metatable from any other: the cache starts with the address of lazy_mt_key). Names
+ * longer than KEY_MAX and names with escapes are not cached. */
+
+#define KEY_MAX   32
+#define KEY_SLOTS 512 /* a power of two */
+
+typedef struct key_cache {
+    const void *magic; /* &lazy_mt_key */
+    struct {
+        uint64_t head, tail; /* the words key_words read; for up to 16 bytes, the whole name */
+        size_t len;          /* 0: empty (the empty name is not cached) */
+        unsigned char bytes[KEY_MAX];
+    } slot[KEY_SLOTS];
+} key_cache;
+
+static uint64_t load64(const unsigned char *s)
+{
+    uint64_t v;
+    memcpy(&v, s, 8);
+    return v;
+}
+
+static uint64_t load32(const unsigned char *s)
+{
+    uint32_t v;
+    memcpy(&v, s, 4);
+    return v;
+}
+
+/* The name s[0..n) (1 to KEY_MAX bytes) as two words that overlap; up to 16 bytes they hold
+ * all of it. */
+static void key_words(const unsigned char *s, size_t n, uint64_t *head, uint64_t *tail)
+{
+    if (n >= 8) {
+        *head = load64(s);
+        *tail = load64(s + n - 8);
+    } else if (n >= 4) {
+        *head = load32(s);
+        *tail = load32(s + n - 4);
+    } else {
+        *head = (uint64_t)s[0] << 16 | (uint64_t)s[n / 2] << 8 | s[n - 1];
+        *tail = 0;
+    }
+}
+
+/* Pushes the member name s[0..n) (scanned: escaped tells whether it has escapes). */
+static void push_key(parser *f, const unsigned char *s, size_t n, bool escaped)
+{
+    if (escaped || n == 0 || n > KEY_MAX) {
+        push_string(f->L, s, n, escaped);
+        return;
+    }
+    uint64_t head, tail;
+    key_words(s, n, &head, &tail);
+    unsigned i =
+        (unsigned)(((head ^ (tail * 0x9e3779b97f4a7c15u) ^ n) * 0xff51afd7ed558ccdu) >> 55) &
+        (KEY_SLOTS - 1);
+    key_cache *kc = f->keys;
+    if (kc->slot[i].len == n && kc->slot[i].head == head && kc->slot[i].tail == tail &&
+        (n <= 16 || memcmp(kc->slot[i].bytes, s, n) == 0)) {
+        lua_rawgeti(f->L, f->keys_idx, (lua_Integer)i + 1);
+        return;
+    }
+    lua_pushlstring(f->L, (const char *)s, n);
+    lua_pushvalue(f->L, -1);
+    lua_rawseti(f->L, f->keys_idx, (lua_Integer)i + 1); /* the array part: allocates nothing */
+    kc->slot[i].len = n;
+    kc->slot[i].head = head;
+    kc->slot[i].tail = tail;
+    memcpy(kc->slot[i].bytes, s, n);
+}
+
+/* The metatable at mt_idx is the lazy one: pushes its key cache's table, sets f->keys. */
+static void keys_open(parser *f)
+{
+    lua_State *L = f->L;
+    lua_rawgeti(L, f->mt_idx, 1);
+    f->keys = lua_touserdata(L, -1);
+    lua_getiuservalue(L, -1, 1);
+    lua_remove(L, -2);
+    f->keys_idx = lua_gettop(L);
+}
+
 static int lazy_metatable(lua_State *L);
 
-/* Pushes a lazy table for the object text src[off..off + len). */
-static void push_lazy(parser *f, size_t off, size_t len)
+/* Pushes a lazy table for the object text src[off..off + len) of `members` members. */
+static void push_lazy(parser *f, size_t off, size_t len, size_t members)
 {
     lua_State *L = f->L;
     if (!f->have_src) {
@@ -454,15 +551,12 @@ static void push_lazy(parser *f, size_t off, size_t len)
         lua_replace(L, f->src_idx);
         f->have_src = true;
     }
-    if (!f->have_mt) {
-        lazy_metatable(L);
-        lua_replace(L, f->mt_idx);
-        f->have_mt = true;
-    }
-    lua_createtable(L, 0, 8);
-    lua_pushlightuserdata(L, (void *)(uintptr_t)((uint64_t)off << 32 | (uint64_t)len));
+    /* room for the members when they are few (more: the table grows when it is built) */
+    lua_createtable(L, 2, members <= LAZY_PRESIZE ? (int)members : 0);
     lua_pushvalue(L, f->src_idx);
-    lua_rawset(L, -3);
+    lua_rawseti(L, -2, 1);
+    lua_pushinteger(L, (lua_Integer)((uint64_t)off << 32 | (uint64_t)len));
+    lua_rawseti(L, -2, 2);
     lua_pushvalue(L, f->mt_idx);
     lua_setmetatable(L, -2);
 }
@@ -484,10 +578,11 @@ static bool build_members(parser *f, int t, int depth)
     }
     for (;;) {
         if (f->p >= f->end || *f->p != '"' || !scan_string(f, &s, &n, &esc)) return false;
-        push_string(L, s, n, esc);
+        push_key(f, s, n, esc);
         if (f->unwrap && depth == 1) { /* the general path's envelope: "schema" decoded */
-            size_t klen;
-            const char *k = lua_tolstring(L, -1, &klen);
+            size_t klen = n;
+            const char *k = (const char *)s;
+            if (esc) k = lua_tolstring(L, -1, &klen);
             if (klen == 6 && memcmp(k, "schema", 6) == 0) return false;
         }
         f->p = skip_ws(f->p, f->end);
@@ -519,8 +614,9 @@ static int build_value(parser *f, int depth)
         if (depth >= JSON_MAX_DEPTH) return -1;
         if (f->lazy && depth > 0) {
             const unsigned char *from = f->p;
-            if (!skip_value(f, depth)) return -1;
-            push_lazy(f, (size_t)(from - f->src), (size_t)(f->p - from));
+            size_t members = 0;
+            if (!skip_value(f, depth, &members)) return -1;
+            push_lazy(f, (size_t)(from - f->src), (size_t)(f->p - from), members);
             return 1;
         }
         luaL_checkstack(L, 4, "JSON nesting");
@@ -578,6 +674,15 @@ static int build_value(parser *f, int depth)
 
 int json_fast_push(lua_State *L, const char *text, size_t len, int flags)
 {
+    size_t used;
+    if (json_fast_push_prefix(L, text, len, flags, &used) != 0) return -1;
+    if (used == len) return 0;
+    lua_pop(L, 1);
+    return -1;
+}
+
+int json_fast_push_prefix(lua_State *L, const char *text, size_t len, int flags, size_t *used)
+{
     int base = lua_gettop(L);
     parser f = {
         .L = L,
@@ -592,12 +697,13 @@ int json_fast_push(lua_State *L, const char *text, size_t len, int flags)
         .len = len,
     };
     luaL_checkstack(L, 8, "JSON decoding");
-    lua_pushnil(L); /* src_idx */
-    lua_pushnil(L); /* mt_idx */
+    lua_pushnil(L);    /* src_idx */
+    lazy_metatable(L); /* mt_idx */
+    keys_open(&f);     /* keys_idx: base + 3 */
     f.p = skip_ws(f.p, f.end);
     if (f.p >= f.end || ((flags & JSON_OBJECT_ONLY) && *f.p != '{')) goto fail;
     if (build_value(&f, 0) <= 0) goto fail; /* a top-level null: the general path decides */
-    if (skip_ws(f.p, f.end) != f.end) goto fail;
+    *used = (size_t)(skip_ws(f.p, f.end) - f.src);
     lua_replace(L, base + 1);
     lua_settop(L, base + 1);
     return 0;
@@ -608,66 +714,62 @@ fail:
 
 /* ---- lazy tables ---- */
 
-bool json_lazy_is_pending(lua_State *L, int idx)
+/* True when the value at idx has the lazy metatable; it is pushed then (else nothing). */
+static bool push_lazy_mt(lua_State *L, int idx)
 {
     if (!lua_getmetatable(L, idx)) return false;
-    bool lazy =
-        lua_rawgetp(L, LUA_REGISTRYINDEX, &lazy_mt_key) == LUA_TTABLE && lua_rawequal(L, -1, -2);
-    lua_pop(L, 2);
-    return lazy;
+    const key_cache *kc = lua_rawgeti(L, -1, 1) == LUA_TUSERDATA ? lua_touserdata(L, -1) : NULL;
+    lua_pop(L, 1);
+    /* only the lazy metatable's [1] is a full userdata that starts with this address */
+    if (kc && lua_rawlen(L, -1) == 1 && kc->magic == &lazy_mt_key) return true;
+    lua_pop(L, 1);
+    return false;
 }
 
-/* lua_pcall'd by json_lazy_fill: (table, source string, span) → the members built. */
-static int fill_protected(lua_State *L)
+bool json_lazy_is_pending(lua_State *L, int idx)
 {
+    if (!push_lazy_mt(L, idx)) return false;
+    lua_pop(L, 1);
+    return true;
+}
+
+void json_lazy_fill(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) != LUA_TTABLE) return;
+    idx = lua_absindex(L, idx);
+    int top = lua_gettop(L);
+    if (!push_lazy_mt(L, idx)) return; /* top + 1 */
+    luaL_checkstack(L, 8, "building a JSON object");
+    /* the hidden entries; a build that runs out of memory half-way leaves them (and the
+     * members already in, which the next build sets again) */
+    lua_rawgeti(L, idx, 1); /* top + 2 */
+    lua_rawgeti(L, idx, 2);
+    CDC_ASSERT(lua_type(L, top + 2) == LUA_TSTRING && lua_isinteger(L, top + 3));
     size_t srclen;
-    const char *src = lua_tolstring(L, 2, &srclen);
-    uint64_t span = (uint64_t)(uintptr_t)lua_touserdata(L, 3);
+    const char *src = lua_tolstring(L, top + 2, &srclen);
+    uint64_t span = (uint64_t)lua_tointeger(L, top + 3);
     size_t off = (size_t)(span >> 32), len = (size_t)(span & UINT32_MAX);
-    lua_settop(L, 3);
-    lua_pushnil(L); /* mt_idx, 4 */
     parser f = {
         .L = L,
         .p = (const unsigned char *)src + off + 1,
         .end = (const unsigned char *)src + off + len,
         .src = (const unsigned char *)src,
         .lazy = true,
-        .src_idx = 2,
-        .mt_idx = 4,
+        .src_idx = top + 2,
+        .mt_idx = top + 1,
         .text = src,
         .len = srclen,
         .have_src = true,
     };
+    keys_open(&f);
     CDC_ASSERT(off + len <= srclen && len >= 2 && src[off] == '{');
     /* validated when the whole text was decoded: nothing but memory can fail here */
-    bool ok = build_members(&f, 1, 1);
+    bool ok = build_members(&f, idx, 1);
     CDC_ASSERT(ok);
-    return 0;
-}
-
-void json_lazy_fill(lua_State *L, int idx)
-{
-    if (lua_type(L, idx) != LUA_TTABLE || !json_lazy_is_pending(L, idx)) return;
-    idx = lua_absindex(L, idx);
-    luaL_checkstack(L, 8, "building a JSON object");
-    int top = lua_gettop(L);
-    /* the hidden entry: the only one, unless an earlier build ran out of memory half-way */
     lua_pushnil(L);
-    while (lua_next(L, idx) != 0) {
-        if (lua_type(L, -2) == LUA_TLIGHTUSERDATA && lua_type(L, -1) == LUA_TSTRING) break;
-        lua_pop(L, 1);
-    }
-    CDC_ASSERT(lua_gettop(L) == top + 2); /* key (span), value (source) */
-    lua_pushcfunction(L, fill_protected);
-    lua_pushvalue(L, idx);
-    lua_pushvalue(L, top + 2);
-    lua_pushvalue(L, top + 1);
-    /* out of memory half-way: the table stays lazy, with its hidden entry, and is built again
-     * (over the members already in) when next used; removing the entry needs no memory */
-    if (lua_pcall(L, 3, 0, 0) != LUA_OK) lua_error(L);
-    lua_pushvalue(L, top + 1);
+    lua_rawseti(L, idx, 1);
     lua_pushnil(L);
-    lua_rawset(L, idx);
+    lua_rawseti(L, idx, 2);
     lua_pushnil(L);
     lua_setmetatable(L, idx);
     lua_settop(L, top);
@@ -720,7 +822,17 @@ static int lazy_metatable(lua_State *L)
 {
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &lazy_mt_key) == LUA_TTABLE) return 1;
     lua_pop(L, 1);
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 1, 4);
+    key_cache *kc = lua_newuserdatauv(L, sizeof *kc, 1);
+    memset(kc, 0, sizeof *kc);
+    kc->magic = &lazy_mt_key;
+    lua_createtable(L, KEY_SLOTS, 0);
+    for (int i = 1; i <= KEY_SLOTS; i++) { /* the array part, so storing never allocates */
+        lua_pushboolean(L, 0);
+        lua_rawseti(L, -2, i);
+    }
+    lua_setiuservalue(L, -2, 1);
+    lua_rawseti(L, -2, 1);
     lua_pushcfunction(L, lazy_index);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, lazy_newindex);
@@ -760,4 +872,117 @@ void json_lazy_install(lua_State *L)
         lua_pushcclosure(L, fill_first, 1);
         lua_setglobal(L, wrapped[i]);
     }
+}
+
+/* ---- structural skip (json_skip_container) ---- */
+
+/* Where the structural scan is: containers open, inside a string, after a backslash in one. */
+typedef struct {
+    int depth;
+    bool in_string, escaped;
+} skip_state;
+
+/* Scans [p, stop) byte by byte; returns the byte after the closing bracket, or NULL (st->depth
+ * above max_depth: st->depth is set to -1). */
+static const char *skip_bytes(skip_state *st, const char *p, const char *stop, int max_depth)
+{
+    for (; p < stop; p++) {
+        char c = *p;
+        if (st->in_string) {
+            if (st->escaped)
+                st->escaped = false;
+            else if (c == '\\')
+                st->escaped = true;
+            else if (c == '"')
+                st->in_string = false;
+        } else if (c == '"') {
+            st->in_string = true;
+        } else if (c == '{' || c == '[') {
+            if (++st->depth > max_depth) {
+                st->depth = -1;
+                return NULL;
+            }
+        } else if (c == '}' || c == ']') {
+            if (--st->depth == 0) return p + 1;
+        }
+    }
+    return NULL;
+}
+
+#if defined(__SSE2__)
+/* Bit i set where byte i of the 64 at x, with the bits in `fold` set, is c. */
+static uint64_t eq_mask64(const __m128i x[4], char fold, char c)
+{
+    const __m128i f = _mm_set1_epi8(fold), v = _mm_set1_epi8(c);
+    uint64_t m = 0;
+    for (int i = 0; i < 4; i++)
+        m |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_or_si128(x[i], f), v))
+             << (16 * i);
+    return m;
+}
+
+/* Bit i: an odd number of bits set at or below i. */
+static uint64_t prefix_xor(uint64_t m)
+{
+    m ^= m << 1;
+    m ^= m << 2;
+    m ^= m << 4;
+    m ^= m << 8;
+    m ^= m << 16;
+    m ^= m << 32;
+    return m;
+}
+
+/* Bits set in m (without the popcnt instruction, which plain x86-64 lacks). */
+static int count_bits(uint64_t m)
+{
+    m = m - (m >> 1 & 0x5555555555555555u);
+    m = (m & 0x3333333333333333u) + (m >> 2 & 0x3333333333333333u);
+    m = (m + (m >> 4)) & 0x0f0f0f0f0f0f0f0fu;
+    return (int)((m * 0x0101010101010101u) >> 56);
+}
+#endif
+
+const char *json_skip_container(const char *p, const char *end, int max_depth)
+{
+    CDC_ASSERT(p < end && (*p == '{' || *p == '['));
+    skip_state st = {.depth = 1};
+    if (max_depth < 1) return NULL;
+    p++;
+#if defined(__SSE2__)
+    while (end - p >= 64) {
+        __m128i x[4];
+        for (int i = 0; i < 4; i++)
+            x[i] = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i));
+        uint64_t backslash = eq_mask64(x, 0, '\\');
+        if (backslash || st.escaped) { /* escapes: this block byte by byte */
+            const char *q = skip_bytes(&st, p, p + 64, max_depth);
+            if (q || st.depth < 0) return q;
+            p += 64;
+            continue;
+        }
+        uint64_t quoted = prefix_xor(eq_mask64(x, 0, '"'));
+        if (st.in_string) quoted = ~quoted;
+        st.in_string = quoted >> 63;
+        /* '[' | 0x20 is '{', ']' | 0x20 is '}', and no other byte gives either */
+        uint64_t open = eq_mask64(x, 0x20, '{') & ~quoted;
+        uint64_t close = eq_mask64(x, 0x20, '}') & ~quoted;
+        int opens = count_bits(open), closes = count_bits(close);
+        if (st.depth + opens <= max_depth && st.depth - closes > 0) { /* neither limit nor end */
+            st.depth += opens - closes;
+            p += 64;
+            continue;
+        }
+        for (uint64_t b = open | close; b; b &= b - 1) {
+            int i = __builtin_ctzll(b);
+            if (open >> i & 1) {
+                if (++st.depth > max_depth) return NULL;
+            } else if (--st.depth == 0) {
+                return p + i + 1;
+            }
+        }
+        p += 64;
+    }
+#endif
+    return skip_bytes(&st, p, end, max_depth);
 }

@@ -466,21 +466,7 @@ static const char *skip_value(const char *p, const char *end, int max_depth)
             p++;
         return p;
     }
-    int depth = 0;
-    while (p < end) {
-        if (*p == '"') {
-            p = skip_string(p, end);
-            if (!p) return NULL;
-            continue;
-        }
-        if (*p == '{' || *p == '[') {
-            if (++depth > max_depth) return NULL;
-        } else if (*p == '}' || *p == ']') {
-            if (--depth == 0) return p + 1;
-        }
-        p++;
-    }
-    return NULL;
+    return json_skip_container(p, end, max_depth);
 }
 
 /* Expects "key" then ':' at *pp (whitespace allowed); advances past them. */
@@ -496,9 +482,10 @@ static bool match_key(const char **pp, const char *end, const char *key)
     return true;
 }
 
-/* Finds the payload of {"schema": ..., "payload": ...}, and the schema's span on the way. */
-static bool find_payload(const char *text, size_t len, const char **start, size_t *plen,
-                         const char **schema, size_t *slen)
+/* Finds where the payload of {"schema": ..., "payload": ...} starts, and the schema's span on
+ * the way. */
+static bool find_payload_start(const char *text, size_t len, const char **start,
+                               const char **schema, size_t *slen)
 {
     const char *end = text + len, *p = skip_ws(text, end);
     if (p >= end || *p++ != '{' || !match_key(&p, end, "schema")) return false;
@@ -510,11 +497,22 @@ static bool find_payload(const char *text, size_t len, const char **start, size_
     p = skip_ws(p, end);
     if (p >= end || *p++ != ',' || !match_key(&p, end, "payload")) return false;
     *start = p;
-    if (!(p = skip_value(p, end, JSON_MAX_DEPTH))) return false;
-    *plen = (size_t)(p - *start);
-    p = skip_ws(p, end);
-    if (p >= end || *p++ != '}') return false;
-    return skip_ws(p, end) == end;
+    return true;
+}
+
+/* p just after the payload and the whitespace after it: true when the envelope ends there. */
+static bool envelope_ends(const char *p, const char *end)
+{
+    return p < end && *p == '}' && skip_ws(p + 1, end) == end;
+}
+
+/* The payload's length, from where it starts to where the envelope ends, or false. */
+static bool find_payload_len(const char *start, const char *end, size_t *plen)
+{
+    const char *p = skip_value(start, end, JSON_MAX_DEPTH);
+    if (!p) return false;
+    *plen = (size_t)(p - start);
+    return envelope_ends(skip_ws(p, end), end);
 }
 
 /* General path: the span of the value after the top-level "schema" key that yajl skipped. */
@@ -544,8 +542,26 @@ int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t le
     bool payload_only = false;
     d->schema_text = NULL;
     d->schema_len = 0;
-    if ((flags & JSON_UNWRAP_ENVELOPE) &&
-        find_payload(text, len, &payload, &payload_len, &schema, &schema_len)) {
+    bool envelope = (flags & JSON_UNWRAP_ENVELOPE) &&
+                    find_payload_start(text, len, &payload, &schema, &schema_len);
+    if (envelope) {
+        /* the fast path over the payload finds its end too: no scan for it first */
+        const char *end = text + len;
+        size_t used;
+        if (!(flags & JSON_GENERAL_ONLY) &&
+            json_fast_push_prefix(L, payload, (size_t)(end - payload),
+                                  flags & ~JSON_UNWRAP_ENVELOPE, &used) == 0) {
+            if (envelope_ends(payload + used, end)) {
+                if (*schema == '{') {
+                    d->schema_text = schema;
+                    d->schema_len = schema_len;
+                }
+                return 0;
+            }
+            lua_pop(L, 1);
+        }
+    }
+    if (envelope && find_payload_len(payload, text + len, &payload_len)) {
         skipped = (size_t)(payload - text);
         text = payload;
         len = payload_len;

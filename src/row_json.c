@@ -29,9 +29,24 @@ void row_json_string(strbuf *out, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     strbuf_reserve(out, len + 2);
-    out->data[out->len++] = '"';
-    size_t start = 0;
-    for (size_t i = 0; i < len; i++) {
+    size_t plain = 0; /* the usual string needs no escape: copied in one go */
+    while (plain < len) {
+        unsigned char c = (unsigned char)s[plain];
+        if (c < 0x20 || c == '"' || c == '\\') break;
+        plain++;
+    }
+    char *d = out->data + out->len;
+    *d = '"';
+    memcpy(d + 1, s, plain);
+    out->len += plain + 1;
+    if (plain == len) {
+        d[plain + 1] = '"';
+        d[plain + 2] = '\0';
+        out->len++;
+        return;
+    }
+    size_t start = plain;
+    for (size_t i = plain; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\') continue;
         strbuf_append(out, s + start, i - start);
@@ -126,10 +141,12 @@ static int append_array(strbuf *out, lua_State *L, int idx, const char *column, 
     return 0;
 }
 
-/* A key of a sorted object: keys may contain NUL bytes, so they carry their length. */
+/* A key of a sorted object: keys may contain NUL bytes, so they carry their length; the
+ * value's stack slot (0: look it up again). */
 typedef struct {
     const char *s;
     size_t len;
+    int value;
 } sort_key;
 
 static int compare_keys(const void *a, const void *b)
@@ -152,19 +169,21 @@ static int append_object(strbuf *out, lua_State *L, int idx, const char *column,
         sort_key few[SORTED_ON_STACK];
         sort_key *keys = few;
         size_t n = 0;
+        const int top = lua_gettop(L);
+        /* the values of the first SORTED_ON_STACK keys stay on the stack, in the order found */
+        luaL_checkstack(L, SORTED_ON_STACK + 2, "row columns");
         lua_pushnil(L);
         while (lua_next(L, idx) != 0) {
-            lua_pop(L, 1);
-            if (lua_type(L, -1) != LUA_TSTRING) {
+            if (lua_type(L, -2) != LUA_TSTRING) {
                 errbuf_set(err, errlen, "%s%s%s has a key that is not a string (a %s)",
                            depth ? "column \"" : "row", depth ? column : "", depth ? "\"" : "",
-                           luaL_typename(L, -1));
-                lua_pop(L, 1);
+                           luaL_typename(L, -2));
+                lua_settop(L, top);
                 if (keys != few) free(keys);
                 return -1;
             }
             if (n == MAX_SORTED_KEYS) {
-                lua_pop(L, 1);
+                lua_settop(L, top);
                 errbuf_set(err, errlen, "row has more than %d columns", MAX_SORTED_KEYS);
                 if (keys != few) free(keys);
                 return -1;
@@ -172,6 +191,13 @@ static int append_object(strbuf *out, lua_State *L, int idx, const char *column,
             if (n == SORTED_ON_STACK) {
                 keys = xrealloc(NULL, MAX_SORTED_KEYS, sizeof *keys);
                 memcpy(keys, few, sizeof few);
+            }
+            if (n < SORTED_ON_STACK) {
+                lua_insert(L, -2); /* ... value key */
+                keys[n].value = lua_gettop(L) - 1;
+            } else {
+                lua_pop(L, 1);
+                keys[n].value = 0;
             }
             keys[n].s = lua_tolstring(L, -1, &keys[n].len); /* anchored in the table itself */
             n++;
@@ -197,12 +223,17 @@ static int append_object(strbuf *out, lua_State *L, int idx, const char *column,
             first = false;
             row_json_string(out, keys[i].s, keys[i].len);
             strbuf_putc(out, ':');
-            lua_pushlstring(L, keys[i].s, keys[i].len);
-            lua_rawget(L, idx);
-            rc = append_value(out, L, lua_gettop(L), depth ? column : keys[i].s, depth + 1, sorted,
-                              err, errlen);
-            lua_pop(L, 1);
+            int value = keys[i].value;
+            if (!value) {
+                lua_pushlstring(L, keys[i].s, keys[i].len);
+                lua_rawget(L, idx);
+                value = lua_gettop(L);
+            }
+            rc = append_value(out, L, value, depth ? column : keys[i].s, depth + 1, sorted, err,
+                              errlen);
+            if (!keys[i].value) lua_pop(L, 1);
         }
+        lua_settop(L, top);
         if (keys != few) free(keys);
         if (rc != 0) return -1;
     } else {

@@ -10,11 +10,11 @@
  * insertion order); for anything else, errors included, it pushes nothing and the caller takes
  * the general path, which then also words the error. It never raises except out of memory.
  *
- * Lazy objects (JSON_LAZY): every object below the top level is pushed as an empty table with
- * a private metatable and one hidden raw entry (a light userdata key giving the object's byte
- * span, the value a Lua string holding the text). The first __index, __newindex, __len or
- * __pairs builds its members in place (its own nested objects lazy again), removes the hidden
- * entry and the metatable: from then on it is a plain table, with the same keys and values as
+ * Lazy objects (JSON_LAZY): every object below the top level is pushed as a table with a
+ * private metatable and two hidden raw entries ([1] a Lua string holding the text, [2] the
+ * object's byte span in it as an integer; object members are never integer keys). The first
+ * __index, __newindex, __len or __pairs builds its members in place (its own nested objects
+ * lazy again), removes the hidden entries and the metatable: from then on it is a plain table, with the same keys and values as
  * an eager one (pairs may visit them in another order: Lua leaves that order unspecified).
  * Arrays are never lazy (so `#` on an array with holes is what it always was); objects inside
  * them are. The text was validated as a whole before the first table was pushed, so building
@@ -39,10 +39,22 @@
  * with the stack unchanged: take the general path. */
 int json_fast_push(lua_State *L, const char *text, size_t len, int flags);
 
+/* The same for the value that text[0..len) starts with (whitespace before it allowed): on
+ * success *used is the bytes it and the whitespace after it take; what follows is not looked
+ * at. */
+int json_fast_push_prefix(lua_State *L, const char *text, size_t len, int flags, size_t *used);
+
 /* Pushes the JSON number text s[0..len) (valid JSON number syntax) the one way both paths do:
  * an integer when it has no fraction or exponent and fits int64, else a float (strtod). Returns
  * 0, or -1 without pushing when a number that needs strtod has 512 characters or more. */
 int json_push_number(lua_State *L, const char *s, size_t len);
+
+/* Skips the container (object or array) starting at p ('{' or '['), for structure only: strings
+ * end at the first quote not escaped by a backslash, brackets of either kind nest (a '}' may
+ * close a '['), nothing else is looked at. Returns the byte after the bracket that closes it,
+ * or NULL when the text ends first or it nests deeper than max_depth levels (the container
+ * itself is one). Sixty-four bytes at a time where SSE2 is there. */
+const char *json_skip_container(const char *p, const char *end, int max_depth);
 
 /* True when the value at idx is a lazy table not yet built. */
 bool json_lazy_is_pending(lua_State *L, int idx);

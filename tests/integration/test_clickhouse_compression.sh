@@ -3,7 +3,7 @@
 # - every method this server takes (gzip on every version; zstd and lz4 where the server has
 #   them, asked with curl first) inserts 2000 events as RowBinary (the default format) and as
 #   JSONEachRow; the rows in ClickHouse are exactly the events, and a proxy in front of the
-#   server sees every INSERT body go with `Content-Encoding: <method>`, smaller than the rows;
+#   server sees every INSERT body go with `Content-Encoding: <method>`, smaller than the rows in all;
 # - the setting comes from the flag, CDCPIPE_CLICKHOUSE_COMPRESSION and config.clickhouse.
 #   compression alike;
 # - a method the server refuses stops cdcpipe at start: exit 2, a message naming the option,
@@ -60,8 +60,10 @@ check_inserted() { # WHAT METHOD DB [SMALLER]: SMALLER "no" for uncompressed bod
   assert_contains "$1: every event inserted" "consumed=$N tombstones=0 filtered=0 dead_lettered=0 events_inserted=$N rows_inserted=$N" "$(cat "$RUN/$1.log")"
   assert_eq "$1: the rows in ClickHouse are the events" "$EXPECTED" \
     "$(ch "SELECT count(), sum(id), sum(length(name)) FROM $3.z FORMAT TSV")"
-  assert_eq "$1: every INSERT body went as Content-Encoding: $2, smaller than its rows: ${4:-yes}" "$2 ${4:-yes}" \
-    "$(awk '{ m[$1] = 1; if ($2 >= $3) big = 1 } END { for (k in m) n++; e = ""; for (k in m) e = k; print (n == 1 ? e : "several"), (big ? "no" : "yes") }' "$RUN/inserts.log")"
+  # smaller in total: a body of a few rows (several workers, a batch cut by --batch-ms under load)
+  # can come out larger than its rows once compressed
+  assert_eq "$1: every INSERT body went as Content-Encoding: $2, smaller than its rows in all: ${4:-yes}" "$2 ${4:-yes}" \
+    "$(awk '{ m[$1] = 1; sent += $2; plain += $3 } END { for (k in m) n++; e = ""; for (k in m) e = k; print (n == 1 ? e : "several"), (sent < plain ? "yes" : "no") }' "$RUN/inserts.log")"
   ch "DROP DATABASE $3" >/dev/null
 }
 

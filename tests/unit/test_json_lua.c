@@ -23,6 +23,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "cdcpipe/json_fast.h"
 #include "cdcpipe/json_lua.h"
 #include "cdcpipe/strbuf.h"
 
@@ -984,6 +985,65 @@ static void test_envelope_fast_path(void **state)
     }
 }
 
+/* The byte-by-byte scan json_skip_container stands for: strings end at an unescaped quote,
+ * brackets of either kind nest, nothing else counts. */
+static const char *skip_reference(const char *p, const char *end, int max_depth)
+{
+    int depth = 0;
+    while (p < end) {
+        if (*p == '"') {
+            for (p++; p < end && *p != '"'; p++)
+                if (*p == '\\' && ++p >= end) break;
+            if (p >= end) return NULL;
+        } else if (*p == '{' || *p == '[') {
+            if (++depth > max_depth) return NULL;
+        } else if (*p == '}' || *p == ']') {
+            if (--depth == 0) return p + 1;
+        }
+        p++;
+    }
+    return NULL;
+}
+
+/* json_skip_container (64 bytes at a time) ends where the byte-by-byte scan does, or fails
+ * where it does, on texts of brackets, quotes, backslashes and padding of every length, the
+ * depth limit included. */
+static void test_skip_container(void **state)
+{
+    (void)state;
+    static const char alphabet[] = "{}[]\"\"\"\\\\ax{}[]ab \xc3\xa9";
+    char text[600];
+    unsigned seed = 12345;
+    for (int round = 0; round < 200000; round++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t len = 1 + (seed >> 8) % (round < 100000 ? 140 : sizeof text - 1);
+        text[0] = (seed >> 4) & 1 ? '{' : '[';
+        for (size_t i = 1; i < len; i++) {
+            seed = seed * 1103515245u + 12345u;
+            unsigned r = seed >> 16;
+            /* mostly padding, so that some texts nest and close over many blocks */
+            text[i] = r % 4 ? (r % 3 == 0 ? '"' : 'a') : alphabet[(r >> 4) % (sizeof alphabet - 1)];
+        }
+        int max_depth = 1 + (int)(seed >> 24) % 6;
+        const char *want = skip_reference(text, text + len, max_depth);
+        const char *got = json_skip_container(text, text + len, max_depth);
+        if (got != want)
+            fail_msg("round %d: %.*s (max depth %d): ends at %td, want %td", round, (int)len, text,
+                     max_depth, got ? got - text : -1, want ? want - text : -1);
+    }
+    /* deep and long: the schema-sized case, with the limit just met and just missed */
+    strbuf b = {0};
+    for (int i = 0; i < 100; i++)
+        strbuf_puts(&b, "{\"k\":\"v } ] \\\" [\",\"a\":[");
+    for (int i = 0; i < 100; i++)
+        strbuf_puts(&b, "1]}");
+    const char *end = b.data + b.len;
+    assert_ptr_equal(json_skip_container(b.data, end, 200), end);
+    assert_null(json_skip_container(b.data, end, 199));
+    assert_null(json_skip_container(b.data, end - 1, 200));
+    strbuf_free(&b);
+}
+
 /* The schema's span: exactly the text of the "schema" member's value, from the fast path and
  * from the general parser alike; NULL without an envelope, for a non-object schema and after a
  * failed push. */
@@ -1080,6 +1140,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fixture_envelope_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_envelope_fast_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_span, setup, teardown),
+        cmocka_unit_test(test_skip_container),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
