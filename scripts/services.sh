@@ -10,6 +10,7 @@
 #   services.sh partitions RUN_DIR NAME PARTITIONS  grow an existing topic to N partitions
 #   services.sh delete-records RUN_DIR NAME PARTITION OFFSET  delete a partition's records
 #                                            before OFFSET (Kafka's DeleteRecords)
+#   services.sh reset-offsets RUN_DIR GROUP TOPIC PARTITION OFFSET  commit OFFSET for an empty group
 #   services.sh register-debezium RUN_DIR    register Debezium's PostgreSQL connector with Connect
 #
 # Everything lives in RUN_DIR: data dirs, configs, logs (RUN_DIR/logs), pid files (RUN_DIR/pids).
@@ -603,6 +604,20 @@ cmd_delete_records() {
   rm -f "$json"
 }
 
+# reset-offsets GROUP TOPIC PARTITION OFFSET: commits OFFSET for an empty group (tests plant
+# gaps with it: offsets moved forward by hand)
+cmd_reset_offsets() {
+  load_env
+  [[ -n ${KAFKA_BROKERS:-} ]] || die "kafka is not running in $RUN_DIR"
+  jvm_prepare
+  local cls=org.apache.kafka.tools.consumer.group.ConsumerGroupCommand listing
+  listing=$(unzip -l "$STACK"/lib/kafka-tools-[0-9]*.jar 2>/dev/null || true)
+  [[ $listing == *org/apache/kafka/tools/consumer/group/ConsumerGroupCommand.class* ]] ||
+    cls=kafka.admin.ConsumerGroupCommand
+  java "${JOPTS[@]}" -Xmx256m -cp "$CP" "$cls" --bootstrap-server "$KAFKA_BROKERS" \
+    --group "$1" --topic "$2:$3" --reset-offsets --to-offset "$4" --execute >&2
+}
+
 # ---------------------------------------------------------------- Prometheus
 
 prometheus_check() { curl -sf --max-time 2 "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null 2>&1; }
@@ -702,6 +717,7 @@ main() {
     topic) (($# == 2)) || usage; cmd_topic "$@" ;;
     partitions) (($# == 2)) || usage; cmd_partitions "$@" ;;
     delete-records) (($# == 3)) || usage; cmd_delete_records "$@" ;;
+    reset-offsets) (($# == 4)) || usage; cmd_reset_offsets "$@" ;;
     register-debezium) cmd_register_debezium ;;
     *) usage ;;
   esac

@@ -19,6 +19,9 @@ const char cli_usage[] =
     "       cdcpipe check [options] pipeline.lua      load the script, print its DDL\n"
     "       cdcpipe test [options] pipeline.lua FILE|-  run transform over one JSON event per "
     "line\n"
+    "       cdcpipe verify [options] pipeline.lua     gaps and overlaps the insert ledger shows\n"
+    "       cdcpipe rewind [options] pipeline.lua --to POS  move the group back (unix-ms, -1h,\n"
+    "                                                 P:O,...), recorded in the ledger\n"
     "       cdcpipe lag [options] pipeline.lua        per partition: committed offset, end, lag; "
     "the group's members\n"
     "\n"
@@ -43,6 +46,8 @@ const char cli_usage[] =
     "(CDCPIPE_FORMAT)\n"
     "      --database DB          database for inserts and ddl()      (CDCPIPE_DATABASE)\n"
     "      --table NAME           target of rows transform returns    (CDCPIPE_TABLE)\n"
+    "      --ledger TABLE         insert ledger (exactly-once; default cdcpipe_ledger; none: "
+    "at-least-once)\n"
     "      --batch-rows N         insert when a batch has N rows      (CDCPIPE_BATCH_ROWS, max "
     "1000000)\n"
     "      --batch-bytes N        ... or N bytes                      (CDCPIPE_BATCH_BYTES)\n"
@@ -102,7 +107,7 @@ static void add_topic(cli_args *a, const char *topic)
     add_setting(a, "topics", topic, "-t/--topic");
 }
 
-enum { OPT_ENV_FILE = 1000, OPT_SETTING };
+enum { OPT_ENV_FILE = 1000, OPT_SETTING, OPT_TO };
 
 /* The option getopt_long refused, for the message: a long option up to its '=', never the value
  * (a misspelled --clickhouse-passwd=S3cret), else the short option's letter. before: optind
@@ -136,6 +141,8 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
         {"format", required_argument, NULL, OPT_SETTING},
         {"database", required_argument, NULL, OPT_SETTING},
         {"table", required_argument, NULL, OPT_SETTING},
+        {"ledger", required_argument, NULL, OPT_SETTING},
+        {"to", required_argument, NULL, OPT_TO},
         {"batch-rows", required_argument, NULL, OPT_SETTING},
         {"batch-bytes", required_argument, NULL, OPT_SETTING},
         {"batch-ms", required_argument, NULL, OPT_SETTING},
@@ -171,6 +178,12 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
         first = 2;
     } else if (argc > 1 && strcmp(argv[1], "test") == 0) {
         a->command = CMD_TEST;
+        first = 2;
+    } else if (argc > 1 && strcmp(argv[1], "verify") == 0) {
+        a->command = CMD_VERIFY;
+        first = 2;
+    } else if (argc > 1 && strcmp(argv[1], "rewind") == 0) {
+        a->command = CMD_REWIND;
         first = 2;
     } else if (argc > 1 && strcmp(argv[1], "lag") == 0) {
         a->command = CMD_LAG;
@@ -231,6 +244,9 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
         case OPT_ENV_FILE:
             a->env_file = optarg;
             break;
+        case OPT_TO:
+            a->rewind_to = optarg;
+            break;
         case OPT_SETTING: {
             const char *name = options[index].name;
             snprintf(origin, sizeof origin, "--%s", name);
@@ -267,6 +283,12 @@ int cli_parse(int argc, char **argv, cli_args *a, char *err, size_t errlen)
                                                    "(or - for stdin)"
                                                  : "expected a pipeline script, e.g. pipeline.lua")
                        : "too many arguments");
+        return -1;
+    }
+    if ((a->command == CMD_REWIND) != (a->rewind_to != NULL)) {
+        errbuf_set(err, errlen, "%s (see cdcpipe --help)",
+                   a->rewind_to ? "--to is for cdcpipe rewind only"
+                                : "cdcpipe rewind needs --to POS (unix-ms, -1h, or P:O,...)");
         return -1;
     }
     a->script_path = argv[optind];

@@ -20,6 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <ctype.h>
+
 #include <curl/curl.h>
 
 #include "cdcpipe/errbuf.h"
@@ -64,6 +66,7 @@ struct ch_client {
     body_reader reader;
     struct curl_slist *headers;
     char curl_error[CURL_ERROR_SIZE];
+    char query_id[128]; /* ch_set_query_id: the next INSERTs' query_id, "" none */
 };
 
 /* ---- URLs ---- */
@@ -435,6 +438,7 @@ static bool code_is_transient(int code)
     case 203: /* NO_FREE_CONNECTION */
     case 209: /* SOCKET_TIMEOUT */
     case 210: /* NETWORK_ERROR */
+    case 216: /* QUERY_WITH_SAME_ID_IS_ALREADY_RUNNING (an insert retried while it still runs) */
     case 241: /* MEMORY_LIMIT_EXCEEDED */
     case 242: /* TABLE_IS_READ_ONLY */
     case 252: /* TOO_MANY_PARTS ("Too many parts"; not "Too many partitions": see below) */
@@ -704,6 +708,13 @@ static ch_status learn_version(ch_client *c, ch_failure *fail, char *err, size_t
     return st;
 }
 
+void ch_set_query_id(ch_client *c, const char *id)
+{
+    snprintf(c->query_id, sizeof c->query_id, "%s", id ? id : "");
+    for (char *p = c->query_id; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_') *p = '_';
+}
+
 const char *ch_server_version(ch_client *c)
 {
     char err[512];
@@ -819,6 +830,10 @@ ch_status ch_insert(ch_client *c, const char *table, char *const *columns, size_
     start_url(c);
     strbuf_putc(&c->url, '&');
     strbuf_puts(&c->url, ch_insert_settings(c->server_major, c->server_minor));
+    if (c->query_id[0]) { /* [a-zA-Z0-9._-] only (ch_set_query_id): no escaping needed */
+        strbuf_puts(&c->url, "&log_queries=1&query_id=");
+        strbuf_puts(&c->url, c->query_id);
+    }
     char what[300];
     snprintf(what, sizeof what, "insert into %s", table);
     if (c->compression != COMPRESS_NONE)

@@ -60,6 +60,8 @@ static const setting settings[] = {
     {"database", "database", "CDCPIPE_DATABASE", "clickhouse", "database", T_STRING, S(database), 0,
      0, "default"},
     {"table", "table", "CDCPIPE_TABLE", "clickhouse", "table", T_STRING, S(table), 0, 0, "changes"},
+    {"ledger", "ledger", "CDCPIPE_LEDGER", "clickhouse", "ledger", T_STRING, S(ledger), 0, 0,
+     "cdcpipe_ledger"},
     {"batch_rows", "batch-rows", "CDCPIPE_BATCH_ROWS", "batch", "max_rows", T_LONG, S(batch_rows),
      1, CONFIG_MAX_BATCH_ROWS, "50000"},
     {"batch_bytes", "batch-bytes", "CDCPIPE_BATCH_BYTES", "batch", "max_bytes", T_LONG,

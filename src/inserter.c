@@ -10,7 +10,9 @@
 #include <time.h>
 
 #include "cdcpipe/clock.h"
+#include "cdcpipe/crash_point.h"
 #include "cdcpipe/log.h"
+#include "cdcpipe/query_log.h"
 #include "cdcpipe/row_set.h"
 #include "cdcpipe/signals.h"
 #include "cdcpipe/xalloc.h"
@@ -89,28 +91,70 @@ static void insert_request_free(insert_request *q)
 typedef struct {
     insert_request *insert; /* NULL: a statement, sql */
     size_t nspans;
-    const char *sql; /* NULL: the probe (SELECT 1) */
-    strbuf *out;     /* a statement's answer (may be NULL) */
-    bool returns;    /* a permanent failure is returned (INSERT_OK), not a stop */
-    size_t rows;     /* an INSERT's rows (metrics) */
+    const char *sql;    /* NULL: the probe (SELECT 1) */
+    strbuf *out;        /* a statement's answer (may be NULL) */
+    bool returns;       /* a permanent failure is returned (INSERT_OK), not a stop */
+    size_t rows;        /* an INSERT's rows (metrics) */
+    char query_id[160]; /* an insert's query_id (ledger), "" none */
 } request;
 
 static ch_status send_request(inserter *in, request *r, ch_failure *fail, char *err, size_t errlen)
 {
     if (!r->insert) {
         if (r->out) strbuf_reset(r->out);
-        return ch_exec(in->ch, r->sql ? r->sql : "SELECT 1", r->out, fail, err, errlen);
+        ch_status st = ch_exec(in->ch, r->sql ? r->sql : "SELECT 1", r->out, fail, err, errlen);
+        metrics_clickhouse_answered(in->counters, st);
+        return st;
     }
     insert_request *q = r->insert;
     int64_t started = clock_ms();
+    ch_set_query_id(in->ch, r->query_id);
     ch_status st = ch_insert(in->ch, q->b->table, q->columns, q->ncolumns,
                              q->b->rowbinary ? CH_ROW_BINARY : CH_JSON_EACH_ROW, q->spans,
                              r->nspans, fail, err, errlen);
     size_t bytes = 0;
     for (size_t i = 0; i < r->nspans; i++)
         bytes += q->spans[i].len;
+    ch_set_query_id(in->ch, NULL);
     metrics_insert_attempt(in->counters, q->b->table, r->rows, bytes, st, clock_ms() - started);
     return st;
+}
+
+/* An insert with a query_id failed transiently: did it land anyway (the answer was lost)? Asks
+ * system.query_log, waiting while the insert still runs or ClickHouse is unreachable. INSERT_OK
+ * with *landed; otherwise why to stop. Without a query log it cannot know: *landed = false
+ * (sent again: at-least-once), with a warning once per process. */
+static insert_result landed_after_all(inserter *in, const char *id, bool *landed)
+{
+    static _Atomic int warned;
+    char err[1024];
+    int backoff = RETRY_FIRST_MS;
+    *landed = false;
+    for (;;) {
+        ql_result r;
+        ql_status st =
+            query_log_lookup(in->ch, id, (int64_t)time(NULL) - 3600, &r, err, sizeof err);
+        if (st == QL_OK) {
+            *landed = query_log_finished(&r, id);
+            query_log_result_free(&r);
+            if (*landed)
+                log_info("insert %s had landed before its answer was lost: not sent again", id);
+            return INSERT_OK;
+        }
+        if (st == QL_UNAVAILABLE) {
+            if (!warned++)
+                log_warn("cannot read system.query_log (%s): an insert whose answer is lost is "
+                         "sent again, which may duplicate its rows (at-least-once); enable the "
+                         "query log and SYSTEM FLUSH LOGS for cdcpipe's user for exactly-once",
+                         err);
+            return INSERT_OK;
+        }
+        insert_result stop = in->hooks.give_up(in->hooks.ud, err);
+        if (stop != INSERT_OK) return stop;
+        stop = in->hooks.wait(in->hooks.ud, backoff);
+        if (stop != INSERT_OK) return stop;
+        backoff = next_backoff(backoff);
+    }
 }
 
 /* Sends r until it is not a transient failure: retried with backoff until it succeeds or the
@@ -129,6 +173,15 @@ static insert_result send_retrying(inserter *in, request *r, ch_status *st, ch_f
         stop = in->hooks.wait(in->hooks.ud, backoff);
         if (stop != INSERT_OK) return stop;
         backoff = next_backoff(backoff);
+        if (r->insert && r->query_id[0]) {
+            bool landed;
+            stop = landed_after_all(in, r->query_id, &landed);
+            if (stop != INSERT_OK) return stop;
+            if (landed) {
+                *st = CH_OK;
+                return INSERT_OK;
+            }
+        }
     }
     if (*st == CH_PERMANENT && !r->returns) {
         log_error("%s", err);
@@ -145,7 +198,14 @@ static insert_result send_rows(inserter *in, batch *b, const row_set *s, bool *r
 {
     insert_request q;
     insert_request_prepare(&q, b, s);
-    request r = {&q, s->count, NULL, NULL, false, s->rows};
+    request r = {&q, s->count, NULL, NULL, false, s->rows, ""};
+    if (in->query_id) {
+        unsigned k = in->next_slice++;
+        if (k == 0)
+            snprintf(r.query_id, sizeof r.query_id, "%s", in->query_id);
+        else
+            snprintf(r.query_id, sizeof r.query_id, "%s.%u", in->query_id, k);
+    }
     ch_status st;
     insert_result res = send_retrying(in, &r, &st, fail, err, errlen);
     insert_request_free(&q);
@@ -165,7 +225,7 @@ static insert_result reject_row(inserter *in, batch *b, size_t row, const ch_fai
         char err[1024];
         ch_failure probe_fail;
         ch_status st;
-        request probe = {NULL, 0, NULL, NULL, false, 0};
+        request probe = {NULL, 0, NULL, NULL, false, 0, ""};
         insert_result r = send_retrying(in, &probe, &st, &probe_fail, err, sizeof err);
         if (r != INSERT_OK) return r;
         if (st != CH_OK) {
@@ -260,14 +320,21 @@ insert_result inserter_insert(inserter *in, batch *b, size_t first, size_t end)
     row_set all = {0};
     row_set_add(&all, first, end);
     int budget = INSERTER_NARROW_BUDGET + 1; /* the first insert is not narrowing anything down */
+    in->next_slice = 0;
     return insert_set(in, b, &all, true, &budget);
 }
 
 insert_result inserter_exec(inserter *in, const char *sql, strbuf *out, ch_status *st,
                             ch_failure *fail, char *err, size_t errlen)
 {
-    request r = {NULL, 0, sql, out, true, 0};
+    request r = {NULL, 0, sql, out, true, 0, ""};
     return send_retrying(in, &r, st, fail, err, errlen);
+}
+
+insert_result inserter_pause(inserter *in, int ms, const char *why)
+{
+    insert_result stop = in->hooks.give_up(in->hooks.ud, why);
+    return stop != INSERT_OK ? stop : in->hooks.wait(in->hooks.ud, ms);
 }
 
 int inserter_run_ddl(inserter *in, script *s, int retry_ms)
@@ -294,6 +361,7 @@ int inserter_run_ddl(inserter *in, script *s, int retry_ms)
             log_error("ddl() in %s: %s", script_path(s), err);
             rc = -1;
         }
+        crash_point("in_ddl");
     }
     script_free_ddl(stmts);
     return rc;

@@ -18,6 +18,7 @@
 #include "cdcpipe/pipeline.h"
 #include "cdcpipe/script.h"
 #include "cdcpipe/signals.h"
+#include "cdcpipe/verify.h"
 
 int main(int argc, char **argv)
 {
@@ -60,6 +61,11 @@ int main(int argc, char **argv)
     } else if (config_validate(&cfg, err, sizeof err) != 0) {
         fprintf(stderr, "cdcpipe: %s\n", err);
         rc = 2;
+    } else if (args.command == CMD_VERIFY || args.command == CMD_REWIND) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        rc = args.command == CMD_VERIFY ? command_verify(&cfg, stdout)
+                                        : command_rewind(&cfg, args.rewind_to, stdout);
+        curl_global_cleanup();
     } else {
         curl_global_init(CURL_GLOBAL_DEFAULT);
         signals_install();

@@ -566,11 +566,14 @@ void metrics_reset(metrics *m)
 
 void metrics_format_summary(const metrics *m, double seconds, char *out, size_t outlen)
 {
-    char extra[96] = "";
+    char extra[160] = "";
     if (m->ddl) snprintf(extra, sizeof extra, " ddl=%llu", (unsigned long long)m->ddl);
     if (m->unknown_columns)
         snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " unknown_columns=%llu",
                  (unsigned long long)m->unknown_columns);
+    if (m->skipped) /* only after a replay (the insert ledger) */
+        snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " skipped=%llu",
+                 (unsigned long long)m->skipped);
     snprintf(out, outlen,
              "consumed=%llu tombstones=%llu filtered=%llu dead_lettered=%llu "
              "events_inserted=%llu rows_inserted=%llu retries=%llu%s seconds=%.2f",
@@ -618,6 +621,12 @@ void metrics_lua_limit(metrics *m, metrics_limit limit)
 }
 
 /* ---- inserts ---- */
+
+void metrics_clickhouse_answered(metrics *m, ch_status st)
+{
+    metrics_registry *r = m ? m->reg : NULL;
+    if (r) atomic_store_explicit(&r->clickhouse_ok, st != CH_TRANSIENT, memory_order_relaxed);
+}
 
 void metrics_insert_attempt(metrics *m, const char *table, size_t rows, size_t bytes, ch_status st,
                             int64_t duration_ms)

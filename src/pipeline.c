@@ -27,6 +27,7 @@
 #include "cdcpipe/dead_letter.h"
 #include "cdcpipe/inserter.h"
 #include "cdcpipe/kafka.h"
+#include "cdcpipe/ledger.h"
 #include "cdcpipe/log.h"
 #include "cdcpipe/partitions.h"
 #include "cdcpipe/signals.h"
@@ -288,8 +289,11 @@ static int prepare_clickhouse(pipeline *p)
                  "this machine: anyone on the network path can read it; use an https:// URL "
                  "(--clickhouse)",
                  ch_url_printable(p->ch));
-    p->ddl = (inserter){p->ch, {0}, p->n};
-    return inserter_run_ddl(&p->ddl, p->script, DDL_RETRY_MS) == 0 ? 0 : 1;
+    p->ddl = (inserter){p->ch, {0}, p->n, NULL, 0};
+    if (inserter_run_ddl(&p->ddl, p->script, DDL_RETRY_MS) != 0) return 1;
+    /* after ddl(), which may create the database */
+    if (ledger_enabled(p->cfg) && ledger_create(p->ch, p->cfg, DDL_RETRY_MS) != 0) return 1;
+    return 0;
 }
 
 int pipeline_run(const config *cfg, script **s, metrics *counters)

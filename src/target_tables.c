@@ -2,6 +2,7 @@
  * target_tables — RowBinary layouts of the target tables (see include/cdcpipe/target_tables.h).
  */
 #include "cdcpipe/target_tables.h"
+#include "cdcpipe/tsv.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,44 +80,6 @@ void target_tables_free(target_tables *t)
     free(t);
 }
 
-/* TSV field unescaping, in place: \t \n \r \b \f \0 \\ \' and any other escaped character as
- * itself. */
-static void unescape_tsv(char *s)
-{
-    char *out = s;
-    for (; *s; s++) {
-        if (*s != '\\' || !s[1]) {
-            *out++ = *s;
-            continue;
-        }
-        s++;
-        switch (*s) {
-        case 't':
-            *out++ = '\t';
-            break;
-        case 'n':
-            *out++ = '\n';
-            break;
-        case 'r':
-            *out++ = '\r';
-            break;
-        case 'b':
-            *out++ = '\b';
-            break;
-        case 'f':
-            *out++ = '\f';
-            break;
-        case '0':
-            *out++ = '\0';
-            break;
-        default:
-            *out++ = *s;
-            break;
-        }
-    }
-    *out = '\0';
-}
-
 void target_columns_free(target_column *columns, size_t ncolumns)
 {
     for (size_t i = 0; i < ncolumns; i++) {
@@ -157,8 +120,8 @@ int target_parse_describe(const char *tsv, size_t len, target_column **columns, 
         }
         if (field[2] && (strcmp(field[2], "MATERIALIZED") == 0 || strcmp(field[2], "ALIAS") == 0))
             continue; /* computed by the server: an INSERT cannot name it */
-        unescape_tsv(field[0]);
-        unescape_tsv(field[1]);
+        tsv_unescape(field[0]);
+        tsv_unescape(field[1]);
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             cols = xrealloc(cols, cap, sizeof *cols);

@@ -24,7 +24,9 @@
 
 #include "cdcpipe/clickhouse.h"
 #include "cdcpipe/clock.h"
+#include "cdcpipe/crash_point.h"
 #include "cdcpipe/inserter.h"
+#include "cdcpipe/ledger.h"
 #include "cdcpipe/log.h"
 #include "cdcpipe/record_fetch.h"
 #include "cdcpipe/row_json.h"
@@ -81,6 +83,8 @@ struct worker {
     script *script;    /* its own Lua state; replaced by a reload */
     ch_client *ch;     /* NULL in a dry run */
     inserter inserter; /* over ch, with the hooks below */
+    ledger *ledger;    /* the insert ledger (ledger.h), NULL with --ledger none */
+    bool recovering;   /* the ledger reads a partition's past (a revoke may interrupt it) */
     record_fetcher *fetcher;
     batch_set batches;
     target_tables *targets; /* --format auto/rowbinary: per table RowBinary or JSONEachRow */
@@ -185,7 +189,7 @@ static void dead_letter_event(worker *w, const rd_kafka_message_t *m, dl_stage s
 static insert_result wait_before_retry(void *ud, int ms)
 {
     worker *w = ud;
-    if (w->in_revoke || !w->flushing) { /* a revoke's own flush, or the DDL */
+    if (w->in_revoke || !(w->flushing || w->recovering)) { /* a revoke's own flush, the DDL */
         inserter_sleep(ms);
         return INSERT_OK;
     }
@@ -308,6 +312,7 @@ static void hand_back(worker *w)
         ps->pending_from = -1;
     }
     w->handed_back = false;
+    ledger_handed_back(w->ledger);
     w->handbacks++;
     atomic_store(&w->retrying, false);
     log_warn("a rebalance took partitions away while ClickHouse was unreachable: %zu events with "
@@ -315,26 +320,62 @@ static void hand_back(worker *w)
              events);
 }
 
+/* ledger hook: the partition of held event number `event`, and whether it was dead-lettered. */
+static const partition_state *held_info(void *ud, uint32_t event, int64_t *offset,
+                                        bool *dead_lettered)
+{
+    worker *w = ud;
+    if (event >= w->nheld) { /* the event in progress (a flush inside cdc.ddl): not yet held */
+        *offset = -1;
+        *dead_lettered = false;
+        return NULL;
+    }
+    *offset = w->held[event].offset;
+    *dead_lettered = w->held[event].dead_lettered;
+    return w->held[event].ps;
+}
+
+/* Whether a partition of the worker has events since the last flush (the ledger records them). */
+static bool events_pending(const worker *w)
+{
+    for (size_t i = 0; i < w->nowned; i++)
+        if (w->owned[i]->pending_from >= 0) return true;
+    return false;
+}
+
 /* Inserts every batch, dead letters are acknowledged, then offsets are committed: the one place
- * offsets become committable. */
+ * offsets become committable. With a ledger the inserts sit between its 'intent' and 'done'
+ * rows (ledger.h), and a table's batch goes as one INSERT. */
 static int flush(worker *w)
 {
     char err[1024];
     if (failed(w)) return -1;
     insert_result r = INSERT_OK;
     w->flushing = true;
+    bool ledgered = w->ledger && w->ch && events_pending(w);
+    if (ledgered)
+        r = ledger_flush_intent(w->ledger, &w->inserter, w->owned, w->nowned, &w->batches,
+                                (uint32_t)w->nheld, held_info, w);
     for (size_t i = 0; i < w->batches.count && w->ch && r == INSERT_OK; i++) {
         batch *b = &w->batches.items[i];
-        for (size_t first = 0; first < b->nrows && r == INSERT_OK;
-             first += (size_t)w->cfg->batch_rows) {
-            size_t end = first + (size_t)w->cfg->batch_rows;
+        size_t step = ledgered ? b->nrows : (size_t)w->cfg->batch_rows;
+        w->inserter.query_id = ledgered ? ledger_query_id(w->ledger, b) : NULL;
+        for (size_t first = 0; first < b->nrows && r == INSERT_OK; first += step) {
+            size_t end = first + step;
             r = inserter_insert(&w->inserter, b, first, end < b->nrows ? end : b->nrows);
             record_fetch_release(w->fetcher);
         }
+        w->inserter.query_id = NULL;
         if (r != INSERT_OK) break;
         log_debug("inserted %zu rows into %s", b->nrows, b->table);
+        if (b->nrows > 0) {
+            crash_point("after_insert");
+            if (w->in_revoke) crash_point("in_revoke");
+        }
         batch_clear(b);
     }
+    if (ledgered && r == INSERT_OK)
+        r = ledger_flush_done(w->ledger, &w->inserter, (uint32_t)w->nheld, held_info, w);
     w->flushing = false;
     if (r == INSERT_FAILED) {
         fail(w);
@@ -356,6 +397,7 @@ static int flush(worker *w)
         return -1;
     }
     w->commit_failed = kafka_commit(w->kafka, w->owned, w->nowned) != 0;
+    if (!w->commit_failed && w->ledger) crash_point("after_commit");
     w->offsets_moved = false;
     w->last_flush_ms = clock_ms();
     return 0;
@@ -387,6 +429,7 @@ static int batch_row(void *ud, const char *table, lua_State *L, int idx, char *e
 {
     worker *w = ud;
     const batch_layout *layout = NULL;
+    if (w->ledger && ledger_skip_row(w->ledger, table)) return 0; /* in ClickHouse already */
     if (w->targets && target_tables_known(w->targets, table)) {
         layout = target_tables_layout(w->targets, table);
     } else if (w->targets) { /* asking ClickHouse is not the event's time (--lua-timeout) */
@@ -544,6 +587,19 @@ static void handle_record(worker *w, partition_state *ps, rd_kafka_message_t *m)
     script_event ev = {topic,      m->partition, m->offset, ts,  m->key,
                        m->key_len, m->payload,   m->len,    NULL};
     (void)rd_kafka_message_headers(m, &ev.headers); /* meta.headers; none: stays NULL */
+    if (w->ledger) { /* the partition's past first (recovery), then what to skip of this event */
+        w->recovering = true;
+        insert_result lr = ledger_event_begin(w->ledger, &w->inserter, ps, m->offset);
+        w->recovering = false;
+        if (lr != INSERT_OK) {
+            if (lr == INSERT_FAILED)
+                fail(w);
+            else /* handed back: consumed again once the ledger can be read */
+                ask_rewind(w, ps, m->offset);
+            rd_kafka_message_destroy(m);
+            return;
+        }
+    }
     char err[2048];
     size_t rows = 0;
     script_result r;
@@ -564,7 +620,10 @@ static void handle_record(worker *w, partition_state *ps, rd_kafka_message_t *m)
     if (r == SCRIPT_LUA_ERROR) metrics_lua_limit(w->n, (metrics_limit)script_last_limit(w->script));
     switch (r) {
     case SCRIPT_ROWS:
-        if (w->ch) {
+        if (w->ledger && ledger_event_kept(w->ledger) == 0) { /* every row already inserted */
+            metrics_add(&w->n->skipped, 1);
+            ledger_count(w->ledger, ps, LEDGER_SKIPPED);
+        } else if (w->ch) {
             if (w->nheld == w->held_cap) {
                 w->held_cap = w->held_cap ? w->held_cap * 2 : 1024;
                 w->held = xrealloc(w->held, w->held_cap, sizeof *w->held);
@@ -579,12 +638,15 @@ static void handle_record(worker *w, partition_state *ps, rd_kafka_message_t *m)
         break;
     case SCRIPT_FILTERED:
         metrics_add(&w->n->filtered, 1);
+        if (w->ledger) ledger_count(w->ledger, ps, LEDGER_FILTERED);
         break;
     case SCRIPT_TOMBSTONE:
         metrics_add(&w->n->tombstones, 1);
+        if (w->ledger) ledger_count(w->ledger, ps, LEDGER_TOMBSTONE);
         break;
     case SCRIPT_DECODE_ERROR:
     case SCRIPT_LUA_ERROR:
+        if (w->ledger) ledger_count(w->ledger, ps, LEDGER_DEAD_LETTERED);
         batch_set_rollback(&w->batches);
         dead_letter_event(w, m, r == SCRIPT_DECODE_ERROR ? DL_DECODE : DL_LUA, err, 0);
         break;
@@ -595,6 +657,7 @@ static void handle_record(worker *w, partition_state *ps, rd_kafka_message_t *m)
         rd_kafka_message_destroy(m);
         return;
     }
+    if (w->ledger) ledger_event_end(w->ledger);
     if (ps->pending_from < 0) ps->pending_from = ev.offset;
     ps->next = ev.offset + 1;
     atomic_store_explicit(&ps->handled, ps->next, memory_order_release);
@@ -607,6 +670,7 @@ static void take_ownership(worker *w, partition_state *ps)
     ps->owned = true;
     ps->rewinding = false;
     ps->next = ps->pending_from = ps->committed = -1;
+    ledger_assigned(w->ledger, ps);
     for (size_t i = 0; i < w->nowned; i++)
         if (w->owned[i] == ps) return;
     if (w->nowned == w->owned_cap) {
@@ -621,6 +685,7 @@ static void give_up_ownership(worker *w, partition_state *ps)
     ps->owned = false;
     ps->rewinding = false;
     ps->pending_from = -1;
+    ledger_forget(w->ledger, ps);
     /* A rewind asked for before the revoke (hand_back) must not reach the consumer thread: the
      * partition's next owner starts from its committed offset, and if it is assigned to us again
      * in the same poll, seeking it before its fetch has started fails ("Erroneous state"). */
@@ -818,8 +883,12 @@ worker *worker_start(unsigned index, const config *cfg, const char *script_path,
         w->ch = ch_connect(cfg, err, errlen);
         if (!w->ch) goto fail;
         ch_set_interrupt(w->ch, request_deadline_passed, w);
-        w->inserter = (inserter){
-            w->ch, {wait_before_retry, give_up_retrying, reject_event, w, rows_acked}, w->n};
+        w->inserter = (inserter){w->ch,
+                                 {wait_before_retry, give_up_retrying, reject_event, w, rows_acked},
+                                 w->n,
+                                 NULL,
+                                 0};
+        w->ledger = ledger_new(cfg, index);
         w->targets = target_tables_new(w->ch, cfg->database, strcmp(cfg->format, "rowbinary") == 0,
                                        DESCRIBE_TIMEOUT_MS);
         if (strcmp(cfg->format, "json") == 0) target_tables_json_only(w->targets);
@@ -990,6 +1059,7 @@ const batch_set *worker_batches(const worker *w)
 void worker_free(worker *w)
 {
     if (!w) return;
+    ledger_free(w->ledger);
     free(w->held);
     free(w->owned);
     free(w->rewinds);

@@ -16,7 +16,7 @@
 #include "cdcpipe/config.h"
 #include "cdcpipe/script.h"
 
-typedef enum { CMD_RUN, CMD_CHECK, CMD_TEST, CMD_LAG } cli_command;
+typedef enum { CMD_RUN, CMD_CHECK, CMD_TEST, CMD_LAG, CMD_VERIFY, CMD_REWIND } cli_command;
 
 typedef struct {
     const char *key; /* config setting key */
@@ -28,6 +28,7 @@ typedef struct {
     cli_command command;
     const char *script_path;
     const char *test_input; /* CMD_TEST: file name or "-" */
+    const char *rewind_to;  /* CMD_REWIND: --to */
     const char *env_file;   /* --env-file, or NULL for ./.env if present */
     bool help;
     bool version;

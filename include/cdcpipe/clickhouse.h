@@ -127,6 +127,11 @@ ch_status ch_insert(ch_client *c, const char *table, char *const *columns, size_
                     ch_format format, const ch_span *rows, size_t nrows, ch_failure *fail,
                     char *err, size_t errlen);
 
+/* The INSERTs from now on carry query_id=id and log_queries=1, so that whether one finished can be
+ * looked up afterwards in system.query_log (query_log.h); NULL or "": none. Characters other than
+ * [A-Za-z0-9._-] become '_'. */
+void ch_set_query_id(ch_client *c, const char *id);
+
 /* The URL parameters every INSERT sets, for a server of version major.minor: what cdcpipe relies
  * on, set explicitly so a server's defaults cannot change it (async_insert=0 where the server
  * knows the setting; 26.3 turned it on by default). */

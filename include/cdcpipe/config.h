@@ -35,6 +35,7 @@ typedef struct {
                    * allow, else JSONEachRow) or "json" (JSONEachRow always) */
     char *database;
     char *table;
+    char *ledger; /* the insert ledger table ("t" or "db.t"; ledger.h), "none": no ledger */
     long batch_rows;
     long batch_bytes;
     long batch_ms;

@@ -62,6 +62,12 @@ typedef struct {
     ch_client *ch;
     inserter_hooks hooks;
     metrics *counters; /* rows_inserted, retries, the insert series (metrics.h) */
+    /* With the ledger (ledger.h): the query_id of the next inserter_insert's INSERT, NULL none.
+     * Its narrowing slices get "<query_id>.<k>" (k = 1, 2, ...). Before an INSERT with an id is
+     * sent again after a transient failure, system.query_log is asked whether it finished after
+     * all (the answer was lost): then it is not sent twice. */
+    const char *query_id;
+    unsigned next_slice; /* @locality: inserter_insert's */
 } inserter;
 
 /* Inserts rows [first, end) of b (at most --batch-rows of them: one INSERT when all is well). */
@@ -73,6 +79,10 @@ insert_result inserter_insert(inserter *in, batch *b, size_t first, size_t end);
  * INSERT_FAILED or INSERT_HANDED_BACK when the hooks give up. */
 insert_result inserter_exec(inserter *in, const char *sql, strbuf *out, ch_status *st,
                             ch_failure *fail, char *err, size_t errlen);
+
+/* Waits through the hooks as between two retries (for callers that poll, e.g. for an insert
+ * still running): INSERT_OK, or why to stop. */
+insert_result inserter_pause(inserter *in, int ms, const char *why);
 
 /* Runs ddl()'s statements in order, each retried while ClickHouse is not reachable for up to
  * retry_ms (or until a stop request). Returns 0, or -1 after logging why. */

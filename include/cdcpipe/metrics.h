@@ -54,8 +54,10 @@ typedef struct {
     _Atomic uint64_t retries;         /* insert attempts repeated after a transient failure */
     _Atomic uint64_t unknown_columns; /* row keys the target table has no column for */
     _Atomic uint64_t ddl;             /* cdc.ddl statements run */
-    metrics_registry *reg; /* labelled series, gauges, histograms; NULL: only the fields above
-                            * count (every function below is then a no-op) */
+    _Atomic uint64_t skipped; /* events of a replayed range whose rows were all in ClickHouse
+                               * already (the insert ledger, ledger.h): not inserted again */
+    metrics_registry *reg;    /* labelled series, gauges, histograms; NULL: only the fields above
+                               * count (every function below is then a no-op) */
 } metrics;
 
 /* Zeroes m and creates its registry. started_unix_ms: when the process started (for
@@ -73,9 +75,9 @@ static inline void metrics_add(_Atomic uint64_t *counter, uint64_t n)
 }
 
 /* One line: "consumed=… tombstones=… filtered=… dead_lettered=… events_inserted=…
- * rows_inserted=… retries=… [ddl=…] [unknown_columns=…] seconds=…" (the bracketed ones when not
- * zero). consumed = tombstones + filtered + dead_lettered +
- * events_inserted once everything is flushed. */
+ * rows_inserted=… retries=… [ddl=…] [unknown_columns=…] [skipped=…] seconds=…" (the bracketed ones
+ * when not zero). consumed = tombstones + filtered + dead_lettered + events_inserted + skipped once
+ * everything is flushed. */
 void metrics_format_summary(const metrics *m, double seconds, char *out, size_t outlen);
 
 /* Logs `progress: <summary>` (info) when interval_s > 0 and interval_s seconds have passed since
@@ -103,6 +105,10 @@ typedef enum {
 void metrics_lua_limit(metrics *m, metrics_limit limit);
 
 /* ---- inserts (the thread that owns the batch and the ClickHouse client) ---- */
+
+/* A statement other than an INSERT of rows (the insert ledger's, cdc.ddl's) got answer st: a
+ * transient failure makes /readyz say ClickHouse is unreachable, as a failed insert does. */
+void metrics_clickhouse_answered(metrics *m, ch_status st);
 
 /* One INSERT request of `rows` rows and `bytes` body bytes into table took duration_ms and
  * ended with st: cdcpipe_inserts_total{outcome} (ok, retried: transient, rejected, failed:
