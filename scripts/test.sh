@@ -24,7 +24,7 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCDCPIPE_SANITIZE=ON -DCDCPIP
 cmake --build build-asan -j"$JOBS"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCDCPIPE_FUZZ=ON \
   -DCDCPIPE_SANITIZE=ON -DCDCPIPE_WERROR=ON >/dev/null
-cmake --build build-fuzz -j"$JOBS" --target fuzz_decode fuzz_row fuzz_batch fuzz_rowbinary
+cmake --build build-fuzz -j"$JOBS" --target fuzz_targets
 
 SERVICES=$ROOT/build/test-services
 "$ROOT/scripts/services.sh" stop "$SERVICES" >/dev/null 2>&1 || true
