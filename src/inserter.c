@@ -161,11 +161,24 @@ static insert_result landed_after_all(inserter *in, const char *id, bool *landed
  * hooks give up (shutdown, revoke, partitions taken away). Returns INSERT_OK with *st CH_OK or
  * CH_REJECTED (fail and err describe the rejection); INSERT_FAILED after a permanent failure
  * (logged) or when the hooks say so; INSERT_HANDED_BACK. */
+static insert_result send_retrying_coded(inserter *in, request *r, ch_status *st, ch_failure *fail,
+                                         char *err, size_t errlen);
+
 static insert_result send_retrying(inserter *in, request *r, ch_status *st, ch_failure *fail,
                                    char *err, size_t errlen)
 {
+    insert_result result = send_retrying_coded(in, r, st, fail, err, errlen);
+    log_context_code(0);
+    return result;
+}
+
+/* send_retrying's loop; ClickHouse's error code is the log context's while it logs (log.h). */
+static insert_result send_retrying_coded(inserter *in, request *r, ch_status *st, ch_failure *fail,
+                                         char *err, size_t errlen)
+{
     int backoff = RETRY_FIRST_MS;
     while ((*st = send_request(in, r, fail, err, errlen)) == CH_TRANSIENT) {
+        log_context_code(fail->code);
         insert_result stop = in->hooks.give_up(in->hooks.ud, err);
         if (stop != INSERT_OK) return stop;
         metrics_retry(in->counters, METRICS_RETRY_TRANSIENT);
@@ -183,6 +196,7 @@ static insert_result send_retrying(inserter *in, request *r, ch_status *st, ch_f
             }
         }
     }
+    if (*st != CH_OK) log_context_code(fail->code);
     if (*st == CH_PERMANENT && !r->returns) {
         log_error("%s", err);
         log_error("stopping without committing: fix the ClickHouse deployment or pipeline.lua and "
@@ -321,7 +335,11 @@ insert_result inserter_insert(inserter *in, batch *b, size_t first, size_t end)
     row_set_add(&all, first, end);
     int budget = INSERTER_NARROW_BUDGET + 1; /* the first insert is not narrowing anything down */
     in->next_slice = 0;
-    return insert_set(in, b, &all, true, &budget);
+    log_context outer = log_get_context(); /* --log-format json: lines name the table */
+    log_context_table(b->table);
+    insert_result r = insert_set(in, b, &all, true, &budget);
+    log_set_context(outer);
+    return r;
 }
 
 insert_result inserter_exec(inserter *in, const char *sql, strbuf *out, ch_status *st,

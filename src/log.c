@@ -13,6 +13,35 @@
 static log_level current_level = LOG_INFO;
 static bool json_lines;
 
+static _Thread_local log_context context;
+
+log_context log_get_context(void)
+{
+    return context;
+}
+
+void log_set_context(log_context ctx)
+{
+    context = ctx;
+}
+
+void log_context_event(const char *topic, int32_t partition, int64_t offset)
+{
+    context.topic = topic;
+    context.partition = partition;
+    context.offset = offset;
+}
+
+void log_context_table(const char *table)
+{
+    context.table = table;
+}
+
+void log_context_code(int code)
+{
+    context.code = code;
+}
+
 void log_set_json(bool json)
 {
     json_lines = json;
@@ -155,9 +184,25 @@ void log_msg(log_level level, const char *fmt, ...)
     size_t mlen = m < 0 ? 0 : (size_t)m < sizeof msg ? (size_t)m : sizeof msg - 1;
     size_t len = (size_t)n;
     if (json_lines) {
-        json_escape_into(line, &len, sizeof line, msg, mlen);
-        memcpy(line + len, "\"}\n", 3);
-        fwrite(line, 1, len + 3, stderr);
+        /* the message leaves room for the context: each string escaped into 512 bytes at most */
+        json_escape_into(line, &len, sizeof line - 2048, msg, mlen);
+        line[len++] = '"';
+        char esc[512];
+        size_t elen = 0;
+        if (context.topic) {
+            json_escape_into(esc, &elen, sizeof esc, context.topic, strlen(context.topic));
+            len += (size_t)snprintf(
+                line + len, 640, ",\"topic\":\"%.*s\",\"partition\":%d,\"offset\":%lld", (int)elen,
+                esc, (int)context.partition, (long long)context.offset);
+        }
+        if (context.table) {
+            elen = 0;
+            json_escape_into(esc, &elen, sizeof esc, context.table, strlen(context.table));
+            len += (size_t)snprintf(line + len, 560, ",\"table\":\"%.*s\"", (int)elen, esc);
+        }
+        if (context.code) len += (size_t)snprintf(line + len, 24, ",\"code\":%d", context.code);
+        memcpy(line + len, "}\n", 2);
+        fwrite(line, 1, len + 2, stderr);
         return;
     }
     /* event data reaches log lines (decode and Lua errors, ClickHouse's messages): no control

@@ -228,7 +228,20 @@ static insert_result give_up_retrying(void *ud, const char *err)
 
 /* Dead-letters the event a held row came from (once), with its original record read again; a
  * record that cannot be read again is dead-lettered with what is known of it. */
+static void dead_letter_held_event(worker *w, held_event *h, const char *reason,
+                                   int clickhouse_code);
+
+/* The held event's dead letter, logged with that event as the context (log.h). */
 static void dead_letter_held(worker *w, held_event *h, const char *reason, int clickhouse_code)
+{
+    log_context outer = log_get_context();
+    log_context_event(h->ps->topic, h->ps->partition, h->offset);
+    dead_letter_held_event(w, h, reason, clickhouse_code);
+    log_set_context(outer);
+}
+
+static void dead_letter_held_event(worker *w, held_event *h, const char *reason,
+                                   int clickhouse_code)
 {
     if (h->dead_lettered) return;
     h->dead_lettered = true;
@@ -808,8 +821,10 @@ static size_t take(worker *w, item *out, size_t max, int wait_ms)
 static void serve_item(worker *w, item *it)
 {
     switch (it->kind) {
-    case ITEM_RECORD:
+    case ITEM_RECORD: /* --log-format json: the lines logged meanwhile name the event */
+        log_context_event(it->ps->topic, it->m->partition, it->m->offset);
         handle_record(w, it->ps, it->m);
+        log_context_event(NULL, 0, 0);
         break;
     case ITEM_ASSIGN:
         take_ownership(w, it->ps);

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cdcpipe/strbuf.h"
 
@@ -18,9 +19,28 @@ void log_set_level(log_level level);
 log_level log_get_level(void);
 
 /* --log-format json (true): every line is one JSON object {"time": "…Z", "level": "…",
- * "message": "…"}, the message escaped as JSON (bytes that are not UTF-8 become U+FFFD); false
- * (the default): the text lines below. */
+ * "message": "…"}, the message escaped as JSON (bytes that are not UTF-8 become U+FFFD), plus
+ * the logging thread's context where it has one (below): "topic", "partition", "offset" of the
+ * event it handles, "table" of the insert it sends, "code" of ClickHouse's last error; false (the
+ * default): the text lines below (the context is in their messages already). */
 void log_set_json(bool json);
+
+/* The logging thread's context (thread-local: each worker has its own). The strings must stay
+ * valid until replaced or cleared. topic NULL: no event. */
+typedef struct {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    const char *table; /* NULL: none */
+    int code;          /* 0: none */
+} log_context;
+
+/* The current context, to put back after a nested one (log_set_context). */
+log_context log_get_context(void);
+void log_set_context(log_context ctx);
+void log_context_event(const char *topic, int32_t partition, int64_t offset);
+void log_context_table(const char *table);
+void log_context_code(int code);
 
 /* Parses "error", "warn", "info", "debug". Returns 0, or -1 for anything else. */
 int log_parse_level(const char *name, log_level *level);

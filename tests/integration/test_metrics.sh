@@ -174,18 +174,24 @@ assert_eq "tombstones: both" 2 "${P[tombstones]}"
 assert_eq "the bad event is a decode-stage dead letter" 1 "$decode_dl"
 assert_eq "the end-to-end latency histogram counts every row inserted" "${P[rows_inserted]}" "$e2e_count"
 
-# --log-format json: every log line is one JSON object with time, level and message
+# --log-format json: every log line is one JSON object with time, level and message, plus the
+# event (topic, partition, offset) where a worker logs about one: a dry run of a fresh group reads
+# the topic again and logs the bad event's dead letter
 rc=0
-"$BIN" --once --log-format json -b "$KAFKA_BROKERS" -t "$TOPIC" -g "$GROUP" \
-  --clickhouse "$CLICKHOUSE_URL" --database "$DB" "$PIPELINE" 2>"$RUN/json.log" || rc=$?
+"$BIN" --once --dry-run --from beginning --log-format json -b "$KAFKA_BROKERS" -t "$TOPIC" -g "${GROUP}_json" \
+  --clickhouse "$CLICKHOUSE_URL" --database "$DB" "$PIPELINE" >/dev/null 2>"$RUN/json.log" || rc=$?
 assert_eq "a --once run with --log-format json exits 0" 0 "$rc"
-bad=$(python3 - "$RUN/json.log" <<'PY'
+bad=$(python3 - "$RUN/json.log" "$TOPIC" <<'PY'
 import json, sys
 lines = [l for l in open(sys.argv[1]) if not l.startswith("cdcpipe: consumed=")]
-bad = [l for l in lines if set(json.loads(l)) != {"time", "level", "message"}]
-print(len(lines) if not bad else "bad: " + bad[0])
+base, context = {"time", "level", "message"}, {"topic", "partition", "offset", "table", "code"}
+objs = [json.loads(l) for l in lines]
+bad = [o for o in objs if not base <= set(o) <= base | context]
+events = [o for o in objs if o.get("topic") == sys.argv[2] and isinstance(o.get("partition"), int)
+          and isinstance(o.get("offset"), int) and "error" in o["message"]]
+print(("bad: %s" % bad[0]) if bad else ("no line names its event" if not events else len(lines)))
 PY
 )
 [[ $bad =~ ^[0-9]+$ ]] && ((bad > 0)) || fail "--log-format json: $bad"
-pass "--log-format json: $bad log lines, each a JSON object with time, level and message"
+pass "--log-format json: $bad log lines, each a JSON object with time, level and message, the event's topic, partition and offset where one is handled"
 finish

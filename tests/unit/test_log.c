@@ -111,11 +111,64 @@ static void test_log_line(void **state)
     unlink(path);
 }
 
+/* --log-format json: the thread's context (event, table, ClickHouse code) as fields of their own,
+ * escaped, after the message; none once cleared. */
+static void test_json_context(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/cdcpipe-test-log-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    assert_int_equal(dup2(fd, 2), 2);
+    log_set_level(LOG_INFO);
+    log_set_json(true);
+    log_context_event("to\"pic\x01", 3, 42);
+    log_context_table("t");
+    log_context_code(241);
+    log_warn("retrying");
+    log_context outer = log_get_context();
+    log_context_event(NULL, 0, 0);
+    log_context_table(NULL);
+    log_context_code(0);
+    log_info("plain");
+    log_set_context(outer);
+    char big[6000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    log_error("%s", big); /* a long message keeps the context */
+    log_set_json(false);
+    log_set_context((log_context){0});
+    fflush(stderr);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    FILE *f = fdopen(fd, "r");
+    assert_non_null(f);
+    rewind(f);
+    char *line = NULL;
+    size_t cap = 0;
+    assert_true(getline(&line, &cap, f) > 0);
+    assert_non_null(strstr(line, "\"message\":\"retrying\",\"topic\":\"to\\\"pic\\u0001\","
+                                 "\"partition\":3,\"offset\":42,\"table\":\"t\",\"code\":241}\n"));
+    assert_true(getline(&line, &cap, f) > 0);
+    assert_non_null(strstr(line, "\"message\":\"plain\"}\n"));
+    ssize_t n = getline(&line, &cap, f);
+    assert_true(n > 4000 && n < 8192);
+    assert_non_null(strstr(line, "\",\"topic\":\"to\\\"pic\\u0001\",\"partition\":3"));
+    assert_string_equal(line + n - 12, "\"code\":241}\n");
+    assert_int_equal(getline(&line, &cap, f), -1);
+    free(line);
+    fclose(f);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_log_line),
+        cmocka_unit_test(test_json_context),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
