@@ -66,6 +66,13 @@ ch_db_create() {
 
 # produce TOPIC FILE: one record per line "KEY<TAB>VALUE"; KEY may be empty (null key);
 # VALUE "NULL" (exactly) produces a tombstone.
+produce_creates() { # TOPIC N: "c" events {"id": i} for i = 1..N, keyed by id, into TOPIC
+  local i
+  for ((i = 1; i <= $2; i++)); do
+    printf '{"id":%d}\t{"op":"c","after":{"id":%d}}\n' "$i" "$i"
+  done >"$RUN/events.tsv"
+  produce "$1" "$RUN/events.tsv"
+}
 produce() {
   local topic=$1 file=$2
   python3 - "$topic" "$file" "$KAFKA_BROKERS" <<'PY'

@@ -20,10 +20,7 @@ PIPELINE="$SRC/tests/integration/faults_kill9.lua"
 export FAULTS_BUSY_US=1500
 ch_db_create
 topic_create "$TOPIC" 3
-for ((i = 1; i <= N; i++)); do
-  printf '{"id":%d}\t{"op":"c","after":{"id":%d}}\n' "$i" "$i"
-done >"$RUN/events.tsv"
-produce "$TOPIC" "$RUN/events.tsv"
+produce_creates "$TOPIC" "$N"
 
 pid=
 trap '[[ -n $pid ]] && kill -9 "$pid" 2>/dev/null; true' EXIT

@@ -66,16 +66,40 @@ static void test_escape(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* Sends stderr to a new temporary file until stderr_end, which returns it rewound for reading. */
+typedef struct {
+    char path[64];
+    int fd, saved;
+} captured;
+
+static void stderr_begin(captured *c)
+{
+    snprintf(c->path, sizeof c->path, "/tmp/cdcpipe-test-log-XXXXXX");
+    c->fd = mkstemp(c->path);
+    assert_true(c->fd >= 0);
+    fflush(stderr);
+    c->saved = dup(2);
+    assert_int_equal(dup2(c->fd, 2), 2);
+}
+
+static FILE *stderr_end(captured *c)
+{
+    fflush(stderr);
+    assert_int_equal(dup2(c->saved, 2), 2);
+    close(c->saved);
+    FILE *f = fdopen(c->fd, "r");
+    assert_non_null(f);
+    rewind(f);
+    unlink(c->path);
+    return f;
+}
+
 /* log_msg through a real stderr: one line, escaped, after the timestamp and level. */
 static void test_log_line(void **state)
 {
     (void)state;
-    char path[] = "/tmp/cdcpipe-test-log-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    fflush(stderr);
-    int saved = dup(2);
-    assert_int_equal(dup2(fd, 2), 2);
+    captured c;
+    stderr_begin(&c);
     log_set_level(LOG_INFO);
     log_error("offset %d: invalid JSON near \"%s\"", 7,
               "\x1b[2J\nFAKE 2099-01-01T00:00:00Z info ok");
@@ -85,12 +109,7 @@ static void test_log_line(void **state)
     memset(big, '\x1b', sizeof big - 1);
     big[sizeof big - 1] = '\0';
     log_warn("%s", big);
-    fflush(stderr);
-    assert_int_equal(dup2(saved, 2), 2);
-    close(saved);
-    FILE *f = fdopen(fd, "r");
-    assert_non_null(f);
-    rewind(f);
+    FILE *f = stderr_end(&c);
     char *line = NULL;
     size_t cap = 0;
     ssize_t n = getline(&line, &cap, f);
@@ -108,7 +127,6 @@ static void test_log_line(void **state)
     assert_int_equal(getline(&line, &cap, f), -1); /* three lines, no more */
     free(line);
     fclose(f);
-    unlink(path);
 }
 
 /* --log-format json: the thread's context (event, table, ClickHouse code) as fields of their own,
@@ -116,12 +134,8 @@ static void test_log_line(void **state)
 static void test_json_context(void **state)
 {
     (void)state;
-    char path[] = "/tmp/cdcpipe-test-log-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    fflush(stderr);
-    int saved = dup(2);
-    assert_int_equal(dup2(fd, 2), 2);
+    captured c;
+    stderr_begin(&c);
     log_set_level(LOG_INFO);
     log_set_json(true);
     log_context_event("to\"pic\x01", 3, 42);
@@ -140,12 +154,7 @@ static void test_json_context(void **state)
     log_error("%s", big); /* a long message keeps the context */
     log_set_json(false);
     log_set_context((log_context){0});
-    fflush(stderr);
-    assert_int_equal(dup2(saved, 2), 2);
-    close(saved);
-    FILE *f = fdopen(fd, "r");
-    assert_non_null(f);
-    rewind(f);
+    FILE *f = stderr_end(&c);
     char *line = NULL;
     size_t cap = 0;
     assert_true(getline(&line, &cap, f) > 0);
@@ -160,7 +169,6 @@ static void test_json_context(void **state)
     assert_int_equal(getline(&line, &cap, f), -1);
     free(line);
     fclose(f);
-    unlink(path);
 }
 
 int main(void)
