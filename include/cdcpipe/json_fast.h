@@ -14,11 +14,12 @@
  * private metatable and two hidden raw entries ([1] a Lua string holding the text, [2] the
  * object's byte span in it as an integer; object members are never integer keys). The first
  * __index, __newindex, __len or __pairs builds its members in place (its own nested objects
- * lazy again), removes the hidden entries and the metatable: from then on it is a plain table, with the same keys and values as
- * an eager one (pairs may visit them in another order: Lua leaves that order unspecified).
- * Arrays are never lazy (so `#` on an array with holes is what it always was); objects inside
- * them are. The text was validated as a whole before the first table was pushed, so building
- * later cannot fail except out of memory (the table then stays lazy and is built when next used).
+ * lazy again), removes the hidden entries and the metatable: from then on it is a plain table, with
+ * the same keys and values as an eager one (pairs may visit them in another order: Lua leaves that
+ * order unspecified). Arrays are never lazy (so `#` on an array with holes is what it always was);
+ * objects inside them are. The text was validated as a whole before the first table was pushed, so
+ * building later cannot fail except out of memory (the table then stays lazy and is built when next
+ * used).
  *
  * What does not go through metamethods must call json_lazy_fill first: C code that reads a
  * table that may come from an event with lua_next, lua_rawget*, lua_rawlen, lua_getmetatable or
