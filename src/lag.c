@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cdcpipe/clock.h"
 #include "cdcpipe/errbuf.h"
 #include "cdcpipe/kafka.h"
 #include "cdcpipe/log.h"
@@ -105,14 +106,7 @@ static void *monitor(void *arg)
         }
         rd_kafka_topic_partition_list_destroy(list);
         pthread_mutex_lock(&lm->lock);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += LAG_INTERVAL_MS / 1000;
-        until.tv_nsec += (LAG_INTERVAL_MS % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = clock_deadline(LAG_INTERVAL_MS);
         if (!lm->stop) pthread_cond_timedwait(&lm->wake, &lm->lock, &until);
     }
     pthread_mutex_unlock(&lm->lock);

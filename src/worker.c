@@ -99,7 +99,6 @@ struct worker {
     bool flushing;              /* flush runs (a revoke arriving now makes it hand back) */
     bool in_revoke;             /* flush runs for a revoke */
     int64_t revoke_deadline_ms; /* in_revoke: when to stop waiting for ClickHouse */
-    bool handed_back;           /* batches must be dropped and partitions rewound (hand_back) */
     strbuf dry_rows;            /* dry run: the current event's rows, printed when it succeeds */
     script_host host;           /* cdc.ddl, cdc.columns (ddl.c-like hooks below) */
     size_t handbacks;           /* hand_back calls so far */
@@ -125,6 +124,12 @@ struct worker {
     atomic_bool failed;    /* nothing more may be committed */
     atomic_bool stopped;
 };
+
+/* The queue holds QUEUE_MAX_* already. @locks: the caller holds w->lock. */
+static bool queue_full(const worker *w)
+{
+    return w->count >= QUEUE_MAX_RECORDS || w->queued_bytes >= QUEUE_MAX_BYTES;
+}
 
 /* ---- the worker side ---- */
 
@@ -324,7 +329,6 @@ static void hand_back(worker *w)
         if (ps->pending_from >= 0) ask_rewind(w, ps, ps->pending_from);
         ps->pending_from = -1;
     }
-    w->handed_back = false;
     ledger_handed_back(w->ledger);
     w->handbacks++;
     atomic_store(&w->retrying, false);
@@ -792,20 +796,13 @@ static size_t take(worker *w, item *out, size_t max, int wait_ms)
 {
     pthread_mutex_lock(&w->lock);
     if (w->count == 0 && wait_ms > 0 && !atomic_load(&w->attention)) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += wait_ms / 1000;
-        until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = clock_deadline(wait_ms);
         w->waiting = true;
         pthread_cond_timedwait(&w->wake, &w->lock, &until);
         w->waiting = false;
     }
     size_t n = 0;
-    bool was_full = w->count >= QUEUE_MAX_RECORDS || w->queued_bytes >= QUEUE_MAX_BYTES;
+    bool was_full = queue_full(w);
     while (n < max && w->count > 0) {
         item it = w->queue[w->head];
         w->head = (w->head + 1) % w->cap;
@@ -1001,13 +998,8 @@ bool worker_next_rewind(worker *w, partition_state **ps, int64_t *offset)
 void worker_wait_room(worker *w, int ms)
 {
     pthread_mutex_lock(&w->lock);
-    if ((w->count >= QUEUE_MAX_RECORDS || w->queued_bytes >= QUEUE_MAX_BYTES) &&
-        !atomic_load(&w->stopped)) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += (long)ms * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
+    if (queue_full(w) && !atomic_load(&w->stopped)) {
+        struct timespec until = clock_deadline(ms);
         pthread_cond_timedwait(&w->done, &w->lock, &until);
     }
     pthread_mutex_unlock(&w->lock);
@@ -1016,7 +1008,7 @@ void worker_wait_room(worker *w, int ms)
 bool worker_full(worker *w)
 {
     pthread_mutex_lock(&w->lock);
-    bool full = w->count >= QUEUE_MAX_RECORDS || w->queued_bytes >= QUEUE_MAX_BYTES;
+    bool full = queue_full(w);
     pthread_mutex_unlock(&w->lock);
     return full;
 }
@@ -1061,7 +1053,7 @@ void worker_stop(worker *w)
 
 void worker_join(worker *w, bool *commit_failed)
 {
-    worker_stop(w);
+    worker_stop(w); /* if the caller has not */
     pthread_join(w->thread, NULL);
     *commit_failed = w->commit_failed;
 }
