@@ -375,6 +375,8 @@ int pipeline_run(const config *cfg, script **s, metrics *counters)
 stop:
     metrics_set_phase(counters, p.failed || rc != 0 ? METRICS_FAILED : METRICS_STOPPING);
     metrics_thread_waiting(counters, METRICS_CONSUMER, true); /* the workers flush and stop */
+    for (unsigned w = 0; w < p.nworkers; w++) /* all at once: their last flushes run together */
+        worker_stop(p.workers[w]);
     for (unsigned w = 0; w < p.nworkers; w++) {
         bool failed_commit = false;
         worker_join(p.workers[w], &failed_commit);

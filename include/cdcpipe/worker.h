@@ -91,9 +91,9 @@ bool worker_failed(worker *w);
 /* Asks the worker to flush, commit and stop (records still queued are dropped uncommitted). */
 void worker_stop(worker *w);
 
-/* Waits for the thread, then reports whether the last commit failed (its counters are in the
- * shared metrics already). After worker_join the worker's batches can still be read
- * (worker_batches) until worker_free. */
+/* worker_stop (if not asked yet), waits for the thread, then reports whether the last commit
+ * failed (its counters are in the shared metrics already). After worker_join the worker's
+ * batches can still be read (worker_batches) until worker_free. */
 void worker_join(worker *w, bool *commit_failed);
 const batch_set *worker_batches(const worker *w);
 void worker_free(worker *w);
