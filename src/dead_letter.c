@@ -421,6 +421,15 @@ static int send_locked(dl_sink *s, const dead_letter *d, char *err, size_t errle
     return 0;
 }
 
+int dl_deliver(dl_sink *s, metrics *n, const dead_letter *d)
+{
+    char err[512];
+    metrics_dead_lettered(n, dl_stage_name(d->stage));
+    if (dl_send(s, d, err, sizeof err) == 0) return 0;
+    log_error("%s; stopping without committing", err);
+    return -1;
+}
+
 int dl_send(dl_sink *s, const dead_letter *d, char *err, size_t errlen)
 {
     pthread_mutex_lock(&s->lock);

@@ -557,16 +557,16 @@ rd_kafka_message_t *kafka_poll(kafka_consumer *k, int timeout_ms, bool *fatal, c
     return NULL;
 }
 
-int kafka_commit(kafka_consumer *k, partition_state *const *ps, size_t n)
+int kafka_commit(kafka_consumer *k, const kafka_commit_point *pts, size_t n)
 {
     if (k->no_commit) return 0;
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(4);
     partition_state **committing = xcalloc(n + 1, sizeof *committing);
     for (size_t i = 0; i < n; i++) {
-        partition_state *p = ps[i];
-        if (p->owned && p->next >= 0 && p->next != p->committed) {
+        partition_state *p = pts[i].ps;
+        if (pts[i].next >= 0 && pts[i].next != p->committed) {
             committing[list->cnt] = p;
-            rd_kafka_topic_partition_list_add(list, p->topic, p->partition)->offset = p->next;
+            rd_kafka_topic_partition_list_add(list, p->topic, p->partition)->offset = pts[i].next;
         }
     }
     int rc = 0;

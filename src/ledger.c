@@ -4,6 +4,7 @@
 #include "cdcpipe/ledger.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,26 +62,38 @@ typedef struct {
     int64_t ranges_end; /* the last offset any range covers */
 } part_entry;
 
+/* One partition's segments in a sealed flush. */
+typedef struct {
+    const partition_state *ps;
+    segment *segs;
+    size_t nsegs;
+} flush_part;
+
+struct ledger_flush {
+    char insert_id[128];
+    flush_part *parts;
+    size_t nparts;
+    /* its INSERTs: batch, query id */
+    const batch **kbatch;
+    char **kid;
+    size_t nk;
+};
+
 struct ledger {
     const config *cfg;
     unsigned worker;
     strbuf name; /* `db`.`table` */
     uint64_t seq;
-    char insert_id[128];
     part_entry *parts;
     size_t nparts, parts_cap;
-    /* this flush's INSERTs: batch, table, query id */
-    const batch **kbatch;
-    char **kid;
-    size_t nk, k_cap;
     /* the event being handled */
     part_entry *cur;
     int64_t cur_offset;
     const landed_range **covering;
     size_t ncovering, covering_cap;
     size_t ev_skipped, ev_kept;
-    int ev_kind;  /* ledger_count's kind for the current event, -1 none */
-    bool created; /* this worker ran the CREATE TABLE IF NOT EXISTS */
+    int ev_kind;         /* ledger_count's kind for the current event, -1 none */
+    atomic_bool created; /* this worker ran the CREATE TABLE IF NOT EXISTS (either thread) */
     bool warned_no_log;
 };
 
@@ -116,14 +129,14 @@ static void json_string(strbuf *out, const char *s)
 static insert_result ledger_exec(ledger *l, inserter *in, const char *sql, strbuf *out)
 {
     char err[1024];
-    if (!l->created) { /* the consumer thread may have found ClickHouse down at start */
+    if (!atomic_load(&l->created)) { /* the consumer thread may have found ClickHouse down */
         strbuf create = {0};
         ledger_create_sql(l->cfg, &create);
-        l->created = true;
+        atomic_store(&l->created, true);
         insert_result r = ledger_exec(l, in, create.data, NULL);
         strbuf_free(&create);
         if (r != INSERT_OK) {
-            l->created = false;
+            atomic_store(&l->created, false);
             return r;
         }
     }
@@ -224,34 +237,28 @@ static void clear_ranges(part_entry *e)
     e->ranges_end = -1;
 }
 
-static void clear_segments(part_entry *e)
+static void free_segments(segment *segs, size_t n)
 {
-    for (size_t i = 0; i < e->nsegs; i++)
-        free(e->segs[i].rows);
-    free(e->segs);
-    e->segs = NULL;
-    e->nsegs = 0;
+    for (size_t i = 0; i < n; i++)
+        free(segs[i].rows);
+    free(segs);
 }
 
-/* Forgets this flush's INSERTs and, when `segments`, the events since the last flush. */
-static void clear_flush(ledger *l, bool segments)
+static void clear_segments(part_entry *e)
 {
-    for (size_t k = 0; k < l->nk; k++)
-        free(l->kid[k]);
-    l->nk = 0;
-    for (size_t i = 0; segments && i < l->nparts; i++)
-        clear_segments(&l->parts[i]);
+    free_segments(e->segs, e->nsegs);
+    e->segs = NULL;
+    e->nsegs = 0;
 }
 
 void ledger_free(ledger *l)
 {
     if (!l) return;
-    clear_flush(l, true);
-    for (size_t i = 0; i < l->nparts; i++)
+    for (size_t i = 0; i < l->nparts; i++) {
+        clear_segments(&l->parts[i]);
         clear_ranges(&l->parts[i]);
+    }
     free(l->parts);
-    free(l->kbatch);
-    free(l->kid);
     free(l->covering);
     strbuf_free(&l->name);
     free(l);
@@ -297,9 +304,10 @@ void ledger_forget(ledger *l, const partition_state *ps)
 void ledger_handed_back(ledger *l)
 {
     if (!l) return;
-    clear_flush(l, true);
-    for (size_t i = 0; i < l->nparts; i++)
+    for (size_t i = 0; i < l->nparts; i++) {
+        clear_segments(&l->parts[i]);
         l->parts[i].recover = true;
+    }
 }
 
 /* ---- recovery ---- */
@@ -613,14 +621,6 @@ static insert_result recover(ledger *l, inserter *in, part_entry *e, int64_t fro
 
 /* ---- events ---- */
 
-/* The segment of e that holds offset, or NULL. */
-static segment *segment_of(part_entry *e, int64_t offset)
-{
-    for (size_t i = e ? e->nsegs : 0; i-- > 0;)
-        if (offset >= e->segs[i].first && offset <= e->segs[i].last) return &e->segs[i];
-    return NULL;
-}
-
 insert_result ledger_event_begin(ledger *l, inserter *in, const partition_state *ps, int64_t offset)
 {
     l->ev_skipped = l->ev_kept = 0;
@@ -713,24 +713,70 @@ void ledger_count(ledger *l, const partition_state *ps, ledger_kind kind)
 
 /* ---- flushes ---- */
 
-/* The rows of ledger rows in `state` for every partition in this flush. */
-static insert_result write_rows(ledger *l, inserter *in, const char *state)
+ledger_flush *ledger_seal(ledger *l)
+{
+    size_t n = 0;
+    for (size_t i = 0; l && i < l->nparts; i++)
+        if (l->parts[i].nsegs > 0) n++;
+    if (n == 0) return NULL;
+    ledger_flush *f = xcalloc(1, sizeof *f);
+    snprintf(f->insert_id, sizeof f->insert_id, "%s-w%u-%llu", ledger_instance(), l->worker,
+             (unsigned long long)++l->seq);
+    f->parts = xcalloc(n, sizeof *f->parts);
+    for (size_t i = 0; i < l->nparts; i++) {
+        part_entry *e = &l->parts[i];
+        if (e->nsegs == 0) continue;
+        f->parts[f->nparts++] = (flush_part){e->ps, e->segs, e->nsegs};
+        e->segs = NULL;
+        e->nsegs = 0;
+    }
+    return f;
+}
+
+void ledger_flush_free(ledger_flush *f)
+{
+    if (!f) return;
+    for (size_t i = 0; i < f->nparts; i++)
+        free_segments(f->parts[i].segs, f->parts[i].nsegs);
+    free(f->parts);
+    for (size_t k = 0; k < f->nk; k++)
+        free(f->kid[k]);
+    free(f->kid);
+    free(f->kbatch);
+    free(f);
+}
+
+/* The segment of the flush that holds (ps, offset), or NULL. */
+static segment *flush_segment(const ledger_flush *f, const partition_state *ps, int64_t offset)
+{
+    for (size_t i = 0; i < f->nparts; i++) {
+        if (f->parts[i].ps != ps) continue;
+        for (size_t j = f->parts[i].nsegs; j-- > 0;) {
+            segment *g = &f->parts[i].segs[j];
+            if (offset >= g->first && offset <= g->last) return g;
+        }
+    }
+    return NULL;
+}
+
+/* The ledger rows in `state` for every partition in the flush. */
+static insert_result write_rows(ledger *l, const ledger_flush *f, inserter *in, const char *state)
 {
     strbuf sql = {0};
     insert_head(l, &sql);
     size_t n = 0;
-    char **tables = xcalloc(l->nk + 1, sizeof *tables);
-    for (size_t k = 0; k < l->nk; k++)
-        tables[k] = l->kbatch[k]->table;
+    char **tables = xcalloc(f->nk + 1, sizeof *tables);
+    for (size_t k = 0; k < f->nk; k++)
+        tables[k] = f->kbatch[k]->table;
     uint64_t zero = 0;
-    for (size_t i = 0; i < l->nparts; i++) {
-        part_entry *e = &l->parts[i];
-        for (size_t j = 0; j < e->nsegs; j++) {
-            segment *g = &e->segs[j];
-            row_json(l, &sql, e->ps, g->first, g->last, state, l->insert_id,
+    for (size_t i = 0; i < f->nparts; i++) {
+        const flush_part *p = &f->parts[i];
+        for (size_t j = 0; j < p->nsegs; j++) {
+            segment *g = &p->segs[j];
+            row_json(l, &sql, p->ps, g->first, g->last, state, f->insert_id,
                      g->with_rows - g->rows_dead_lettered, g->filtered,
                      g->dead_lettered + g->rows_dead_lettered, g->tombstones, g->skipped, tables,
-                     g->rows ? g->rows : &zero, l->nk);
+                     g->rows ? g->rows : &zero, f->nk);
             n++;
         }
     }
@@ -740,78 +786,64 @@ static insert_result write_rows(ledger *l, inserter *in, const char *state)
     return r;
 }
 
-insert_result ledger_flush_intent(ledger *l, inserter *in, partition_state *const *owned,
-                                  size_t nowned, const batch_set *batches, uint32_t nevents,
+insert_result ledger_flush_intent(ledger *l, ledger_flush *f, inserter *in,
+                                  const batch_set *batches, uint32_t nevents,
                                   ledger_event_info info, void *ud)
 {
-    (void)owned;
-    (void)nowned;
-    clear_flush(l, false);
-    snprintf(l->insert_id, sizeof l->insert_id, "%s-w%u-%llu", ledger_instance(), l->worker,
-             (unsigned long long)++l->seq);
+    f->kbatch = xcalloc(batches->count + 1, sizeof *f->kbatch);
+    f->kid = xcalloc(batches->count + 1, sizeof *f->kid);
     for (size_t i = 0; i < batches->count; i++) {
         const batch *b = &batches->items[i];
         if (b->nrows == 0) continue;
-        if (l->nk == l->k_cap) {
-            l->k_cap = l->k_cap ? l->k_cap * 2 : 8;
-            l->kbatch = xrealloc(l->kbatch, l->k_cap, sizeof *l->kbatch);
-            l->kid = xrealloc(l->kid, l->k_cap, sizeof *l->kid);
-        }
         char id[200];
-        snprintf(id, sizeof id, "%s.%zu", l->insert_id, l->nk);
-        l->kbatch[l->nk] = b;
-        l->kid[l->nk++] = xstrdup(id);
+        snprintf(id, sizeof id, "%s.%zu", f->insert_id, f->nk);
+        f->kbatch[f->nk] = b;
+        f->kid[f->nk++] = xstrdup(id);
     }
-    for (size_t i = 0; i < l->nparts; i++)
-        for (size_t j = 0; j < l->parts[i].nsegs; j++) {
-            segment *g = &l->parts[i].segs[j];
-            free(g->rows);
-            g->rows = xcalloc(l->nk + 1, sizeof *g->rows);
-            g->with_rows = g->rows_dead_lettered = 0;
-        }
+    for (size_t i = 0; i < f->nparts; i++)
+        for (size_t j = 0; j < f->parts[i].nsegs; j++)
+            f->parts[i].segs[j].rows = xcalloc(f->nk + 1, sizeof(uint64_t));
     for (uint32_t ev = 0; ev < nevents; ev++) {
         bool dl;
         int64_t offset;
         const partition_state *ps = info(ud, ev, &offset, &dl);
-        segment *g = segment_of(entry(l, ps, false), offset);
+        segment *g = flush_segment(f, ps, offset);
         if (g) g->with_rows++;
     }
-    for (size_t k = 0; k < l->nk; k++) {
-        const batch *b = l->kbatch[k];
+    for (size_t k = 0; k < f->nk; k++) {
+        const batch *b = f->kbatch[k];
         for (size_t row = 0; row < b->nrows; row++) {
             bool dl;
             int64_t offset;
             const partition_state *ps = info(ud, b->row_event[row], &offset, &dl);
-            segment *g = segment_of(entry(l, ps, false), offset);
+            segment *g = flush_segment(f, ps, offset);
             if (g) g->rows[k]++;
         }
     }
-    if (l->nk == 0) return INSERT_OK; /* nothing to insert: the 'done' rows say it all */
-    insert_result r = write_rows(l, in, "intent");
+    if (f->nk == 0) return INSERT_OK; /* nothing to insert: the 'done' rows say it all */
+    insert_result r = write_rows(l, f, in, "intent");
     if (r == INSERT_OK) crash_point("after_intent");
     return r;
 }
 
-const char *ledger_query_id(const ledger *l, const batch *b)
+const char *ledger_query_id(const ledger_flush *f, const batch *b)
 {
-    for (size_t k = 0; k < l->nk; k++)
-        if (l->kbatch[k] == b) return l->kid[k];
+    for (size_t k = 0; f && k < f->nk; k++)
+        if (f->kbatch[k] == b) return f->kid[k];
     return NULL;
 }
 
-insert_result ledger_flush_done(ledger *l, inserter *in, uint32_t nevents, ledger_event_info info,
-                                void *ud)
+insert_result ledger_flush_done(ledger *l, ledger_flush *f, inserter *in, uint32_t nevents,
+                                ledger_event_info info, void *ud)
 {
     for (uint32_t ev = 0; ev < nevents; ev++) {
         bool dl;
         int64_t offset;
         const partition_state *ps = info(ud, ev, &offset, &dl);
-        segment *g = segment_of(entry(l, ps, false), offset);
+        segment *g = flush_segment(f, ps, offset);
         if (g && dl) g->rows_dead_lettered++;
     }
-    insert_result r = write_rows(l, in, "done");
-    if (r != INSERT_OK) return r;
-    crash_point("after_done");
-    clear_flush(l, true);
-    return INSERT_OK;
+    insert_result r = write_rows(l, f, in, "done");
+    if (r == INSERT_OK) crash_point("after_done");
+    return r;
 }

@@ -772,31 +772,39 @@ void metrics_thread_waiting(metrics *m, unsigned thread, bool waiting)
 
 #define TICK_MS 500
 
-void metrics_tick(metrics *m, unsigned worker, const void *batches)
+/* Rows and bytes of table in set (NULL: none). */
+static void waiting_in(const batch_set *set, const char *table, uint64_t *rows, uint64_t *bytes)
+{
+    for (size_t i = 0; set && i < set->count; i++)
+        if (strcmp(set->items[i].table, table) == 0) {
+            *rows += set->items[i].nrows;
+            *bytes += set->items[i].rows.len;
+        }
+}
+
+void metrics_tick(metrics *m, unsigned worker, const void *filling, const void *flying)
 {
     metrics_registry *r = m->reg;
     if (!r || worker >= METRICS_MAX_WORKERS) return;
     int64_t now = clock_ms();
     atomic_store_explicit(&r->heartbeat_ms[worker], now, memory_order_relaxed);
-    if (batches &&
+    if ((filling || flying) &&
         now - atomic_load_explicit(&r->last_tick_ms[worker], memory_order_relaxed) < TICK_MS)
         return;
     atomic_store_explicit(&r->last_tick_ms[worker], now, memory_order_relaxed);
-    const batch_set *set = batches;
+    const batch_set *sets[2] = {filling, flying};
     /* every table this worker showed before and has no batch for now goes to 0 */
     for (series *s = atomic_load_explicit(&r->heads[F_ROWS_WAITING], memory_order_acquire); s;
          s = atomic_load_explicit(&s->next, memory_order_acquire)) {
         uint64_t rows = 0, bytes = 0;
-        for (size_t i = 0; set && i < set->count; i++)
-            if (strcmp(set->items[i].table, s->values[0]) == 0) {
-                rows += set->items[i].nrows;
-                bytes += set->items[i].rows.len;
-            }
+        waiting_in(sets[0], s->values[0], &rows, &bytes);
+        waiting_in(sets[1], s->values[0], &rows, &bytes);
         metrics_set_waiting(m, worker, s->values[0], rows, bytes);
     }
     /* and tables seen for the first time get their series */
-    for (size_t i = 0; set && i < set->count; i++)
-        if (set->items[i].nrows) series1(m, F_ROWS_WAITING, set->items[i].table);
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; sets[k] && i < sets[k]->count; i++)
+            if (sets[k]->items[i].nrows) series1(m, F_ROWS_WAITING, sets[k]->items[i].table);
 }
 
 void metrics_set_workers(metrics *m, unsigned workers)

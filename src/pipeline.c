@@ -246,11 +246,11 @@ static rd_kafka_message_t *poll_kafka(pipeline *p, int timeout_ms)
 static void show_tables(pipeline *p)
 {
     size_t cap = 0, ntables = 0;
-    for (unsigned w = 0; w < p->nworkers; w++)
-        cap += worker_batches(p->workers[w])->count;
+    for (unsigned w = 0; w < 2 * p->nworkers; w++)
+        cap += worker_batches(p->workers[w / 2], w % 2)->count;
     const char **tables = xcalloc(cap + 1, sizeof *tables);
-    for (unsigned w = 0; w < p->nworkers; w++) {
-        const batch_set *b = worker_batches(p->workers[w]);
+    for (unsigned w = 0; w < 2 * p->nworkers; w++) {
+        const batch_set *b = worker_batches(p->workers[w / 2], w % 2);
         for (size_t i = 0; i < b->count; i++) { /* a table may have several batches */
             size_t k = 0;
             while (k < ntables && strcmp(tables[k], b->items[i].table) != 0)

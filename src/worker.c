@@ -1,14 +1,15 @@
 /*
  * worker — one partition worker on its own thread (see include/cdcpipe/worker.h).
  *
- * Delivery rule, in one place (flush): a worker commits its partitions' offsets only after every
- * one of its batches has been acknowledged by ClickHouse. Since a flush inserts all the worker's
- * batches, everything it handled before is safe once the flush succeeds, whatever partition or
- * table it came from.
+ * The worker fills a flight (batches, the events they hold); when it is due the worker seals it
+ * and its insert thread (flusher.h) lands it — inserts, then commits — while the worker fills the
+ * next. Delivery rule: a flight's offsets are committed only after all of its batches were
+ * acknowledged, and a flight carries everything handled since the one before, whatever partition
+ * or table it came from.
  *
- * While ClickHouse is unreachable the flush retries and the worker asks the consumer thread to
+ * While ClickHouse is unreachable the flight retries and the worker asks the consumer thread to
  * pause its partitions; the consumer keeps polling, so the group can still rebalance. If
- * partitions are taken away meanwhile, the worker commits nothing and drops every batch: the
+ * partitions are taken away meanwhile, the worker commits nothing and drops both flights: the
  * events since its last commit are handed back (hand_back) and consumed again, by the new owner
  * or by us after a rewind.
  */
@@ -24,11 +25,10 @@
 
 #include "cdcpipe/clickhouse.h"
 #include "cdcpipe/clock.h"
-#include "cdcpipe/crash_point.h"
+#include "cdcpipe/flusher.h"
 #include "cdcpipe/inserter.h"
 #include "cdcpipe/ledger.h"
 #include "cdcpipe/log.h"
-#include "cdcpipe/record_fetch.h"
 #include "cdcpipe/row_json.h"
 #include "cdcpipe/signals.h"
 #include "cdcpipe/strbuf.h"
@@ -46,17 +46,6 @@
 #define QUEUE_MAX_BYTES   (1u << 20)
 /* records taken from the queue per lock */
 #define TAKE_MAX 64
-
-/* An event whose rows wait in the batches: where it came from, so that an event whose row
- * ClickHouse rejects can be read again and dead-lettered with its original key, value and
- * headers (the record itself is not kept: see record_fetch.h). */
-typedef struct {
-    partition_state *ps;
-    int64_t offset;
-    bool dead_lettered;
-    int64_t origin_ms; /* source.ts_ms (script_source_ts_ms), -1: none (metrics: latency) */
-    int64_t kafka_ms;  /* the record's Kafka timestamp, -1: none */
-} held_event;
 
 typedef enum { ITEM_RECORD, ITEM_ASSIGN, ITEM_REWOUND } item_kind;
 
@@ -81,27 +70,20 @@ struct worker {
 
     /* ---- @locality: the worker thread (after worker_start) ---- */
     script *script;    /* its own Lua state; replaced by a reload */
-    ch_client *ch;     /* NULL in a dry run */
-    inserter inserter; /* over ch, with the hooks below */
+    ch_client *ch;     /* NULL in a dry run; the insert thread has its own */
+    inserter inserter; /* over ch (ledger recovery, cdc.ddl/query), with the hooks below */
     ledger *ledger;    /* the insert ledger (ledger.h), NULL with --ledger none */
-    bool recovering;   /* the ledger reads a partition's past (a revoke may interrupt it) */
-    record_fetcher *fetcher;
-    batch_set batches;
-    target_tables *targets; /* --format auto/rowbinary: per table RowBinary or JSONEachRow */
-    held_event *held;       /* events with rows in the batches, numbered as the rows record */
-    size_t nheld, held_cap;
+    flusher *flusher;  /* the insert thread */
+    flight flights[2]; /* one filling, the other in the air or empty */
+    flight *fill;
+    target_tables *targets;  /* --format auto/rowbinary: per table RowBinary or JSONEachRow */
     partition_state **owned; /* partitions it was assigned and not revoked since */
     size_t nowned, owned_cap;
-    bool offsets_moved; /* events handled since the last commit */
+    bool offsets_moved; /* events handled since the last launch */
     int64_t last_flush_ms;
-    int64_t stop_deadline_ms;   /* after SIGINT/SIGTERM: when to give up retrying; -1 before */
-    bool commit_failed;         /* the last commit failed (the next flush commits again) */
-    bool flushing;              /* flush runs (a revoke arriving now makes it hand back) */
-    bool in_revoke;             /* flush runs for a revoke */
-    int64_t revoke_deadline_ms; /* in_revoke: when to stop waiting for ClickHouse */
-    strbuf dry_rows;            /* dry run: the current event's rows, printed when it succeeds */
-    script_host host;           /* cdc.ddl, cdc.columns (ddl.c-like hooks below) */
-    size_t handbacks;           /* hand_back calls so far */
+    strbuf dry_rows;  /* dry run: the current event's rows, printed when it succeeds */
+    script_host host; /* cdc.ddl, cdc.columns (ddl.c-like hooks below) */
+    size_t handbacks; /* hand_back calls so far */
 
     /* ---- shared with the consumer thread, under lock ---- */
     pthread_mutex_t lock;
@@ -111,6 +93,7 @@ struct worker {
     size_t head, count, cap;
     size_t queued_bytes;
     bool waiting;             /* the worker sleeps on wake */
+    bool landed;              /* a flight landed since the worker last looked (flusher hook) */
     partition_state **revoke; /* revoke request: the partitions, NULL when none */
     size_t nrevoke;           /* (worker_revoke waits until revoke is NULL again) */
     int reload;               /* 0 none, 1 begin asked, 2 parked, 3/4 end: keep/reload */
@@ -140,66 +123,58 @@ static void fail(worker *w)
 
 static bool failed(worker *w)
 {
-    return atomic_load_explicit(&w->failed, memory_order_relaxed);
+    return atomic_load_explicit(&w->failed, memory_order_relaxed) ||
+           (w->flusher && flusher_failed(w->flusher));
 }
 
-static bool revoke_asked(worker *w)
+/* Whether the consumer asks to take partitions away. @locality: the worker thread, or its insert
+ * thread (flusher hook). @locks: w->lock. */
+static bool revoke_asked(void *ud)
 {
-    if (!atomic_load_explicit(&w->attention, memory_order_acquire)) return false;
+    worker *w = ud; /* not w->attention: the worker clears it when it starts serving the revoke */
     pthread_mutex_lock(&w->lock);
     bool asked = w->revoke != NULL;
     pthread_mutex_unlock(&w->lock);
     return asked;
 }
 
-/* After a stop request, transient failures are retried for --shutdown-timeout seconds more. */
-static bool shutdown_expired(worker *w)
+/* flusher hook: a flight landed; wakes the worker if it waits for records.
+ * @locality: the insert thread. @locks: w->lock. */
+static void flight_landed(void *ud)
 {
-    if (!signals_stop_requested) return false;
-    if (w->stop_deadline_ms < 0) w->stop_deadline_ms = clock_ms() + w->cfg->shutdown_timeout * 1000;
-    return clock_ms() >= w->stop_deadline_ms;
+    worker *w = ud;
+    pthread_mutex_lock(&w->lock);
+    w->landed = true;
+    if (w->waiting) pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
 }
 
-/* libcurl asks during every ClickHouse request: a request still running when the stop or revoke
- * deadline passes is abandoned (it then fails as transient, and the caller gives up). */
+/* libcurl asks during every ClickHouse request of the worker's own connection: a request still
+ * running when the stop grace ends is abandoned (it then fails as transient). */
 static bool request_deadline_passed(void *ud)
 {
     worker *w = ud;
     metrics_heartbeat(w->n, w->index); /* a request making progress (/healthz) */
-    return shutdown_expired(w) || (w->in_revoke && clock_ms() >= w->revoke_deadline_ms);
+    return signals_grace_expired(w->cfg->shutdown_timeout);
 }
 
 /* Dead-letters an event; a sink failure fails the worker (nothing more may be committed). */
-static void send_dead_letter(worker *w, const dead_letter *d)
-{
-    char err[512];
-    metrics_dead_lettered(w->n, dl_stage_name(d->stage));
-    if (dl_send(w->dead_letters, d, err, sizeof err) != 0) {
-        log_error("%s; stopping without committing", err);
-        fail(w);
-    }
-}
-
 static void dead_letter_event(worker *w, const rd_kafka_message_t *m, dl_stage stage,
-                              const char *reason, int clickhouse_code)
+                              const char *reason)
 {
-    dead_letter d = {
-        .msg = m, .stage = stage, .reason = reason, .clickhouse_code = clickhouse_code};
-    send_dead_letter(w, &d);
+    dead_letter d = {.msg = m, .stage = stage, .reason = reason};
+    if (dl_deliver(w->dead_letters, w->n, &d) != 0) fail(w);
 }
 
-/* inserter hook: waits ms before an insert is tried again, with the worker's partitions paused
- * (the consumer thread keeps polling, so the group can rebalance meanwhile). INSERT_HANDED_BACK
- * when partitions are being taken away. */
+/* inserter hook of the worker's own statements (ledger recovery, cdc.ddl, cdc.query, DESCRIBE):
+ * waits ms before one is tried again, with the worker's partitions paused (the consumer thread
+ * keeps polling, so the group can rebalance meanwhile). INSERT_HANDED_BACK when partitions are
+ * being taken away. */
 static insert_result wait_before_retry(void *ud, int ms)
 {
     worker *w = ud;
-    if (w->in_revoke || !(w->flushing || w->recovering)) { /* a revoke's own flush, the DDL */
-        inserter_sleep(ms);
-        return INSERT_OK;
-    }
     if (!atomic_exchange(&w->retrying, true))
-        log_info("worker %u: consumption paused until ClickHouse takes the batch", w->index);
+        log_info("worker %u: consumption paused until ClickHouse answers", w->index);
     int64_t until = clock_ms() + ms;
     sig_atomic_t stopped = signals_stop_requested;
     for (int64_t now = clock_ms(); now < until && signals_stop_requested == stopped;
@@ -211,89 +186,22 @@ static insert_result wait_before_retry(void *ud, int ms)
     return INSERT_OK;
 }
 
-/* inserter hook: whether to stop retrying. After SIGINT/SIGTERM, for --shutdown-timeout seconds
- * more; inside a revoke, until the revoke's deadline (then the partitions go uncommitted). */
+/* One of the worker's own statements went through: its partitions may be fetched again (unless
+ * its insert thread is retrying too: worker_retrying). */
+static void resume(worker *w)
+{
+    if (atomic_exchange(&w->retrying, false)) log_info("worker %u: consumption resumed", w->index);
+}
+
+/* inserter hook: after SIGINT/SIGTERM, retrying stops once --shutdown-timeout has passed. */
 static insert_result give_up_retrying(void *ud, const char *err)
 {
     worker *w = ud;
-    if (shutdown_expired(w)) {
-        log_error("%s; giving up at shutdown, offsets not committed (the events will be consumed "
-                  "again)",
-                  err);
-        return INSERT_FAILED;
-    }
-    if (w->in_revoke && clock_ms() >= w->revoke_deadline_ms) {
-        log_warn("%s; still failing %ld s after partitions were revoked: handing them over "
-                 "uncommitted (their events will be consumed again)",
-                 err, w->cfg->shutdown_timeout);
-        return INSERT_HANDED_BACK;
-    }
-    return INSERT_OK;
-}
-
-/* Dead-letters the event a held row came from (once), with its original record read again; a
- * record that cannot be read again is dead-lettered with what is known of it. */
-static void dead_letter_held_event(worker *w, held_event *h, const char *reason,
-                                   int clickhouse_code);
-
-/* The held event's dead letter, logged with that event as the context (log.h). */
-static void dead_letter_held(worker *w, held_event *h, const char *reason, int clickhouse_code)
-{
-    log_context outer = log_get_context();
-    log_context_event(h->ps->topic, h->ps->partition, h->offset);
-    dead_letter_held_event(w, h, reason, clickhouse_code);
-    log_set_context(outer);
-}
-
-static void dead_letter_held_event(worker *w, held_event *h, const char *reason,
-                                   int clickhouse_code)
-{
-    if (h->dead_lettered) return;
-    h->dead_lettered = true;
-    const partition_state *ps = h->ps;
-    char fetch_err[512];
-    rd_kafka_message_t *m =
-        record_fetch(w->fetcher, ps->topic, ps->partition, h->offset, fetch_err, sizeof fetch_err);
-    if (m) {
-        dead_letter_event(w, m, DL_CLICKHOUSE, reason, clickhouse_code);
-        rd_kafka_message_destroy(m);
-        return;
-    }
-    char why[2048];
-    snprintf(why, sizeof why,
-             "%s (the record itself could not be read again: %s; this dead letter has no key, "
-             "value or original headers)",
-             reason, fetch_err);
-    dead_letter d = {.msg = NULL,
-                     .stage = DL_CLICKHOUSE,
-                     .reason = why,
-                     .clickhouse_code = clickhouse_code,
-                     .topic = ps->topic,
-                     .partition = ps->partition,
-                     .offset = h->offset};
-    send_dead_letter(w, &d);
-}
-
-/* inserter hook: a rejected row's event goes to the dead letters (once per event). */
-static int reject_event(void *ud, uint32_t event, const char *reason, int clickhouse_code)
-{
-    worker *w = ud;
-    dead_letter_held(w, &w->held[event], reason, clickhouse_code);
-    return failed(w) ? -1 : 0;
-}
-
-/* inserter hook: rows of b were acknowledged: each row's end-to-end latency, from its event's
- * source commit (or Kafka timestamp) to now. */
-static void rows_acked(void *ud, const batch *b, const row_set *s)
-{
-    worker *w = ud;
-    metrics_latency lat = metrics_latency_for(w->n, b->table);
-    int64_t now = metrics_unix_ms();
-    for (size_t i = 0; i < s->count; i++)
-        for (size_t row = s->ranges[i].from; row < s->ranges[i].to; row++) {
-            const held_event *h = &w->held[b->row_event[row]];
-            metrics_latency_observe(&lat, now, h->origin_ms, h->kafka_ms);
-        }
+    if (!signals_grace_expired(w->cfg->shutdown_timeout)) return INSERT_OK;
+    log_error("%s; giving up at shutdown, offsets not committed (the events will be consumed "
+              "again)",
+              err);
+    return INSERT_FAILED;
 }
 
 /* Asks the consumer thread to rewind ps to offset; its records are dropped until it is done. */
@@ -311,24 +219,43 @@ static void ask_rewind(worker *w, partition_state *ps, int64_t offset)
     pthread_mutex_unlock(&w->lock);
 }
 
-/* Partitions were taken away while the batches waited for ClickHouse: nothing since the last
- * commit is committed. Every batch is dropped and the partitions still owned are rewound to
- * their first event since the last flush, so each of those events is consumed again (by their
- * new owner or by us). Events dead-lettered meanwhile may be dead-lettered twice. */
-static void hand_back(worker *w)
+static size_t events_held(const flight *f)
 {
     size_t events = 0;
-    for (size_t i = 0; i < w->nheld; i++)
-        if (!w->held[i].dead_lettered) events++;
-    for (size_t i = 0; i < w->batches.count; i++)
-        batch_clear(&w->batches.items[i]);
+    for (size_t i = 0; f && i < f->nheld; i++)
+        if (!f->held[i].dead_lettered) events++;
+    return events;
+}
+
+/* Partitions were taken away while ClickHouse was unreachable: nothing since the last commit is
+ * committed. `given_up` is the flight that gave up (NULL: one of the worker's own statements
+ * did; the flight in the air, if any, lands first). Both flights are dropped and the partitions
+ * still owned are rewound to their first event since the last commit, so each of those events is
+ * consumed again (by their new owner or by us). Events dead-lettered meanwhile may be
+ * dead-lettered twice. */
+static void hand_back(worker *w, flight *given_up)
+{
+    while (flusher_flying(w->flusher)) {
+        metrics_heartbeat(w->n, w->index);
+        flight *f = flusher_landed(w->flusher, WAIT_SLICE_MS);
+        if (f && f->result == INSERT_HANDED_BACK)
+            given_up = f;
+        else if (f)
+            flight_clear(f);
+    }
+    size_t events = events_held(given_up) + events_held(w->fill);
     metrics_handed_back(w->n, events); /* not handled here after all */
-    w->nheld = 0;
     for (size_t i = 0; i < w->nowned; i++) {
         partition_state *ps = w->owned[i];
-        if (ps->pending_from >= 0) ask_rewind(w, ps, ps->pending_from);
+        int64_t from = ps->pending_from;
+        for (size_t c = 0; given_up && c < given_up->ncommits; c++)
+            if (given_up->commits[c].ps == ps && given_up->commit_from[c] >= 0)
+                from = given_up->commit_from[c];
+        if (from >= 0) ask_rewind(w, ps, from);
         ps->pending_from = -1;
     }
+    if (given_up) flight_clear(given_up);
+    flight_clear(w->fill);
     ledger_handed_back(w->ledger);
     w->handbacks++;
     atomic_store(&w->retrying, false);
@@ -337,95 +264,72 @@ static void hand_back(worker *w)
              events);
 }
 
-/* ledger hook: the partition of held event number `event`, and whether it was dead-lettered. */
-static const partition_state *held_info(void *ud, uint32_t event, int64_t *offset,
-                                        bool *dead_lettered)
+/* The flight in the air, if it landed (waiting up to wait_ms): emptied for refilling, or handed
+ * back when it gave up. */
+static void collect(worker *w, int wait_ms)
 {
-    worker *w = ud;
-    if (event >= w->nheld) { /* the event in progress (a flush inside cdc.ddl): not yet held */
-        *offset = -1;
-        *dead_lettered = false;
-        return NULL;
-    }
-    *offset = w->held[event].offset;
-    *dead_lettered = w->held[event].dead_lettered;
-    return w->held[event].ps;
+    flight *f = flusher_landed(w->flusher, wait_ms);
+    if (!f) return;
+    if (f->result == INSERT_HANDED_BACK)
+        hand_back(w, f);
+    else
+        flight_clear(f);
 }
 
-/* Whether a partition of the worker has events since the last flush (the ledger records them). */
-static bool events_pending(const worker *w)
+/* Waits until no flight is in the air. */
+static void settle(worker *w)
 {
-    for (size_t i = 0; i < w->nowned; i++)
-        if (w->owned[i]->pending_from >= 0) return true;
-    return false;
+    while (flusher_flying(w->flusher)) {
+        metrics_heartbeat(w->n, w->index);
+        collect(w, WAIT_SLICE_MS);
+    }
 }
 
-/* Inserts every batch, dead letters are acknowledged, then offsets are committed: the one place
- * offsets become committable. With a ledger the inserts sit between its 'intent' and 'done'
- * rows (ledger.h), and a table's batch goes as one INSERT. */
-static int flush(worker *w)
+/* Seals the filling flight — every owned partition's offset to commit, the ledger's rows — and
+ * launches it; the other flight (empty: none is in the air) becomes the filling one. */
+static void launch(worker *w, bool in_revoke)
 {
-    char err[1024];
-    if (failed(w)) return -1;
-    insert_result r = INSERT_OK;
-    w->flushing = true;
-    bool ledgered = w->ledger && w->ch && events_pending(w);
-    if (ledgered)
-        r = ledger_flush_intent(w->ledger, &w->inserter, w->owned, w->nowned, &w->batches,
-                                (uint32_t)w->nheld, held_info, w);
-    for (size_t i = 0; i < w->batches.count && w->ch && r == INSERT_OK; i++) {
-        batch *b = &w->batches.items[i];
-        size_t step = ledgered ? b->nrows : (size_t)w->cfg->batch_rows;
-        w->inserter.query_id = ledgered ? ledger_query_id(w->ledger, b) : NULL;
-        for (size_t first = 0; first < b->nrows && r == INSERT_OK; first += step) {
-            size_t end = first + step;
-            r = inserter_insert(&w->inserter, b, first, end < b->nrows ? end : b->nrows);
-            record_fetch_release(w->fetcher);
-        }
-        w->inserter.query_id = NULL;
-        if (r != INSERT_OK) break;
-        log_debug("inserted %zu rows into %s", b->nrows, b->table);
-        if (b->nrows > 0) {
-            crash_point("after_insert");
-            if (w->in_revoke) crash_point("in_revoke");
-        }
-        batch_clear(b);
+    flight *f = w->fill;
+    CDC_ASSERT(!flusher_flying(w->flusher));
+    for (size_t i = 0; i < w->nowned; i++) {
+        partition_state *ps = w->owned[i];
+        if (ps->next >= 0) flight_commit(f, ps, ps->next, ps->pending_from);
+        ps->pending_from = -1;
     }
-    if (ledgered && r == INSERT_OK)
-        r = ledger_flush_done(w->ledger, &w->inserter, (uint32_t)w->nheld, held_info, w);
-    w->flushing = false;
-    if (r == INSERT_FAILED) {
-        fail(w);
-        return -1;
-    }
-    if (r == INSERT_HANDED_BACK) {
-        hand_back(w);
-        return 0;
-    }
-    if (atomic_exchange(&w->retrying, false)) log_info("worker %u: consumption resumed", w->index);
-    for (size_t i = 0; i < w->nheld; i++)
-        if (!w->held[i].dead_lettered) metrics_add(&w->n->events_inserted, 1);
-    w->nheld = 0;
-    for (size_t i = 0; i < w->nowned; i++)
-        w->owned[i]->pending_from = -1;
-    if (dl_flush(w->dead_letters, err, sizeof err) != 0) {
-        log_error("%s; stopping without committing", err);
-        fail(w);
-        return -1;
-    }
-    w->commit_failed = kafka_commit(w->kafka, w->owned, w->nowned) != 0;
-    if (!w->commit_failed && w->ledger) crash_point("after_commit");
+    f->ledger = ledger_seal(w->ledger);
+    f->in_revoke = in_revoke;
+    f->revoke_deadline_ms = clock_ms() + w->cfg->shutdown_timeout * 1000;
+    w->fill = f == &w->flights[0] ? &w->flights[1] : &w->flights[0];
     w->offsets_moved = false;
     w->last_flush_ms = clock_ms();
-    return 0;
+    flusher_launch(w->flusher, f);
+}
+
+/* Everything handled so far is inserted and committed before it returns (in_revoke: waiting for
+ * ClickHouse only until the revoke's deadline): 0, or -1 when the worker failed. A hand-back
+ * meanwhile (w->handbacks moves) ends it early: nothing is left to insert. */
+static int flush(worker *w, bool in_revoke)
+{
+    size_t handbacks = w->handbacks;
+    settle(w);
+    if (failed(w)) return -1;
+    if (w->handbacks != handbacks) return 0;
+    launch(w, in_revoke);
+    settle(w);
+    return failed(w) ? -1 : 0;
+}
+
+/* The filling flight reached --batch-rows or --batch-bytes. */
+static bool fill_full(const worker *w)
+{
+    return batch_set_rows(&w->fill->batches) >= (size_t)w->cfg->batch_rows ||
+           batch_set_bytes(&w->fill->batches) >= (size_t)w->cfg->batch_bytes;
 }
 
 static bool flush_due(const worker *w)
 {
-    if (batch_set_rows(&w->batches) >= (size_t)w->cfg->batch_rows ||
-        batch_set_bytes(&w->batches) >= (size_t)w->cfg->batch_bytes)
-        return true;
-    int64_t now = clock_ms(), oldest = batch_set_oldest_ms(&w->batches);
+    if (fill_full(w)) return true;
+    int64_t now = clock_ms(), oldest = batch_set_oldest_ms(&w->fill->batches);
     if (oldest >= 0 && now - oldest >= w->cfg->batch_ms) return true;
     return w->offsets_moved && now - w->last_flush_ms >= w->cfg->batch_ms;
 }
@@ -433,7 +337,7 @@ static bool flush_due(const worker *w)
 /* How long the worker may sleep waiting for records before its next flush is due. */
 static int ms_until_flush(const worker *w)
 {
-    int64_t now = clock_ms(), due = -1, oldest = batch_set_oldest_ms(&w->batches);
+    int64_t now = clock_ms(), due = -1, oldest = batch_set_oldest_ms(&w->fill->batches);
     if (oldest >= 0) due = oldest + w->cfg->batch_ms;
     if (w->offsets_moved && (due < 0 || w->last_flush_ms + w->cfg->batch_ms < due))
         due = w->last_flush_ms + w->cfg->batch_ms;
@@ -455,20 +359,22 @@ static int batch_row(void *ud, const char *table, lua_State *L, int idx, char *e
         script_resume_timeout(w->script);
     }
     if (layout)
-        return batch_set_add_rowbinary(&w->batches, layout, L, idx, (uint32_t)w->nheld, err,
-                                       errlen);
+        return batch_set_add_rowbinary(&w->fill->batches, layout, L, idx, (uint32_t)w->fill->nheld,
+                                       err, errlen);
     if (w->targets) w->n->unknown_columns += target_tables_check_row(w->targets, table, L, idx);
-    return batch_set_add_row(&w->batches, table, L, idx, (uint32_t)w->nheld, err, errlen);
+    return batch_set_add_row(&w->fill->batches, table, L, idx, (uint32_t)w->fill->nheld, err,
+                             errlen);
 }
 
 /* ---- cdc.ddl and cdc.columns (script_host): statements at the event's place in the stream ---- */
 
-/* The batches are empty (just flushed): every table's columns are read again on next use. */
+/* Both flights are empty (just flushed): every table's columns are read again on next use. */
 static void forget_tables(worker *w)
 {
-    batch_set_free(&w->batches);
+    batch_set_free(&w->flights[0].batches);
+    batch_set_free(&w->flights[1].batches);
     target_tables_reset(w->targets);
-    batch_set_mark(&w->batches);
+    batch_set_mark(&w->fill->batches);
 }
 
 /* Sends one statement with the insert's retry rules (partitions paused while ClickHouse is
@@ -476,13 +382,11 @@ static void forget_tables(worker *w)
 static script_host_result host_exec(worker *w, const char *sql, strbuf *out, ch_status *st,
                                     ch_failure *why, char *err, size_t errlen)
 {
-    w->flushing = true;
     insert_result r = inserter_exec(&w->inserter, sql, out, st, why, err, errlen);
-    w->flushing = false;
-    if (r == INSERT_HANDED_BACK) hand_back(w);
+    if (r == INSERT_HANDED_BACK) hand_back(w, NULL);
     if (r == INSERT_FAILED) fail(w);
     if (r != INSERT_OK) return SCRIPT_HOST_ABORT;
-    if (atomic_exchange(&w->retrying, false)) log_info("worker %u: consumption resumed", w->index);
+    resume(w);
     return SCRIPT_HOST_OK;
 }
 
@@ -494,7 +398,7 @@ static script_host_result host_ddl(void *ud, const char *sql, char *err, size_t 
 {
     worker *w = ud;
     size_t handbacks = w->handbacks;
-    if (flush(w) != 0 || w->handbacks != handbacks) return SCRIPT_HOST_ABORT;
+    if (flush(w, false) != 0 || w->handbacks != handbacks) return SCRIPT_HOST_ABORT;
     ch_status st;
     ch_failure failure;
     char why[1024];
@@ -568,8 +472,8 @@ static script_host_result host_query(void *ud, const char *sql, strbuf *out, cha
 {
     worker *w = ud;
     size_t handbacks = w->handbacks;
-    if (flush(w) != 0 || w->handbacks != handbacks) return SCRIPT_HOST_ABORT;
-    batch_set_mark(&w->batches);
+    if (flush(w, false) != 0 || w->handbacks != handbacks) return SCRIPT_HOST_ABORT;
+    batch_set_mark(&w->fill->batches);
     strbuf q = {0};
     strbuf_puts(&q, sql);
     strbuf_puts(&q, "\nFORMAT JSONEachRow");
@@ -605,9 +509,7 @@ static void handle_record(worker *w, partition_state *ps, rd_kafka_message_t *m)
                        m->key_len, m->payload,   m->len,    NULL};
     (void)rd_kafka_message_headers(m, &ev.headers); /* meta.headers; none: stays NULL */
     if (w->ledger) { /* the partition's past first (recovery), then what to skip of this event */
-        w->recovering = true;
         insert_result lr = ledger_event_begin(w->ledger, &w->inserter, ps, m->offset);
-        w->recovering = false;
         if (lr != INSERT_OK) {
             if (lr == INSERT_FAILED)
                 fail(w);
@@ -616,12 +518,13 @@ static void handle_record(worker *w, partition_state *ps, rd_kafka_message_t *m)
             rd_kafka_message_destroy(m);
             return;
         }
+        resume(w);
     }
     char err[2048];
     size_t rows = 0;
     script_result r;
     metrics_consumed(w->n, topic);
-    batch_set_mark(&w->batches);
+    batch_set_mark(&w->fill->batches);
     strbuf_reset(&w->dry_rows);
     if (m->payload && m->len > (size_t)w->cfg->max_event_bytes) {
         snprintf(err, sizeof err, "event of %zu bytes is larger than --max-event-bytes %ld", m->len,
@@ -641,12 +544,8 @@ static void handle_record(worker *w, partition_state *ps, rd_kafka_message_t *m)
             metrics_add(&w->n->skipped, 1);
             ledger_count(w->ledger, ps, LEDGER_SKIPPED);
         } else if (w->ch) {
-            if (w->nheld == w->held_cap) {
-                w->held_cap = w->held_cap ? w->held_cap * 2 : 1024;
-                w->held = xrealloc(w->held, w->held_cap, sizeof *w->held);
-            }
-            w->held[w->nheld++] =
-                (held_event){ps, ev.offset, false, script_source_ts_ms(w->script), ts};
+            flight_hold(w->fill,
+                        (held_event){ps, ev.offset, false, script_source_ts_ms(w->script), ts});
         } else {
             fwrite(w->dry_rows.data, 1, w->dry_rows.len, stdout);
             metrics_add(&w->n->events_inserted, 1);
@@ -664,11 +563,11 @@ static void handle_record(worker *w, partition_state *ps, rd_kafka_message_t *m)
     case SCRIPT_DECODE_ERROR:
     case SCRIPT_LUA_ERROR:
         if (w->ledger) ledger_count(w->ledger, ps, LEDGER_DEAD_LETTERED);
-        batch_set_rollback(&w->batches);
-        dead_letter_event(w, m, r == SCRIPT_DECODE_ERROR ? DL_DECODE : DL_LUA, err, 0);
+        batch_set_rollback(&w->fill->batches);
+        dead_letter_event(w, m, r == SCRIPT_DECODE_ERROR ? DL_DECODE : DL_LUA, err);
         break;
     case SCRIPT_ABORTED: /* cdc.ddl gave it up: not handled; consumed again (or we stop) */
-        batch_set_rollback(&w->batches);
+        batch_set_rollback(&w->fill->batches);
         metrics_handed_back(w->n, 1);
         if (!failed(w) && ps->owned && !ps->rewinding) ask_rewind(w, ps, ev.offset);
         rd_kafka_message_destroy(m);
@@ -724,10 +623,7 @@ static void give_up_ownership(worker *w, partition_state *ps)
  * partitions are no longer ours. */
 static void serve_revoke(worker *w, partition_state **ps, size_t n)
 {
-    w->in_revoke = true;
-    w->revoke_deadline_ms = clock_ms() + w->cfg->shutdown_timeout * 1000;
-    flush(w);
-    w->in_revoke = false;
+    flush(w, true);
     for (size_t i = 0; i < n; i++)
         give_up_ownership(w, ps[i]);
 }
@@ -749,7 +645,8 @@ static void reload_script(worker *w)
     script_close(w->script);
     w->script = fresh;
     if (w->targets) { /* the new ddl() may have changed tables: their columns are read again */
-        batch_set_free(&w->batches);
+        batch_set_free(&w->flights[0].batches);
+        batch_set_free(&w->flights[1].batches);
         target_tables_reset(w->targets);
     }
 }
@@ -773,7 +670,7 @@ static bool serve_requests(worker *w)
         pthread_mutex_unlock(&w->lock);
     }
     if (reload == 1) {
-        bool ok = flush(w) == 0;
+        bool ok = flush(w, false) == 0;
         pthread_mutex_lock(&w->lock);
         w->reload_ok = ok;
         w->reload = 2;
@@ -795,12 +692,13 @@ static bool serve_requests(worker *w)
 static size_t take(worker *w, item *out, size_t max, int wait_ms)
 {
     pthread_mutex_lock(&w->lock);
-    if (w->count == 0 && wait_ms > 0 && !atomic_load(&w->attention)) {
+    if (w->count == 0 && wait_ms > 0 && !atomic_load(&w->attention) && !w->landed) {
         struct timespec until = clock_deadline(wait_ms);
         w->waiting = true;
         pthread_cond_timedwait(&w->wake, &w->lock, &until);
         w->waiting = false;
     }
+    w->landed = false;
     size_t n = 0;
     bool was_full = queue_full(w);
     while (n < max && w->count > 0) {
@@ -836,25 +734,24 @@ static void serve_item(worker *w, item *it)
 static void *worker_main(void *arg)
 {
     worker *w = arg;
-    /* SIGINT/SIGTERM/SIGHUP go to the consumer thread (signals.c's handlers only set flags) */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-
+    signals_block();
     item items[TAKE_MAX];
     while (!failed(w) && !signals_stop_requested) {
+        collect(w, 0);
         if (atomic_load_explicit(&w->attention, memory_order_acquire) && serve_requests(w)) break;
-        size_t n = take(w, items, TAKE_MAX, flush_due(w) ? 0 : ms_until_flush(w));
+        if (flush_due(w)) { /* one flight in the air and one filling, no more */
+            if (flusher_flying(w->flusher) && fill_full(w)) settle(w);
+            if (!flusher_flying(w->flusher) && !failed(w)) launch(w, false);
+        }
+        /* still due: a flight is in the air; wait for records or its landing */
+        int wait_ms = flush_due(w) ? WAIT_SLICE_MS : ms_until_flush(w);
+        size_t n = take(w, items, TAKE_MAX, wait_ms);
         for (size_t i = 0; i < n; i++)
             serve_item(w, &items[i]);
-        if (flush_due(w)) flush(w);
-        metrics_tick(w->n, w->index, &w->batches); /* heartbeat, rows waiting */
+        metrics_tick(w->n, w->index, &w->flights[0].batches, &w->flights[1].batches);
     }
-    flush(w);
-    metrics_tick(w->n, w->index, NULL);           /* nothing waits in its batches any more */
+    flush(w, false);
+    metrics_tick(w->n, w->index, NULL, NULL);     /* nothing waits in its batches any more */
     metrics_thread_waiting(w->n, w->index, true); /* ended: no longer watched (/healthz) */
     /* what is still queued was never handled: consumed again after the next start */
     pthread_mutex_lock(&w->lock);
@@ -883,7 +780,6 @@ worker *worker_start(unsigned index, const config *cfg, const char *script_path,
     w->cfg = cfg;
     w->kafka = kafka;
     w->dead_letters = dead_letters;
-    w->stop_deadline_ms = -1;
     w->last_flush_ms = clock_ms();
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
@@ -895,11 +791,8 @@ worker *worker_start(unsigned index, const config *cfg, const char *script_path,
         w->ch = ch_connect(cfg, err, errlen);
         if (!w->ch) goto fail;
         ch_set_interrupt(w->ch, request_deadline_passed, w);
-        w->inserter = (inserter){w->ch,
-                                 {wait_before_retry, give_up_retrying, reject_event, w, rows_acked},
-                                 w->n,
-                                 NULL,
-                                 0};
+        w->inserter =
+            (inserter){w->ch, {wait_before_retry, give_up_retrying, NULL, w, NULL}, w->n, NULL, 0};
         w->ledger = ledger_new(cfg, index);
         w->targets = target_tables_new(w->ch, cfg->database, strcmp(cfg->format, "rowbinary") == 0,
                                        DESCRIBE_TIMEOUT_MS);
@@ -907,7 +800,10 @@ worker *worker_start(unsigned index, const config *cfg, const char *script_path,
         w->host = (script_host){host_ddl, host_columns, host_clickhouse_version, host_query, w};
         script_set_host(w->script, &w->host);
     }
-    w->fetcher = record_fetcher_new(cfg);
+    w->fill = &w->flights[0];
+    w->flusher = flusher_start(cfg, index, kafka, dead_letters, counters, w->ledger,
+                               (flusher_hooks){revoke_asked, flight_landed, w}, err, errlen);
+    if (!w->flusher) goto fail;
     int e = pthread_create(&w->thread, NULL, worker_main, w);
     if (e != 0) {
         snprintf(err, errlen, "cannot start worker thread %u: %s", index, strerror(e));
@@ -978,7 +874,7 @@ void worker_revoke(worker *w, partition_state *const *ps, size_t n)
 
 bool worker_retrying(worker *w)
 {
-    return atomic_load_explicit(&w->retrying, memory_order_relaxed);
+    return atomic_load_explicit(&w->retrying, memory_order_relaxed) || flusher_retrying(w->flusher);
 }
 
 bool worker_next_rewind(worker *w, partition_state **ps, int64_t *offset)
@@ -1040,7 +936,7 @@ bool worker_stopped(worker *w)
 
 bool worker_failed(worker *w)
 {
-    return atomic_load(&w->failed);
+    return failed(w);
 }
 
 void worker_stop(worker *w)
@@ -1055,25 +951,26 @@ void worker_join(worker *w, bool *commit_failed)
 {
     worker_stop(w); /* if the caller has not */
     pthread_join(w->thread, NULL);
-    *commit_failed = w->commit_failed;
+    *commit_failed = flusher_commit_failed(w->flusher);
 }
 
-const batch_set *worker_batches(const worker *w)
+const batch_set *worker_batches(const worker *w, unsigned i)
 {
-    return &w->batches;
+    CDC_ASSERT(i < 2);
+    return &w->flights[i].batches;
 }
 
 void worker_free(worker *w)
 {
     if (!w) return;
+    flusher_free(w->flusher); /* its thread ends (no flight is in the air after a join) */
     ledger_free(w->ledger);
-    free(w->held);
     free(w->owned);
     free(w->rewinds);
     free(w->queue);
-    record_fetcher_free(w->fetcher);
     ch_close(w->ch);
-    batch_set_free(&w->batches);
+    flight_free(&w->flights[0]);
+    flight_free(&w->flights[1]);
     target_tables_free(w->targets); /* after the batches, which use its layouts */
     script_close(w->script);
     strbuf_free(&w->dry_rows);

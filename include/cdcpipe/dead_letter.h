@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "cdcpipe/config.h"
+#include "cdcpipe/metrics.h"
 
 typedef struct dl_sink dl_sink;
 
@@ -49,6 +50,11 @@ dl_sink *dl_open(const config *cfg, char *err, size_t errlen);
 
 /* Logs and queues one dead letter. Returns 0, or -1 with err when it cannot even be queued. */
 int dl_send(dl_sink *s, const dead_letter *d, char *err, size_t errlen);
+
+/* dl_send for a worker: counts the dead letter (metrics.h) and sends it; when it cannot be
+ * queued, logs why ("... stopping without committing") and returns -1: the caller must commit
+ * nothing more. @locality: any worker thread (@locks the sink's mutex). */
+int dl_deliver(dl_sink *s, metrics *n, const dead_letter *d);
 
 /* Waits until everything sent is acknowledged (Kafka) and written (file). Returns 0, or -1 with
  * err: then offsets must not be committed. */

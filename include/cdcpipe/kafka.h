@@ -50,10 +50,18 @@ kafka_consumer *kafka_open(const config *cfg, const start_position *from, bool t
 rd_kafka_message_t *kafka_poll(kafka_consumer *k, int timeout_ms, bool *fatal, char *err,
                                size_t errlen);
 
-/* Synchronously commits `next` of each of the n partitions that its worker owns and that moved
- * since the last commit. Returns 0, or -1 after logging why (the events will be consumed again:
- * at-least-once). @locality: the worker thread that owns the partitions. */
-int kafka_commit(kafka_consumer *k, partition_state *const *ps, size_t n);
+/* A partition's offset to commit: the offset after the last event a flush carried. */
+typedef struct {
+    partition_state *ps;
+    int64_t next; /* -1: nothing handled yet */
+} kafka_commit_point;
+
+/* Synchronously commits each of the n points that moved since the last commit (ps->committed).
+ * The caller owns the partitions (a worker waits for its insert thread before giving one up).
+ * Returns 0, or -1 after logging why (the events will be consumed again: at-least-once).
+ * @locality: the insert thread of the worker that owns the partitions (flusher.h): it alone
+ * writes ps->committed. */
+int kafka_commit(kafka_consumer *k, const kafka_commit_point *pts, size_t n);
 
 /* Stops (pause) or restarts fetching from the assigned ones of the n partitions; kafka_poll keeps
  * serving the group (rebalances) meanwhile. librdkafka drops what it had fetched ahead and, on

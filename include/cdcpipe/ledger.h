@@ -20,8 +20,9 @@
  * table that landed for the range are dropped (the event counts as skipped when all its rows
  * were); rows for the other tables are inserted as usual.
  *
- * @locality: a ledger belongs to one worker thread (ledger_new); ledger_create runs on the
- * consumer thread at start. No locks.
+ * @locality: a ledger belongs to one worker (ledger_new): the events side on the worker thread,
+ * a sealed flush (ledger_seal) on its insert thread, which reads only the ledger's configuration
+ * (and its atomic "created" flag). ledger_create runs on the consumer thread at start. No locks.
  */
 #ifndef CDCPIPE_LEDGER_H
 #define CDCPIPE_LEDGER_H
@@ -65,9 +66,9 @@ void ledger_free(ledger *l);
 void ledger_assigned(ledger *l, const partition_state *ps);
 /* ps was taken away: forget it. */
 void ledger_forget(ledger *l, const partition_state *ps);
-/* The worker gave its pending events up (hand_back): the counts since the last flush are
- * dropped, and every partition recovers again before its next record (this worker's own intent
- * may have landed in part). */
+/* The worker gave its pending events up (hand_back): the counts since the last seal are
+ * dropped (the caller frees sealed flushes not yet written), and every partition recovers again
+ * before its next record (this worker's own intent may have landed in part). */
 void ledger_handed_back(ledger *l);
 
 /* ---- events ---- */
@@ -99,22 +100,32 @@ void ledger_event_end(ledger *l);
 
 /* ---- flushes ---- */
 
+/* One flush's share of the ledger: the segments of every partition with events handled since the
+ * previous seal, and the flush's insert id. Sealed on the worker thread, written by the worker's
+ * insert thread while the worker goes on handling events (flusher.h). */
+typedef struct ledger_flush ledger_flush;
+
 /* What the worker knows of event number `event` (batch row_event numbering, 0..nevents-1): its
  * partition, offset and whether it was dead-lettered. */
 typedef const partition_state *(*ledger_event_info)(void *ud, uint32_t event, int64_t *offset,
                                                     bool *dead_lettered);
 
-/* Steps 1-2 of a flush: the insert id, and the 'intent' rows of the owned partitions with
- * events since the last flush (none when no batch has rows: then only 'done' rows follow).
- * After it, ledger_query_id names each non-empty batch's INSERT. */
-insert_result ledger_flush_intent(ledger *l, inserter *in, partition_state *const *owned,
-                                  size_t nowned, const batch_set *batches, uint32_t nevents,
+/* Step 1: takes the events handled since the last seal (NULL: none, or l is NULL) and numbers the
+ * flush. @locality: the worker thread. */
+ledger_flush *ledger_seal(ledger *l);
+void ledger_flush_free(ledger_flush *f);
+
+/* Step 2: the 'intent' rows of f's partitions (none when no batch has rows: then only 'done' rows
+ * follow). After it, ledger_query_id names each non-empty batch's INSERT.
+ * @locality: the insert thread (only l's configuration is read; see ledger_exec). */
+insert_result ledger_flush_intent(ledger *l, ledger_flush *f, inserter *in,
+                                  const batch_set *batches, uint32_t nevents,
                                   ledger_event_info info, void *ud);
-/* The query_id of batch b's INSERT in this flush (NULL: b has no rows). */
-const char *ledger_query_id(const ledger *l, const batch *b);
+/* The query_id of batch b's INSERT in flush f (NULL: b has no rows, or f is NULL). */
+const char *ledger_query_id(const ledger_flush *f, const batch *b);
 /* Step 4: the 'done' rows, with the final counts (events dead-lettered by ClickHouse's
- * rejections during the inserts). The counts since the last flush start again. */
-insert_result ledger_flush_done(ledger *l, inserter *in, uint32_t nevents, ledger_event_info info,
-                                void *ud);
+ * rejections during the inserts). @locality: the insert thread. */
+insert_result ledger_flush_done(ledger *l, ledger_flush *f, inserter *in, uint32_t nevents,
+                                ledger_event_info info, void *ud);
 
 #endif

@@ -184,10 +184,11 @@ void metrics_set_phase(metrics *m, metrics_phase phase);
 #define METRICS_CONSUMER METRICS_MAX_WORKERS
 void metrics_heartbeat(metrics *m, unsigned thread);
 void metrics_thread_waiting(metrics *m, unsigned thread, bool waiting);
-/* A turn of worker's loop: its heartbeat; at most every 500 ms the waiting gauges from its
- * batches (batch.h's batch_set, passed as void * to keep this header light); batches NULL: the
- * worker ended, its gauges go to 0 now. @locality: that worker's thread. */
-void metrics_tick(metrics *m, unsigned worker, const void *batches);
+/* A turn of worker's loop: its heartbeat; at most every 500 ms the waiting gauges from its two
+ * flights' batches (batch.h's batch_set, passed as void * to keep this header light: the one
+ * filling and the one being inserted, which its insert thread only reads); both NULL: the worker
+ * ended, its gauges go to 0 now. @locality: that worker's thread. */
+void metrics_tick(metrics *m, unsigned worker, const void *filling, const void *flying);
 /* The number of workers running (cdcpipe_workers); their heartbeats start now.
  * @locality: the consumer thread, once the workers are started. */
 void metrics_set_workers(metrics *m, unsigned workers);

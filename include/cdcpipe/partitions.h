@@ -8,8 +8,8 @@
  * one thread, said below; `handled` is the one field both read.
  *
  * `next` only moves when the worker has handled an event (rows batched, filtered or logged as
- * bad); it is committed only after every batch of that worker holding rows from it has been
- * acknowledged by ClickHouse, which is why a worker flushes all its batches before any commit.
+ * bad); a flush carries a copy of it (flusher.h), committed only after every batch of that flush
+ * has been acknowledged by ClickHouse.
  */
 #ifndef CDCPIPE_PARTITIONS_H
 #define CDCPIPE_PARTITIONS_H
@@ -37,7 +37,9 @@ typedef struct {
     bool rewinding;       /* a rewind was asked for: its events are dropped until it is done */
     int64_t next;         /* offset after the last handled event, -1 if none yet */
     int64_t pending_from; /* first event handled since the last flush, -1 if none (rewinds) */
-    int64_t committed;    /* last offset committed by us, -1 if none */
+    int64_t committed;    /* last offset committed by us, -1 if none. Written by kafka_commit on the
+                           * worker's insert thread; reset by the worker at assignment, when no
+                           * flight carries the partition (flusher.h) */
 
     /* written by the worker, read by the consumer thread (--once: caught up?) */
     _Atomic int64_t handled; /* offset after the last handled event, -1 if none */

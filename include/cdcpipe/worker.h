@@ -95,7 +95,8 @@ void worker_stop(worker *w);
  * failed (its counters are in the shared metrics already). After worker_join the worker's
  * batches can still be read (worker_batches) until worker_free. */
 void worker_join(worker *w, bool *commit_failed);
-const batch_set *worker_batches(const worker *w);
+/* The batches of the worker's flight i (0 or 1: one fills while the other is inserted). */
+const batch_set *worker_batches(const worker *w, unsigned i);
 void worker_free(worker *w);
 
 #endif

@@ -224,8 +224,8 @@ static void test_readiness_and_partitions(void **state)
     b.rows.len = 30;
     set.items = &b;
     set.count = 1;
-    metrics_tick(&m, 0, &set);
-    metrics_tick(&m, 0, &set); /* within 500 ms: nothing */
+    metrics_tick(&m, 0, &set, NULL);
+    metrics_tick(&m, 0, &set, NULL); /* within 500 ms: nothing */
     metrics_set_waiting(&m, 1, "waiting", 4, 40);
     metrics_set_waiting(&m, 0, "waiting", 3, 30);
     strbuf_reset(&page);
