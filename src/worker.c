@@ -390,6 +390,18 @@ static script_host_result host_exec(worker *w, const char *sql, strbuf *out, ch_
     return SCRIPT_HOST_OK;
 }
 
+/* A statement of the script failed for a reason no event can fix (credentials, grants, a
+ * missing database): the worker stops as it would for an insert. */
+static script_host_result stop_for_deployment(worker *w, const char *fn, const char *sql,
+                                              const char *why)
+{
+    log_error("%s: %s: %s", fn, sql, why);
+    log_error("stopping without committing: fix the ClickHouse deployment or pipeline.lua and "
+              "restart; the events will be consumed again");
+    fail(w);
+    return SCRIPT_HOST_ABORT;
+}
+
 /* cdc.ddl: everything handled before is inserted first (a flush), then the statement runs. A
  * statement ClickHouse rejects fails the event (a Lua error: dead-lettered unless caught); a
  * permanent failure (credentials, unknown database or table) stops the worker as it would an
@@ -404,13 +416,7 @@ static script_host_result host_ddl(void *ud, const char *sql, char *err, size_t 
     char why[1024];
     script_host_result r = host_exec(w, sql, NULL, &st, &failure, why, sizeof why);
     if (r != SCRIPT_HOST_OK) return r;
-    if (st == CH_PERMANENT) {
-        log_error("cdc.ddl: %s: %s", sql, why);
-        log_error("stopping without committing: fix the ClickHouse deployment or pipeline.lua and "
-                  "restart; the events will be consumed again");
-        fail(w);
-        return SCRIPT_HOST_ABORT;
-    }
+    if (st == CH_PERMANENT) return stop_for_deployment(w, "cdc.ddl", sql, why);
     forget_tables(w); /* even a rejected statement may have changed something */
     if (st == CH_REJECTED) {
         snprintf(err, errlen, "ClickHouse refused \"%.300s\": %s", sql, why);
@@ -482,6 +488,10 @@ static script_host_result host_query(void *ud, const char *sql, strbuf *out, cha
     char why[1024];
     script_host_result r = host_exec(w, q.data, out, &st, &failure, why, sizeof why);
     strbuf_free(&q);
+    /* credentials, grants, a server that refuses the setting: not this event's fault. An unknown
+     * table (60) or database (81) is the statement's: a Lua error, like a syntax error */
+    if (r == SCRIPT_HOST_OK && st == CH_PERMANENT && failure.code != 60 && failure.code != 81)
+        return stop_for_deployment(w, "cdc.query", sql, why);
     if (r == SCRIPT_HOST_OK && st != CH_OK) {
         snprintf(err, errlen, "ClickHouse refused \"%.300s\": %s", sql, why);
         r = SCRIPT_HOST_REJECTED;

@@ -3,10 +3,11 @@
  *
  * Threads: the consumer thread (pipeline.c, the caller's) polls Kafka and hands each record to
  * the partition worker of its partition (worker.c, --workers threads). A worker handles its
- * partitions' events in order; rows go into its per-table batches. When any limit is reached
- * (rows, bytes, age) every batch of the worker is inserted, and only when all its inserts are
- * acknowledged are its partitions' offsets committed. The same flush runs before a rebalance
- * takes partitions away from the worker and at shutdown.
+ * partitions' events in order; rows go into the per-table batches of the flight it fills. When
+ * any limit is reached (rows, bytes, age) the flight is sealed and the worker's insert thread
+ * (flusher.c) inserts every batch of it and, only when all are acknowledged, commits the offsets
+ * it carries — while the worker fills the next flight (one in the air, one filling). Before a
+ * rebalance takes partitions away from the worker and at shutdown everything is flushed so.
  *
  * The stages and the files that hold them:
  *   consume    pipeline.c (the consumer thread), kafka.c (group, rebalances, commits),
@@ -18,8 +19,10 @@
  *              mark/rollback), row_set.c
  *   encode     row_json.c (JSONEachRow); target_tables.c (per table: RowBinary layout from
  *              DESCRIBE TABLE, or JSONEachRow) + ch_type.c + rowbinary.c (RowBinary, --format)
- *   insert     inserter.c (retries, narrowing rejected rows, DDL) over clickhouse.c (HTTP)
- *   commit     kafka.c's kafka_commit, called by worker.c's flush
+ *   insert     flusher.c (a worker's insert thread: one flight at a time), inserter.c (retries,
+ *              narrowing rejected rows, DDL) over clickhouse.c (HTTP)
+ *   commit     kafka.c's kafka_commit, called by flusher.c (the insert thread) once a flight's
+ *              inserts are acknowledged; ledger.c's intent/done rows around them
  *   aside      dead_letter.c + record_fetch.c (bad events), metrics.c (counters), signals.c,
  *              commands.c (check, test, --show), config.c + cli.c (settings), log.c
  */
