@@ -110,6 +110,10 @@ ledger_piece *ledger_parse_pieces(char *answer, size_t *npieces)
         pc.insert_id = tsv_field(&line);
         pc.table = tsv_field(&line);
         pc.rows = strtoull(tsv_field(&line), NULL, 10);
+        tsv_unescape(pc.topic); /* as recovery does: a table name may hold a tab or a backslash */
+        tsv_unescape(pc.state);
+        tsv_unescape(pc.insert_id);
+        tsv_unescape(pc.table);
         pieces = xrealloc(pieces, n + 1, sizeof *pieces);
         pieces[n++] = pc;
     }

@@ -46,7 +46,7 @@ typedef struct {
     uint64_t rows;
 } ledger_piece;
 
-/* Parses verify's answer (modified: split in place; it must outlive the pieces)
+/* Parses verify's answer (modified: split and unescaped in place; it must outlive the pieces)
  * into a new array of *npieces pieces (free() it), one per line; missing fields read as "" (0).
  */
 ledger_piece *ledger_parse_pieces(char *answer, size_t *npieces);

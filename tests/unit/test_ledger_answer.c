@@ -96,10 +96,11 @@ static void test_pieces(void **state)
     (void)state;
     char text[] = "orders\t3\t100\t199\tdone\tab.1\titems\t42\n"
                   "orders\t0\t5\t9\trecovered\tcd\t\t0\n"
-                  "short\t1\n";
+                  "short\t1\n"
+                  "orders\t1\t0\t0\tdone\tef\tdb.a\\tb\\\\c\t1\n";
     size_t n;
     ledger_piece *p = ledger_parse_pieces(text, &n);
-    assert_int_equal(n, 3);
+    assert_int_equal(n, 4);
     assert_string_equal(p[0].topic, "orders");
     assert_int_equal(p[0].partition, 3);
     assert_int_equal(p[0].first, 100);
@@ -114,6 +115,7 @@ static void test_pieces(void **state)
     assert_int_equal(p[2].partition, 1);
     assert_string_equal(p[2].table, "");
     assert_int_equal(p[2].rows, 0);
+    assert_string_equal(p[3].table, "db.a\tb\\c"); /* TSV-escaped, as recovery reads it */
     free(p);
     assert_null(ledger_parse_pieces(NULL, &n));
     assert_int_equal(n, 0);
