@@ -170,14 +170,15 @@ int command_verify(const config *cfg, FILE *out)
         }
         trows[t] += pieces[k].rows;
     }
+    strbuf count = {0}; /* not answer: the pieces' strings point into it */
     for (size_t t = 0; t < nt; t++) {
         strbuf_reset(&sql);
-        strbuf_reset(&answer);
+        strbuf_reset(&count);
         strbuf_puts(&sql, "SELECT count() FROM ");
         ch_quote_table(&sql, cfg->database, tables[t]);
-        if (ch_exec(ch, sql.data, &answer, NULL, err, sizeof err) == CH_OK && answer.data)
+        if (ch_exec(ch, sql.data, &count, NULL, err, sizeof err) == CH_OK && count.data)
             fprintf(out, "table %s: ledger %llu rows, count() %lld\n", tables[t],
-                    (unsigned long long)trows[t], atoll(answer.data));
+                    (unsigned long long)trows[t], atoll(count.data));
         else
             fprintf(out, "table %s: ledger %llu rows, count() unknown (%s)\n", tables[t],
                     (unsigned long long)trows[t], err);
@@ -188,6 +189,7 @@ int command_verify(const config *cfg, FILE *out)
     free(pieces);
     strbuf_free(&sql);
     strbuf_free(&answer);
+    strbuf_free(&count);
     ch_close(ch);
     group_offsets_close(&g);
     return gaps || overlaps ? 1 : 0;
