@@ -29,8 +29,8 @@ void insert_group_free(insert_group *g)
     free(g->rtables);
 }
 
-/* Parses one line of the recovery query into the groups. */
-static void take_line(char *line, insert_group **groups, size_t *ngroups)
+/* Parses one line of the recovery query into the groups; max_k: the answer's line count. */
+static void take_line(char *line, size_t max_k, insert_group **groups, size_t *ngroups)
 {
     char *f[8];
     size_t n = 0;
@@ -47,6 +47,8 @@ static void take_line(char *line, insert_group **groups, size_t *ngroups)
     if (n != 8) return;
     for (size_t i = 0; i < 8; i++)
         tsv_unescape(f[i]);
+    long long kk = atoll(f[5]); /* from 1; 0: no tables (LEFT ARRAY JOIN of an empty array) */
+    if (kk > 0 && (unsigned long long)kk > max_k) return; /* k tables take k lines */
     /* insert_id state first last since k table rows */
     insert_group *g = NULL;
     int64_t first = atoll(f[2]);
@@ -61,7 +63,6 @@ static void take_line(char *line, insert_group **groups, size_t *ngroups)
         g->last = atoll(f[3]);
         g->since = atoll(f[4]);
     }
-    long long kk = atoll(f[5]); /* from 1; 0: no tables (LEFT ARRAY JOIN of an empty array) */
     size_t k = kk > 0 ? (size_t)(kk - 1) : 0;
     uint64_t rows = strtoull(f[7], NULL, 10);
     if (strcmp(f[1], "recovered") == 0) {
@@ -92,8 +93,11 @@ void ledger_parse_groups(char *answer, insert_group **groups, size_t *ngroups)
 {
     *groups = NULL;
     *ngroups = 0;
+    size_t lines = 1;
+    for (const char *c = answer; c && *c; c++)
+        lines += *c == '\n';
     for (char *line; (line = tsv_line(&answer));)
-        take_line(line, groups, ngroups);
+        take_line(line, lines, groups, ngroups);
 }
 
 ledger_piece *ledger_parse_pieces(char *answer, size_t *npieces)

@@ -1,7 +1,8 @@
 /*
  * ledger_answer — the insert ledger's rows (ledger.h) as ClickHouse answers them, parsed: the
  * TabSeparated answers of recovery's query (ledger.c) and of `cdcpipe verify` (verify.c). Pure
- * functions on text from outside the process (tests/fuzz/fuzz_tsv.c).
+ * functions on text from outside the process (tests/fuzz/fuzz_tsv.c): a corrupt answer makes
+ * rows skipped or wrong, never a crash.
  */
 #ifndef CDCPIPE_LEDGER_ANSWER_H
 #define CDCPIPE_LEDGER_ANSWER_H
@@ -28,7 +29,9 @@ typedef struct {
 
 /* Parses recovery's answer (modified: split and unescaped in place) into *groups (*ngroups of
  * them, in order of first appearance; each freed with insert_group_free, then the array). Lines
- * without 8 fields are skipped. */
+ * that cannot be rows of the query are skipped: those without 8 fields, and those whose k is
+ * larger than the answer's line count (an array of k tables takes k lines; such a k would size an
+ * allocation). */
 void ledger_parse_groups(char *answer, insert_group **groups, size_t *ngroups);
 void insert_group_free(insert_group *g);
 
