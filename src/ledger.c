@@ -14,10 +14,10 @@
 
 #include "cdcpipe/clock.h"
 #include "cdcpipe/crash_point.h"
+#include "cdcpipe/ledger_answer.h"
 #include "cdcpipe/log.h"
 #include "cdcpipe/query_log.h"
 #include "cdcpipe/signals.h"
-#include "cdcpipe/tsv.h"
 #include "cdcpipe/xalloc.h"
 
 #define RETRY_FIRST_MS 200
@@ -312,39 +312,6 @@ void ledger_handed_back(ledger *l)
 
 /* ---- recovery ---- */
 
-/* The ledger rows of one flush for one segment of the partition (same insert_id and range). */
-typedef struct {
-    char *id;
-    int64_t first, last, since;
-    bool intent, done, recovered;
-    /* per INSERT k (intent/done): table and rows of this partition */
-    char **ktable;
-    uint64_t *krows;
-    size_t nk;
-    /* the recovered row's landed tables */
-    char **rtables;
-    size_t nr;
-} insert_group;
-
-static void group_free(insert_group *g)
-{
-    free(g->id);
-    for (size_t k = 0; k < g->nk; k++)
-        free(g->ktable[k]);
-    free(g->ktable);
-    free(g->krows);
-    for (size_t k = 0; k < g->nr; k++)
-        free(g->rtables[k]);
-    free(g->rtables);
-}
-
-static bool has_name(char *const *names, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(names[i], name) == 0) return true;
-    return false;
-}
-
 static void add_range(part_entry *e, int64_t first, int64_t last, char **tables, size_t ntables)
 {
     e->ranges = xrealloc(e->ranges, e->nranges + 1, sizeof *e->ranges);
@@ -433,7 +400,7 @@ static insert_result resolve_intent(ledger *l, inserter *in, const insert_group 
     char qid[200];
     for (size_t k = 0; k < g->nk; k++) {
         const char *table = g->ktable[k];
-        if (g->krows[k] == 0 || has_name(*landed, *nlanded, table)) continue;
+        if (g->krows[k] == 0 || ledger_names_have(*landed, *nlanded, table)) continue;
         bool all = true, partial = false;
         for (size_t j = 0; j < g->nk; j++) { /* every INSERT of that table with our rows */
             if (g->krows[j] == 0 || strcmp(g->ktable[j], table) != 0) continue;
@@ -461,65 +428,6 @@ static insert_result resolve_intent(ledger *l, inserter *in, const insert_group 
     return INSERT_OK;
 }
 
-/* Parses one line of the recovery query into the groups. */
-static void take_line(char *line, insert_group **groups, size_t *ngroups)
-{
-    char *f[8];
-    size_t n = 0;
-    for (char *p = line; n < 8; n++) {
-        f[n] = p;
-        char *tab = strchr(p, '\t');
-        if (!tab) {
-            n++;
-            break;
-        }
-        *tab = '\0';
-        p = tab + 1;
-    }
-    if (n != 8) return;
-    for (size_t i = 0; i < 8; i++)
-        tsv_unescape(f[i]);
-    /* insert_id state first last since k table rows */
-    insert_group *g = NULL;
-    int64_t first = atoll(f[2]);
-    for (size_t i = 0; i < *ngroups; i++) /* one flush, one segment of the partition */
-        if (strcmp((*groups)[i].id, f[0]) == 0 && (*groups)[i].first == first) g = &(*groups)[i];
-    if (!g) {
-        *groups = xrealloc(*groups, *ngroups + 1, sizeof **groups);
-        g = &(*groups)[(*ngroups)++];
-        memset(g, 0, sizeof *g);
-        g->id = xstrdup(f[0]);
-        g->first = atoll(f[2]);
-        g->last = atoll(f[3]);
-        g->since = atoll(f[4]);
-    }
-    long long kk = atoll(f[5]); /* from 1; 0: no tables (LEFT ARRAY JOIN of an empty array) */
-    size_t k = kk > 0 ? (size_t)(kk - 1) : 0;
-    uint64_t rows = strtoull(f[7], NULL, 10);
-    if (strcmp(f[1], "recovered") == 0) {
-        g->recovered = true;
-        if (kk > 0 && rows > 0 && !has_name(g->rtables, g->nr, f[6])) {
-            g->rtables = xrealloc(g->rtables, g->nr + 1, sizeof *g->rtables);
-            g->rtables[g->nr++] = xstrdup(f[6]);
-        }
-        return;
-    }
-    if (strcmp(f[1], "done") == 0) g->done = true;
-    if (strcmp(f[1], "intent") == 0) g->intent = true;
-    if (kk <= 0) return;
-    if (k >= g->nk) {
-        g->ktable = xrealloc(g->ktable, k + 1, sizeof *g->ktable);
-        g->krows = xrealloc(g->krows, k + 1, sizeof *g->krows);
-        for (size_t i = g->nk; i <= k; i++) {
-            g->ktable[i] = NULL;
-            g->krows[i] = 0;
-        }
-        g->nk = k + 1;
-    }
-    if (!g->ktable[k]) g->ktable[k] = xstrdup(f[6]);
-    g->krows[k] = rows;
-}
-
 /* Reads the ledger rows of e's partition ending at or after `from` and works out, per range,
  * the tables whose rows are in ClickHouse. */
 static insert_result recover(ledger *l, inserter *in, part_entry *e, int64_t from)
@@ -545,14 +453,9 @@ static insert_result recover(ledger *l, inserter *in, part_entry *e, int64_t fro
         strbuf_free(&answer);
         return r;
     }
-    insert_group *groups = NULL;
-    size_t ngroups = 0;
-    for (char *line = answer.data; line && *line;) {
-        char *end = strchr(line, '\n');
-        if (end) *end = '\0';
-        take_line(line, &groups, &ngroups);
-        line = end ? end + 1 : NULL;
-    }
+    insert_group *groups;
+    size_t ngroups;
+    ledger_parse_groups(answer.data, &groups, &ngroups);
     strbuf_free(&answer);
     strbuf body = {0};
     size_t skipped_ranges = 0;
@@ -562,7 +465,8 @@ static insert_result recover(ledger *l, inserter *in, part_entry *e, int64_t fro
         size_t nlanded = 0;
         if (g->done) { /* every table with our rows */
             for (size_t k = 0; k < g->nk; k++)
-                if (g->ktable[k] && g->krows[k] > 0 && !has_name(landed, nlanded, g->ktable[k])) {
+                if (g->ktable[k] && g->krows[k] > 0 &&
+                    !ledger_names_have(landed, nlanded, g->ktable[k])) {
                     landed = xrealloc(landed, nlanded + 1, sizeof *landed);
                     landed[nlanded++] = xstrdup(g->ktable[k]);
                 }
@@ -605,7 +509,7 @@ static insert_result recover(ledger *l, inserter *in, part_entry *e, int64_t fro
     }
     strbuf_free(&body);
     for (size_t i = 0; i < ngroups; i++)
-        group_free(&groups[i]);
+        insert_group_free(&groups[i]);
     free(groups);
     if (r != INSERT_OK) {
         clear_ranges(e);
@@ -687,7 +591,7 @@ void ledger_event_end(ledger *l)
 bool ledger_skip_row(ledger *l, const char *table)
 {
     for (size_t i = 0; i < l->ncovering; i++)
-        if (has_name(l->covering[i]->tables, l->covering[i]->ntables, table)) {
+        if (ledger_names_have(l->covering[i]->tables, l->covering[i]->ntables, table)) {
             l->ev_skipped++;
             return true;
         }

@@ -9,6 +9,7 @@
 
 #include "cdcpipe/errbuf.h"
 #include "cdcpipe/strbuf.h"
+#include "cdcpipe/tsv.h"
 #include "cdcpipe/xalloc.h"
 
 /* The WHERE condition for id and the ids below it (ids are [A-Za-z0-9._-]: no quoting needed). */
@@ -24,6 +25,20 @@ static ql_status classify(ch_status st, const ch_failure *f)
     /* 60 UNKNOWN_TABLE (no query_log configured), access refused, or anything else permanent */
     (void)f;
     return QL_UNAVAILABLE;
+}
+
+void query_log_parse(char *answer, ql_result *out)
+{
+    for (char *line; (line = tsv_line(&answer));) {
+        char *tab = strchr(line, '\t');
+        if (tab) {
+            *tab = '\0';
+            out->ids = xrealloc(out->ids, out->count + 1, sizeof *out->ids);
+            out->finished = xrealloc(out->finished, out->count + 1, sizeof *out->finished);
+            out->ids[out->count] = xstrdup(line);
+            out->finished[out->count++] = atoi(tab + 1) != 0;
+        }
+    }
 }
 
 ql_status query_log_lookup(ch_client *ch, const char *id, int64_t since_unix, ql_result *out,
@@ -62,19 +77,7 @@ ql_status query_log_lookup(ch_client *ch, const char *id, int64_t since_unix, ql
         rc = classify(st, &f);
         goto done;
     }
-    for (char *line = answer.data; line && *line;) {
-        char *end = strchr(line, '\n');
-        if (end) *end = '\0';
-        char *tab = strchr(line, '\t');
-        if (tab) {
-            *tab = '\0';
-            out->ids = xrealloc(out->ids, out->count + 1, sizeof *out->ids);
-            out->finished = xrealloc(out->finished, out->count + 1, sizeof *out->finished);
-            out->ids[out->count] = xstrdup(line);
-            out->finished[out->count++] = atoi(tab + 1) != 0;
-        }
-        line = end ? end + 1 : NULL;
-    }
+    query_log_parse(answer.data, out);
 done:
     strbuf_free(&sql);
     strbuf_free(&answer);

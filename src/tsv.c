@@ -3,6 +3,9 @@
  */
 #include "cdcpipe/tsv.h"
 
+#include <stddef.h>
+#include <string.h>
+
 void tsv_unescape(char *s)
 {
     char *out = s;
@@ -37,4 +40,26 @@ void tsv_unescape(char *s)
         }
     }
     *out = '\0';
+}
+
+char *tsv_line(char **p)
+{
+    char *line = *p;
+    if (!line || !*line) return NULL;
+    char *end = strchr(line, '\n');
+    if (end) *end = '\0';
+    *p = end ? end + 1 : NULL;
+    return line;
+}
+
+char *tsv_field(char **p)
+{
+    char *s = *p, *tab = strchr(s, '\t');
+    if (tab) {
+        *tab = '\0';
+        *p = tab + 1;
+    } else {
+        *p = s + strlen(s);
+    }
+    return s;
 }

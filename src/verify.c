@@ -9,40 +9,20 @@
 #include "cdcpipe/clickhouse.h"
 #include "cdcpipe/group_offsets.h"
 #include "cdcpipe/ledger.h"
+#include "cdcpipe/ledger_answer.h"
 #include "cdcpipe/log.h"
 #include "cdcpipe/strbuf.h"
 #include "cdcpipe/xalloc.h"
 
-/* One (range, table) of a 'done' or 'recovered' row; table "" for a range without rows. */
-typedef struct {
-    char *topic;
-    int32_t partition;
-    int64_t first, last;
-    char *state, *insert_id, *table;
-    uint64_t rows;
-} piece;
-
 static int by_place(const void *a, const void *b)
 {
-    const piece *x = a, *y = b;
+    const ledger_piece *x = a, *y = b;
     int c = strcmp(x->topic, y->topic);
     if (c) return c;
     if (x->partition != y->partition) return x->partition < y->partition ? -1 : 1;
     c = strcmp(x->table, y->table);
     if (c) return c;
     return x->first < y->first ? -1 : x->first > y->first;
-}
-
-static char *field(char **p)
-{
-    char *s = *p, *tab = strchr(s, '\t');
-    if (tab) {
-        *tab = '\0';
-        *p = tab + 1;
-    } else {
-        *p = s + strlen(s);
-    }
-    return s;
 }
 
 static int64_t max64(int64_t a, int64_t b)
@@ -89,25 +69,8 @@ int command_verify(const config *cfg, FILE *out)
         group_offsets_close(&g);
         return 2;
     }
-    piece *pieces = NULL;
-    size_t n = 0;
-    for (char *line = answer.data; line && *line;) {
-        char *end = strchr(line, '\n');
-        if (end) *end = '\0';
-        char *p = line;
-        piece pc;
-        pc.topic = field(&p);
-        pc.partition = atoi(field(&p));
-        pc.first = atoll(field(&p));
-        pc.last = atoll(field(&p));
-        pc.state = field(&p);
-        pc.insert_id = field(&p);
-        pc.table = field(&p);
-        pc.rows = strtoull(field(&p), NULL, 10);
-        pieces = xrealloc(pieces, n + 1, sizeof *pieces);
-        pieces[n++] = pc;
-        line = end ? end + 1 : NULL;
-    }
+    size_t n;
+    ledger_piece *pieces = ledger_parse_pieces(answer.data, &n);
     qsort(pieces, n, sizeof *pieces, by_place);
 
     size_t gaps = 0, overlaps = 0;
@@ -167,9 +130,9 @@ int command_verify(const config *cfg, FILE *out)
         free(first);
         free(last);
         /* overlaps per table: pieces are sorted by topic, partition, table, first */
-        const piece *widest = NULL;
+        const ledger_piece *widest = NULL;
         for (size_t k = 0; k < n; k++) {
-            const piece *pc = &pieces[k];
+            const ledger_piece *pc = &pieces[k];
             if (pc->partition != gp->partition || strcmp(pc->topic, gp->topic) != 0 ||
                 pc->rows == 0 || !pc->table[0])
                 continue;
@@ -207,14 +170,15 @@ int command_verify(const config *cfg, FILE *out)
         }
         trows[t] += pieces[k].rows;
     }
+    strbuf count = {0}; /* not answer: the pieces' strings point into it */
     for (size_t t = 0; t < nt; t++) {
         strbuf_reset(&sql);
-        strbuf_reset(&answer);
+        strbuf_reset(&count);
         strbuf_puts(&sql, "SELECT count() FROM ");
         ch_quote_table(&sql, cfg->database, tables[t]);
-        if (ch_exec(ch, sql.data, &answer, NULL, err, sizeof err) == CH_OK && answer.data)
+        if (ch_exec(ch, sql.data, &count, NULL, err, sizeof err) == CH_OK && count.data)
             fprintf(out, "table %s: ledger %llu rows, count() %lld\n", tables[t],
-                    (unsigned long long)trows[t], atoll(answer.data));
+                    (unsigned long long)trows[t], atoll(count.data));
         else
             fprintf(out, "table %s: ledger %llu rows, count() unknown (%s)\n", tables[t],
                     (unsigned long long)trows[t], err);
@@ -225,6 +189,7 @@ int command_verify(const config *cfg, FILE *out)
     free(pieces);
     strbuf_free(&sql);
     strbuf_free(&answer);
+    strbuf_free(&count);
     ch_close(ch);
     group_offsets_close(&g);
     return gaps || overlaps ? 1 : 0;

@@ -36,6 +36,10 @@ typedef struct {
 ql_status query_log_lookup(ch_client *ch, const char *id, int64_t since_unix, ql_result *out,
                            char *err, size_t errlen);
 
+/* Adds the lines "<query id>\t<0|1>" of the query_log answer (split in place; lines without a
+ * tab are skipped) to out (zeroed or filled before). */
+void query_log_parse(char *answer, ql_result *out);
+
 /* Whether `id` is in r and finished. */
 bool query_log_finished(const ql_result *r, const char *id);
 /* Whether some id "<id>.<k>..." below id finished (a narrowing slice landed). */
