@@ -2,21 +2,26 @@
 """ch_proxy.py — an HTTP proxy in front of ClickHouse for integration tests.
 
 Usage: ch_proxy.py PORT_FILE UPSTREAM_URL [--log-inserts FILE] [--slow PREFIX SECONDS]
+                   [--hold PREFIX GATE_FILE]
 
 Listens on a free loopback port (written to PORT_FILE once listening) and forwards every POST to
 UPSTREAM_URL with its Content-Encoding, answering with ClickHouse's status and body.
   --log-inserts FILE   per INSERT, appends "<encoding> <bytes sent> <bytes decoded>" (the body
                        decoded with the standard tools, as ClickHouse will read it)
   --slow PREFIX S      waits S seconds before forwarding a body that starts with PREFIX
+  --hold PREFIX GATE   holds every body that starts with PREFIX until GATE_FILE exists (at most
+                       300 s), appending a line to GATE_FILE.held when it starts holding one
 """
 import gzip, http.server, os, subprocess, sys, time, urllib.error, urllib.request
 
 port_file, upstream = sys.argv[1], sys.argv[2].rstrip("/")
-log_inserts, slow_prefix, slow_seconds = None, None, 0.0
+log_inserts, slow_prefix, slow_seconds, hold_prefix, gate = None, None, 0.0, None, None
 args = sys.argv[3:]
 while args:
     if args[0] == "--log-inserts":
         log_inserts, args = args[1], args[2:]
+    elif args[0] == "--hold":
+        hold_prefix, gate, args = args[1].encode(), args[2], args[3:]
     elif args[0] == "--slow":
         slow_prefix, slow_seconds, args = args[1].encode(), float(args[2]), args[3:]
     else:
@@ -37,6 +42,12 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         enc = self.headers.get("Content-Encoding", "none")
         if slow_prefix is not None and body.startswith(slow_prefix):
             time.sleep(slow_seconds)
+        if hold_prefix is not None and body.startswith(hold_prefix) and not os.path.exists(gate):
+            with open(gate + ".held", "a") as f:
+                f.write("held\n")
+            deadline = time.monotonic() + 300
+            while not os.path.exists(gate) and time.monotonic() < deadline:
+                time.sleep(0.05)
         req = urllib.request.Request(upstream + self.path, data=body, method="POST")
         if enc != "none":
             req.add_header("Content-Encoding", enc)
