@@ -18,8 +18,6 @@
 #include "cdcpipe/signals.h"
 #include "cdcpipe/xalloc.h"
 
-#define WAIT_SLICE_MS 100
-
 struct flusher {
     const config *cfg;
     unsigned index;
@@ -110,15 +108,7 @@ static insert_result wait_before_retry(void *ud, int ms)
     }
     if (!atomic_exchange(&fl->retrying, true))
         log_info("worker %u: consumption paused until ClickHouse takes the batch", fl->index);
-    int64_t until = clock_ms() + ms;
-    sig_atomic_t stopped = signals_stop_requested;
-    for (int64_t now = clock_ms(); now < until && signals_stop_requested == stopped;
-         now = clock_ms()) {
-        if (fl->hooks.revoke_asked(fl->hooks.ud)) return INSERT_HANDED_BACK;
-        metrics_heartbeat(fl->n, fl->index);
-        inserter_sleep(until - now < WAIT_SLICE_MS ? (int)(until - now) : WAIT_SLICE_MS);
-    }
-    return INSERT_OK;
+    return inserter_wait_paused(ms, fl->hooks.revoke_asked, fl->hooks.ud, fl->n, fl->index);
 }
 
 /* Whether to stop retrying: after SIGINT/SIGTERM, once --shutdown-timeout has passed; inside a

@@ -20,6 +20,21 @@
 #define RETRY_FIRST_MS 200
 #define RETRY_MAX_MS   10000
 
+insert_result inserter_wait_paused(int ms, bool (*revoked)(void *ud), void *ud, metrics *counters,
+                                   unsigned thread)
+{
+    enum { SLICE_MS = 100 };
+    int64_t until = clock_ms() + ms;
+    sig_atomic_t stopped = signals_stop_requested;
+    for (int64_t now = clock_ms(); now < until && signals_stop_requested == stopped;
+         now = clock_ms()) {
+        if (revoked(ud)) return INSERT_HANDED_BACK;
+        metrics_heartbeat(counters, thread);
+        inserter_sleep(until - now < SLICE_MS ? (int)(until - now) : SLICE_MS);
+    }
+    return INSERT_OK;
+}
+
 void inserter_sleep(int ms)
 {
     sig_atomic_t stopped = signals_stop_requested;

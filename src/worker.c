@@ -63,7 +63,6 @@ typedef struct {
 struct worker {
     unsigned index;
     const config *cfg;
-    kafka_consumer *kafka; /* commits only */
     dl_sink *dead_letters; /* shared with the other workers */
     metrics *n;            /* shared with every thread (metrics.h: atomic) */
     pthread_t thread;
@@ -175,15 +174,7 @@ static insert_result wait_before_retry(void *ud, int ms)
     worker *w = ud;
     if (!atomic_exchange(&w->retrying, true))
         log_info("worker %u: consumption paused until ClickHouse answers", w->index);
-    int64_t until = clock_ms() + ms;
-    sig_atomic_t stopped = signals_stop_requested;
-    for (int64_t now = clock_ms(); now < until && signals_stop_requested == stopped;
-         now = clock_ms()) {
-        if (revoke_asked(w)) return INSERT_HANDED_BACK;
-        metrics_heartbeat(w->n, w->index);
-        inserter_sleep(until - now < WAIT_SLICE_MS ? (int)(until - now) : WAIT_SLICE_MS);
-    }
-    return INSERT_OK;
+    return inserter_wait_paused(ms, revoke_asked, w, w->n, w->index);
 }
 
 /* One of the worker's own statements went through: its partitions may be fetched again (unless
@@ -788,7 +779,6 @@ worker *worker_start(unsigned index, const config *cfg, const char *script_path,
     w->n = counters;
     w->index = index;
     w->cfg = cfg;
-    w->kafka = kafka;
     w->dead_letters = dead_letters;
     w->last_flush_ms = clock_ms();
     pthread_mutex_init(&w->lock, NULL);

@@ -88,6 +88,13 @@ insert_result inserter_pause(inserter *in, int ms, const char *why);
  * retry_ms (or until a stop request). Returns 0, or -1 after logging why. */
 int inserter_run_ddl(inserter *in, script *s, int retry_ms);
 
+/* A wait between two retries with the caller's partitions paused: ms in slices of 100 ms, each a
+ * heartbeat of `thread` (metrics_heartbeat, /healthz). INSERT_HANDED_BACK as soon as revoked(ud)
+ * says partitions are being taken away; INSERT_OK after ms, or earlier when a stop is requested
+ * meanwhile. @locality: a worker or its insert thread. */
+insert_result inserter_wait_paused(int ms, bool (*revoked)(void *ud), void *ud, metrics *counters,
+                                   unsigned thread);
+
 /* Sleeps up to ms; wakes early when a stop is requested meanwhile (signals.h). */
 void inserter_sleep(int ms);
 

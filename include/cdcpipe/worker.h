@@ -36,9 +36,10 @@
 
 typedef struct worker worker;
 
-/* Creates worker number `index` and starts its thread. It loads cfg's script (script_path) into a
- * Lua state of its own, and opens its own ClickHouse connection unless cfg->dry_run (then it
- * prints rows to stdout). kafka is used for commits only; dead_letters is shared (dead_letter.h
+/* Creates worker number `index` and starts its thread and its insert thread (flusher.h). It loads
+ * cfg's script (script_path) into a Lua state of its own, and opens two ClickHouse connections
+ * (its own statements; the inserts) unless cfg->dry_run (then it prints rows to stdout). kafka is
+ * used for commits only, by the insert thread; dead_letters is shared (dead_letter.h
  * locks); counters is the one metrics instance of the run, shared by every worker (its updates
  * are atomic): the worker counts its events there, beats its /healthz heartbeat (slot `index`)
  * and shows its rows waiting. Returns NULL with err when the script or the connection cannot be
