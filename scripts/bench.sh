@@ -3,7 +3,8 @@
 # baselines and competitors measured in the same run so the figures compare across machines.
 #
 # Usage: scripts/bench.sh [-n N] [--keep] [--run-dir DIR] [--binary PATH] [--services-env FILE]
-#                         [--cdcpipe-variant NAME:ARGS]... [--scrape-pairs K] [--no-kafka-engine]
+#                         [--cdcpipe-variant NAME:ARGS]... [--variant-binary NAME:PATH]...
+#                         [--scrape-pairs K] [--no-kafka-engine]
 #                         [--no-callgrind] [--kafka-engine-timeout S] [--partitions P] [--null-table]
 #
 #   -n N                 events per schema mode (default 200000)
@@ -24,6 +25,10 @@
 #                        runs, and the notes give its throughput ÷ the first variant's: the cost
 #                        of the endpoint and of a scraping Prometheus, e.g.
 #                          --cdcpipe-variant default: --cdcpipe-variant scraped:'--metrics 127.0.0.1:0'
+#   --variant-binary NAME:PATH  variant NAME runs the cdcpipe at PATH instead of --binary: a build of
+#                        an earlier commit measured in the same run (e.g. --cdcpipe-variant
+#                        base: --variant-binary base:/tmp/base/build-bench/cdcpipe
+#                        --cdcpipe-variant default:)
 #   --scrape-pairs K     for such a variant, K more pairs of runs (the first variant and it, in
 #                        alternating order, each into a fresh database and group) after its own:
 #                        the note gives the median of the K+1 pairs' events/s ratios, their range
@@ -108,6 +113,7 @@ CALLGRIND=1
 PARTITIONS=1
 NULL_TABLE=0
 VARIANT_SPECS=()
+declare -A VARIANT_BINARY=() # NAME -> PATH (--variant-binary)
 SCRAPE_PAIRS=4
 
 die() { echo "bench.sh: $*" >&2; exit 1; }
@@ -125,6 +131,11 @@ while (($#)); do
     --binary) (($# >= 2)) || usage; BINARY=$2; shift 2 ;;
     --services-env) (($# >= 2)) || usage; SERVICES_ENV=$2; shift 2 ;;
     --cdcpipe-variant) (($# >= 2)) || usage; VARIANT_SPECS+=("$2"); shift 2 ;;
+    --variant-binary)
+      (($# >= 2)) && [[ $2 == *:* ]] || usage
+      VARIANT_BINARY[${2%%:*}]=${2#*:}
+      shift 2
+      ;;
     --scrape-pairs) (($# >= 2)) || usage; SCRAPE_PAIRS=$2; shift 2 ;;
     --no-kafka-engine) KAFKA_ENGINE=0; shift ;;
     --kafka-engine-timeout) (($# >= 2)) || usage; KE_TIMEOUT=$2; shift 2 ;;
@@ -170,6 +181,9 @@ stop_scraper() {
 declare -A FIRST_WALL=() # per schema mode: the first variant's wall time
 declare -A FIRST_CPU=()  # and its process CPU seconds
 
+# variant_binary I: the cdcpipe variant I runs (--variant-binary, else --binary).
+variant_binary() { printf '%s' "${VARIANT_BINARY[${VARIANT_NAMES[$1]}]:-$BINARY}"; }
+
 # scraped_run MODE TOPIC I TAG: one measured --once run of variant I (scraped 10/s when its args
 # hold --metrics) into a fresh database and group; M_WALL, M_CPU as run_measured sets them.
 scraped_run() {
@@ -179,7 +193,7 @@ scraped_run() {
   DATABASES+=("$db")
   ch "CREATE DATABASE $db" >/dev/null
   start_scraper "$i" "$v-$i-$tag"
-  measure "cdcpipe-$v-$i-$tag" "$BINARY" --once --from beginning -b "$KAFKA_BROKERS" -t "$topic" \
+  measure "cdcpipe-$v-$i-$tag" "$(variant_binary "$i")" --once --from beginning -b "$KAFKA_BROKERS" -t "$topic" \
     -g "cdcpipe-bench-$TID-$v-c$i-$tag" --clickhouse "$CLICKHOUSE_URL" --database "$db" \
     "${extra[@]}" "$PIPELINE"
   stop_scraper
@@ -232,6 +246,10 @@ for spec in "${VARIANT_SPECS[@]}"; do
   VARIANT_NAMES+=("$name")
   VARIANT_ARGS+=("${spec#*:}")
   VARIANT_SKIP+=(0)
+done
+for name in "${!VARIANT_BINARY[@]}"; do
+  [[ " ${VARIANT_NAMES[*]} " == *" $name "* ]] || die "--variant-binary: no --cdcpipe-variant named '$name'"
+  [[ -x ${VARIANT_BINARY[$name]} ]] || die "--variant-binary $name: ${VARIANT_BINARY[$name]} is not an executable"
 done
 NOTES=()
 
@@ -738,7 +756,7 @@ for v in "${MODES[@]}"; do
     log "$v: cdcpipe $name (${VARIANT_ARGS[i]:-no extra flags}) --once into $into"
     start_scraper "$i" "$v-$name"
     scraper=$SCRAPER
-    run_measured "cdcpipe-$v-$name" "$BINARY" --once --from beginning -b "$KAFKA_BROKERS" -t "$topic" \
+    run_measured "cdcpipe-$v-$name" "$(variant_binary "$i")" --once --from beginning -b "$KAFKA_BROKERS" -t "$topic" \
       -g "cdcpipe-bench-$TID-$v-c$i" --clickhouse "$CLICKHOUSE_URL" --database "$db" \
       "${extra[@]}" "$PIPELINE"
     stop_scraper
