@@ -197,26 +197,22 @@ static const unsigned char *skip_digits(const unsigned char *p, const unsigned c
     return p;
 }
 
-/* f->p at '"': validates the string, sets its raw bytes (between the quotes) and whether it has
- * escapes, and moves past the closing quote. Only escapes the general path decodes the same way
- * are accepted: a \u surrogate must be a high one followed by a \u low one. */
-static bool scan_string(parser *f, const unsigned char **start, size_t *n, bool *escaped)
+/* p just after a string's opening quote: validates the string up to its closing quote and
+ * returns where that quote is, or NULL; *escaped is set when it has escapes. Only escapes the
+ * general path decodes the same way are accepted: a \u surrogate must be a high one followed by
+ * a \u low one. */
+static inline const unsigned char *string_end(const unsigned char *p, const unsigned char *end,
+                                              bool *escaped)
 {
-    const unsigned char *p = f->p + 1, *end = f->end;
-    bool esc = false;
-    *start = p;
     for (;;) {
         p = skip_plain(p, end);
-        if (p >= end) return false;
+        if (p >= end) return NULL;
         switch (string_class[*p]) {
         case C_QUOTE:
-            *n = (size_t)(p - *start);
-            *escaped = esc;
-            f->p = p + 1;
-            return true;
+            return p;
         case C_BACKSLASH:
-            esc = true;
-            if (end - p < 2) return false;
+            *escaped = true;
+            if (end - p < 2) return NULL;
             switch (p[1]) {
             case '"':
             case '\\':
@@ -230,11 +226,11 @@ static bool scan_string(parser *f, const unsigned char **start, size_t *n, bool 
                 break;
             case 'u': {
                 unsigned cp, lo;
-                if (end - p < 6 || !hex4(p + 2, &cp)) return false;
+                if (end - p < 6 || !hex4(p + 2, &cp)) return NULL;
                 if (cp >= 0xd800 && cp <= 0xdfff) {
                     if (cp >= 0xdc00 || end - p < 12 || p[6] != '\\' || p[7] != 'u' ||
                         !hex4(p + 8, &lo) || lo < 0xdc00 || lo > 0xdfff)
-                        return false;
+                        return NULL;
                     p += 12;
                 } else {
                     p += 6;
@@ -242,20 +238,35 @@ static bool scan_string(parser *f, const unsigned char **start, size_t *n, bool 
                 break;
             }
             default:
-                return false;
+                return NULL;
             }
             break;
         case C_CONTROL:
-            return false;
+            return NULL;
         default: { /* a run of non-ASCII bytes: strict UTF-8 as the general path checks it */
             const unsigned char *q = p + 1;
             while (q < end && *q >= 0x80)
                 q++;
-            if (!utf8_valid(p, (size_t)(q - p))) return false;
+            if (!utf8_valid(p, (size_t)(q - p))) return NULL;
             p = q;
         }
         }
     }
+}
+
+/* f->p at '"': validates the string, sets its raw bytes (between the quotes) and whether it has
+ * escapes, and moves past the closing quote. */
+static bool scan_string(parser *f, const unsigned char **start, size_t *n, bool *escaped)
+{
+    const unsigned char *p = f->p + 1;
+    bool esc = false;
+    const unsigned char *q = string_end(p, f->end, &esc);
+    if (!q) return false;
+    *start = p;
+    *n = (size_t)(q - p);
+    *escaped = esc;
+    f->p = q + 1;
+    return true;
 }
 
 /* Appends the UTF-8 form of code point cp (at most U+10FFFF, no surrogate) to b. */
@@ -329,37 +340,47 @@ static void push_string(lua_State *L, const unsigned char *s, size_t n, bool esc
     luaL_pushresult(&b);
 }
 
-/* f->p at the first byte of a number: validates its syntax and moves past it; *integral: it
- * has neither fraction nor exponent. */
-static bool scan_number(parser *f, const unsigned char **start, size_t *n, bool *integral)
+/* p at the first byte of a number: validates its syntax and returns the byte after it, or
+ * NULL; *integral is cleared when it has a fraction or an exponent. */
+static inline const unsigned char *number_end(const unsigned char *p, const unsigned char *end,
+                                              bool *integral)
 {
-    const unsigned char *p = f->p, *end = f->end;
-    *start = p;
-    *integral = true;
     if (*p == '-') p++;
-    if (p >= end) return false;
+    if (p >= end) return NULL;
     if (*p == '0') {
         p++;
     } else if (*p >= '1' && *p <= '9') {
         p = skip_digits(p + 1, end);
     } else {
-        return false;
+        return NULL;
     }
     if (p < end && *p == '.') {
         *integral = false;
         p++;
-        if (p >= end || *p < '0' || *p > '9') return false;
+        if (p >= end || *p < '0' || *p > '9') return NULL;
         p = skip_digits(p + 1, end);
     }
     if (p < end && (*p == 'e' || *p == 'E')) {
         *integral = false;
         p++;
         if (p < end && (*p == '+' || *p == '-')) p++;
-        if (p >= end || *p < '0' || *p > '9') return false;
+        if (p >= end || *p < '0' || *p > '9') return NULL;
         p = skip_digits(p + 1, end);
     }
-    *n = (size_t)(p - *start);
-    f->p = p;
+    return p;
+}
+
+/* f->p at the first byte of a number: validates its syntax and moves past it; *integral: it
+ * has neither fraction nor exponent. */
+static bool scan_number(parser *f, const unsigned char **start, size_t *n, bool *integral)
+{
+    bool whole = true;
+    const unsigned char *q = number_end(f->p, f->end, &whole);
+    if (!q) return false;
+    *start = f->p;
+    *n = (size_t)(q - f->p);
+    *integral = whole;
+    f->p = q;
     return true;
 }
 
@@ -398,56 +419,109 @@ static int after_item(parser *f, unsigned char close)
     return 0;
 }
 
-/* Validates the value at f->p (no whitespace before it) and moves past it; depth counts the
- * containers open around it. members (when not NULL; the value is an object) counts its
- * members. */
-static bool skip_value(parser *f, int depth, size_t *members)
+/* Whitespace as the parser takes it: most texts have none between tokens, so one compare. */
+static inline const unsigned char *skip_ws_fast(const unsigned char *p, const unsigned char *end)
 {
-    const unsigned char *s;
-    size_t n;
-    bool esc, integral;
-    if (f->p >= f->end) return false;
-    switch (*f->p) {
+    if (p<end && * p> ' ') return p;
+    return skip_ws(p, end);
+}
+
+/* Validates the container (object or array) at f->p and moves past it: the same checks as
+ * build_value makes (grammar, depth, strings, numbers), in one loop over the bytes without
+ * recursion. depth counts the containers open around it; *members (when not NULL) counts the
+ * members of the container itself. The kinds of the open containers are bits of `object`
+ * (JSON_MAX_DEPTH of them at most). */
+static bool skip_container(parser *f, int depth, size_t *members)
+{
+    const unsigned char *p = f->p, *end = f->end;
+    uint64_t object[(JSON_MAX_DEPTH + 63) / 64] = {0};
+    int level = 0; /* containers open in this skip */
+    bool in_object;
+    size_t count = 0;
+
+open: /* p at '{' or '[' */
+    if (depth + level >= JSON_MAX_DEPTH) return false;
+    in_object = *p == '{';
+    if (in_object)
+        object[level >> 6] |= (uint64_t)1 << (level & 63);
+    else
+        object[level >> 6] &= ~((uint64_t)1 << (level & 63));
+    level++;
+    p = skip_ws_fast(p + 1, end);
+    if (p >= end) return false;
+    if (*p == (in_object ? '}' : ']')) {
+        p++;
+        goto closed;
+    }
+    if (!in_object) goto value;
+
+member: /* p at a member's name */
+    if (*p != '"') return false;
+    {
+        bool esc = false;
+        p = string_end(p + 1, end, &esc);
+        if (!p) return false;
+    }
+    p = skip_ws_fast(p + 1, end);
+    if (p >= end || *p != ':') return false;
+    p = skip_ws_fast(p + 1, end);
+    if (level == 1) count++;
+
+value: /* p at a value */
+    if (p >= end) return false;
+    switch (*p) {
     case '{':
-        if (depth >= JSON_MAX_DEPTH) return false;
-        f->p = skip_ws(f->p + 1, f->end);
-        if (f->p < f->end && *f->p == '}') {
-            f->p++;
-            return true;
-        }
-        for (;;) {
-            if (f->p >= f->end || *f->p != '"' || !scan_string(f, &s, &n, &esc)) return false;
-            f->p = skip_ws(f->p, f->end);
-            if (f->p >= f->end || *f->p != ':') return false;
-            f->p = skip_ws(f->p + 1, f->end);
-            if (!skip_value(f, depth + 1, NULL)) return false;
-            if (members) ++*members;
-            int end = after_item(f, '}');
-            if (end != 0) return end > 0;
-        }
     case '[':
-        if (depth >= JSON_MAX_DEPTH) return false;
-        f->p = skip_ws(f->p + 1, f->end);
-        if (f->p < f->end && *f->p == ']') {
-            f->p++;
-            return true;
-        }
-        for (;;) {
-            if (!skip_value(f, depth + 1, NULL)) return false;
-            int end = after_item(f, ']');
-            if (end != 0) return end > 0;
-        }
-    case '"':
-        return scan_string(f, &s, &n, &esc);
+        goto open;
+    case '"': {
+        bool esc = false;
+        p = string_end(p + 1, end, &esc);
+        if (!p) return false;
+        p++;
+        break;
+    }
     case 't':
+        if (end - p < 4 || memcmp(p, "true", 4) != 0) return false;
+        p += 4;
+        break;
     case 'f':
+        if (end - p < 5 || memcmp(p, "false", 5) != 0) return false;
+        p += 5;
+        break;
     case 'n':
-        return scan_literal(f) >= 0;
-    default:
+        if (end - p < 4 || memcmp(p, "null", 4) != 0) return false;
+        p += 4;
+        break;
+    default: {
         /* a number the general path converts with strtod must be shorter than 512 characters;
          * one that long is never an int64 */
-        return scan_number(f, &s, &n, &integral) && n < 512;
+        bool integral = true;
+        const unsigned char *q = number_end(p, end, &integral);
+        if (!q || q - p >= 512) return false;
+        p = q;
     }
+    }
+
+next: /* after a value: ',' and the next item, or the container's end */
+    p = skip_ws_fast(p, end);
+    if (p >= end) return false;
+    if (*p == ',') {
+        p = skip_ws_fast(p + 1, end);
+        if (p >= end) return false;
+        if (in_object) goto member;
+        goto value;
+    }
+    if (*p != (in_object ? '}' : ']')) return false;
+    p++;
+
+closed: /* p after a container's closing bracket */
+    if (--level == 0) {
+        f->p = p;
+        if (members) *members = count;
+        return true;
+    }
+    in_object = object[(level - 1) >> 6] >> ((level - 1) & 63) & 1;
+    goto next;
 }
 
 /* ---- member names ----
@@ -615,7 +689,7 @@ static int build_value(parser *f, int depth)
         if (f->lazy && depth > 0) {
             const unsigned char *from = f->p;
             size_t members = 0;
-            if (!skip_value(f, depth, &members)) return -1;
+            if (!skip_container(f, depth, &members)) return -1;
             push_lazy(f, (size_t)(from - f->src), (size_t)(f->p - from), members);
             return 1;
         }
