@@ -121,6 +121,13 @@ static const unsigned char *skip_ws(const unsigned char *p, const unsigned char 
     return p;
 }
 
+/* Whitespace as the parser takes it: most texts have none between tokens, so one compare. */
+static inline const unsigned char *skip_ws_fast(const unsigned char *p, const unsigned char *end)
+{
+    if (p<end && * p> ' ') return p;
+    return skip_ws(p, end);
+}
+
 static int hex_digit(unsigned char c)
 {
     if (c >= '0' && c <= '9') return c - '0';
@@ -207,6 +214,7 @@ static inline const unsigned char *string_end(const unsigned char *p, const unsi
     for (;;) {
         p = skip_plain(p, end);
         if (p >= end) return NULL;
+        if (*p == '"') return p; /* the usual end */
         switch (string_class[*p]) {
         case C_QUOTE:
             return p;
@@ -408,22 +416,15 @@ static int scan_literal(parser *f)
  * ',' and whitespace (0, another item follows); -1 for anything else. */
 static int after_item(parser *f, unsigned char close)
 {
-    f->p = skip_ws(f->p, f->end);
+    f->p = skip_ws_fast(f->p, f->end);
     if (f->p >= f->end) return -1;
     if (*f->p == close) {
         f->p++;
         return 1;
     }
     if (*f->p != ',') return -1;
-    f->p = skip_ws(f->p + 1, f->end);
+    f->p = skip_ws_fast(f->p + 1, f->end);
     return 0;
-}
-
-/* Whitespace as the parser takes it: most texts have none between tokens, so one compare. */
-static inline const unsigned char *skip_ws_fast(const unsigned char *p, const unsigned char *end)
-{
-    if (p<end && * p> ' ') return p;
-    return skip_ws(p, end);
 }
 
 /* Validates the container (object or array) at f->p and moves past it: the same checks as
@@ -645,7 +646,7 @@ static bool build_members(parser *f, int t, int depth)
     const unsigned char *s;
     size_t n;
     bool esc;
-    f->p = skip_ws(f->p, f->end);
+    f->p = skip_ws_fast(f->p, f->end);
     if (f->p < f->end && *f->p == '}') {
         f->p++;
         return true;
@@ -659,9 +660,9 @@ static bool build_members(parser *f, int t, int depth)
             if (esc) k = lua_tolstring(L, -1, &klen);
             if (klen == 6 && memcmp(k, "schema", 6) == 0) return false;
         }
-        f->p = skip_ws(f->p, f->end);
+        f->p = skip_ws_fast(f->p, f->end);
         if (f->p >= f->end || *f->p != ':') return false;
-        f->p = skip_ws(f->p + 1, f->end);
+        f->p = skip_ws_fast(f->p + 1, f->end);
         int got = build_value(f, depth);
         if (got < 0) return false;
         if (got > 0)
@@ -704,7 +705,7 @@ static int build_value(parser *f, int depth)
         lua_createtable(L, 4, 0);
         int t = lua_gettop(L);
         lua_Integer next = 1;
-        f->p = skip_ws(f->p + 1, f->end);
+        f->p = skip_ws_fast(f->p + 1, f->end);
         if (f->p < f->end && *f->p == ']') {
             f->p++;
             return 1;
@@ -807,21 +808,20 @@ bool json_lazy_is_pending(lua_State *L, int idx)
     return true;
 }
 
-void json_lazy_fill(lua_State *L, int idx)
+/* Builds the lazy table at idx (absolute; it is pending) in place: mt_idx and keys_idx are where
+ * the lazy metatable and its key cache's table are (stack slots or upvalues), kc the cache. */
+static void fill_pending(lua_State *L, int idx, int mt_idx, int keys_idx, key_cache *kc)
 {
-    if (lua_type(L, idx) != LUA_TTABLE) return;
-    idx = lua_absindex(L, idx);
     int top = lua_gettop(L);
-    if (!push_lazy_mt(L, idx)) return; /* top + 1 */
     luaL_checkstack(L, 8, "building a JSON object");
     /* the hidden entries; a build that runs out of memory half-way leaves them (and the
      * members already in, which the next build sets again) */
-    lua_rawgeti(L, idx, 1); /* top + 2 */
+    lua_rawgeti(L, idx, 1); /* top + 1 */
     lua_rawgeti(L, idx, 2);
-    CDC_ASSERT(lua_type(L, top + 2) == LUA_TSTRING && lua_isinteger(L, top + 3));
+    CDC_ASSERT(lua_type(L, top + 1) == LUA_TSTRING && lua_isinteger(L, top + 2));
     size_t srclen;
-    const char *src = lua_tolstring(L, top + 2, &srclen);
-    uint64_t span = (uint64_t)lua_tointeger(L, top + 3);
+    const char *src = lua_tolstring(L, top + 1, &srclen);
+    uint64_t span = (uint64_t)lua_tointeger(L, top + 2);
     size_t off = (size_t)(span >> 32), len = (size_t)(span & UINT32_MAX);
     parser f = {
         .L = L,
@@ -829,13 +829,14 @@ void json_lazy_fill(lua_State *L, int idx)
         .end = (const unsigned char *)src + off + len,
         .src = (const unsigned char *)src,
         .lazy = true,
-        .src_idx = top + 2,
-        .mt_idx = top + 1,
+        .src_idx = top + 1,
+        .mt_idx = mt_idx,
         .text = src,
         .len = srclen,
         .have_src = true,
+        .keys = kc,
+        .keys_idx = keys_idx,
     };
-    keys_open(&f);
     CDC_ASSERT(off + len <= srclen && len >= 2 && src[off] == '{');
     /* validated when the whole text was decoded: nothing but memory can fail here */
     bool ok = build_members(&f, idx, 1);
@@ -849,9 +850,36 @@ void json_lazy_fill(lua_State *L, int idx)
     lua_settop(L, top);
 }
 
+void json_lazy_fill(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) != LUA_TTABLE) return;
+    idx = lua_absindex(L, idx);
+    if (!push_lazy_mt(L, idx)) return;
+    parser f = {.L = L, .mt_idx = lua_gettop(L)};
+    keys_open(&f);
+    fill_pending(L, idx, f.mt_idx, f.keys_idx, f.keys);
+    lua_pop(L, 2);
+}
+
+/* The metamethods' upvalues: the lazy metatable, its key cache's table and the cache. */
+#define UP_MT   lua_upvalueindex(1)
+#define UP_KEYS lua_upvalueindex(2)
+#define UP_KC   lua_upvalueindex(3)
+
+/* Builds the table at 1, which a metamethod was called for: a lazy table, unless the build
+ * that made it plain ran inside this same access. */
+static void fill_self(lua_State *L)
+{
+    if (lua_type(L, 1) != LUA_TTABLE) return;
+    int got = lua_rawgeti(L, 1, 2);
+    lua_pop(L, 1);
+    if (got != LUA_TNUMBER) return;
+    fill_pending(L, 1, UP_MT, UP_KEYS, lua_touserdata(L, UP_KC));
+}
+
 static int lazy_index(lua_State *L)
 {
-    json_lazy_fill(L, 1);
+    fill_self(L);
     lua_settop(L, 2);
     lua_rawget(L, 1);
     return 1;
@@ -859,7 +887,7 @@ static int lazy_index(lua_State *L)
 
 static int lazy_newindex(lua_State *L)
 {
-    json_lazy_fill(L, 1);
+    fill_self(L);
     lua_settop(L, 3);
     lua_rawset(L, 1);
     return 0;
@@ -867,7 +895,7 @@ static int lazy_newindex(lua_State *L)
 
 static int lazy_len(lua_State *L)
 {
-    json_lazy_fill(L, 1);
+    fill_self(L);
     lua_pushinteger(L, (lua_Integer)lua_rawlen(L, 1));
     return 1;
 }
@@ -884,11 +912,25 @@ static int plain_next(lua_State *L)
 
 static int lazy_pairs(lua_State *L)
 {
-    json_lazy_fill(L, 1);
-    lua_pushvalue(L, lua_upvalueindex(1)); /* next */
+    fill_self(L);
+    lua_pushvalue(L, lua_upvalueindex(4)); /* next */
     lua_pushvalue(L, 1);
     lua_pushnil(L);
     return 3;
+}
+
+/* Sets metamethod `name` of the lazy metatable at mt (its key cache's table at keys, the cache
+ * at kc) to fn; extra (0 or 1): the value on top of the stack is a fourth upvalue (popped). */
+static void set_metamethod(lua_State *L, int mt, int keys, int kc, const char *name,
+                           lua_CFunction fn, int extra)
+{
+    lua_pushvalue(L, mt);
+    lua_pushvalue(L, keys);
+    lua_pushvalue(L, kc);
+    if (extra) lua_pushvalue(L, -4);
+    lua_pushcclosure(L, fn, 3 + extra);
+    lua_setfield(L, mt, name);
+    lua_pop(L, extra);
 }
 
 /* Pushes the lazy tables' metatable, made on first use. */
@@ -897,6 +939,7 @@ static int lazy_metatable(lua_State *L)
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &lazy_mt_key) == LUA_TTABLE) return 1;
     lua_pop(L, 1);
     lua_createtable(L, 1, 4);
+    int mt = lua_gettop(L);
     key_cache *kc = lua_newuserdatauv(L, sizeof *kc, 1);
     memset(kc, 0, sizeof *kc);
     kc->magic = &lazy_mt_key;
@@ -905,21 +948,21 @@ static int lazy_metatable(lua_State *L)
         lua_pushboolean(L, 0);
         lua_rawseti(L, -2, i);
     }
-    lua_setiuservalue(L, -2, 1);
-    lua_rawseti(L, -2, 1);
-    lua_pushcfunction(L, lazy_index);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, lazy_newindex);
-    lua_setfield(L, -2, "__newindex");
-    lua_pushcfunction(L, lazy_len);
-    lua_setfield(L, -2, "__len");
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, mt + 1, 1);
+    /* mt + 1: the cache, mt + 2: its table */
+    lua_pushvalue(L, mt + 1);
+    lua_rawseti(L, mt, 1);
+    set_metamethod(L, mt, mt + 2, mt + 1, "__index", lazy_index, 0);
+    set_metamethod(L, mt, mt + 2, mt + 1, "__newindex", lazy_newindex, 0);
+    set_metamethod(L, mt, mt + 2, mt + 1, "__len", lazy_len, 0);
     /* pairs' iterator is the base library's next when there is one (as for plain tables) */
     if (lua_getglobal(L, "next") != LUA_TFUNCTION || !lua_iscfunction(L, -1)) {
         lua_pop(L, 1);
         lua_pushcfunction(L, plain_next);
     }
-    lua_pushcclosure(L, lazy_pairs, 1);
-    lua_setfield(L, -2, "__pairs");
+    set_metamethod(L, mt, mt + 2, mt + 1, "__pairs", lazy_pairs, 1);
+    lua_settop(L, mt);
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &lazy_mt_key);
     return 1;
