@@ -734,14 +734,17 @@ static int build_value(parser *f, int depth)
     }
     default:
         if (!scan_number(f, &s, &n, &integral)) return -1;
-        if (integral &&
-            n <= 18) { /* integral, below 10^18 in magnitude: json_push_number's result */
+        if (integral && n - (*s == '-') <= 19) {
+            /* at most 19 digits: below 10^19, no uint64 overflow; json_push_number's result when
+             * it fits int64 (a float otherwise: its path) */
             bool negative = *s == '-';
-            lua_Integer v = 0;
+            uint64_t m = 0;
             for (size_t i = negative; i < n; i++)
-                v = v * 10 + (s[i] - '0');
-            lua_pushinteger(L, negative ? -v : v);
-            return 1;
+                m = m * 10 + (uint64_t)(s[i] - '0');
+            if (m <= (uint64_t)INT64_MAX) {
+                lua_pushinteger(L, negative ? -(lua_Integer)m : (lua_Integer)m);
+                return 1;
+            }
         }
         return json_push_number(L, (const char *)s, n) == 0 ? 1 : -1;
     }
