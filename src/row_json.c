@@ -118,19 +118,23 @@ void row_json_string(strbuf *out, const char *s, size_t len)
     strbuf_putc(out, '"');
 }
 
+static void append_integer(strbuf *out, lua_Integer v)
+{
+    char digits[24], *p = digits + sizeof digits;
+    uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + m % 10);
+        m /= 10;
+    } while (m);
+    if (v < 0) *--p = '-';
+    strbuf_append(out, p, (size_t)(digits + sizeof digits - p));
+}
+
 static int append_number(strbuf *out, lua_State *L, int idx, const char *column, char *err,
                          size_t errlen)
 {
     if (lua_isinteger(L, idx)) {
-        lua_Integer v = lua_tointeger(L, idx);
-        char digits[24], *p = digits + sizeof digits;
-        uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-        do {
-            *--p = (char)('0' + m % 10);
-            m /= 10;
-        } while (m);
-        if (v < 0) *--p = '-';
-        strbuf_append(out, p, (size_t)(digits + sizeof digits - p));
+        append_integer(out, lua_tointeger(L, idx));
         return 0;
     }
     double v = lua_tonumber(L, idx);
@@ -171,12 +175,18 @@ static int append_array(strbuf *out, lua_State *L, int idx, const char *column, 
 }
 
 /* A key of a sorted object: keys may contain NUL bytes, so they carry their length; the
- * value's stack slot (0: look it up again). */
+ * value's stack slot (0: look it up again; CAPTURED: a string or an integer, held here). */
 typedef struct {
     const char *s;
     size_t len;
     int value;
+    int type;        /* CAPTURED: LUA_TSTRING (str, n) or LUA_TNUMBER (integer) */
+    const char *str; /* anchored in the table, as the key is */
+    size_t n;
+    lua_Integer integer;
 } sort_key;
+
+#define CAPTURED (-1)
 
 static int compare_keys(const void *a, const void *b)
 {
@@ -223,7 +233,20 @@ static int append_object(strbuf *out, lua_State *L, int idx, const char *column,
                 keys = xrealloc(NULL, MAX_SORTED_KEYS, sizeof *keys);
                 memcpy(keys, few, sizeof few);
             }
-            if (n < SORTED_ON_STACK) {
+            /* strings and integers (most columns) are taken off the stack at once */
+            int type = lua_type(L, -1);
+            if (type == LUA_TSTRING) {
+                keys[n].str = lua_tolstring(L, -1, &keys[n].n);
+            } else if (type == LUA_TNUMBER && lua_isinteger(L, -1)) {
+                keys[n].integer = lua_tointeger(L, -1);
+            } else {
+                type = LUA_TNONE;
+            }
+            if (type != LUA_TNONE) {
+                lua_pop(L, 1);
+                keys[n].value = CAPTURED;
+                keys[n].type = type;
+            } else if (n < SORTED_ON_STACK) {
                 lua_insert(L, -2); /* ... value key */
                 keys[n].value = lua_gettop(L) - 1;
             } else {
@@ -255,6 +278,13 @@ static int append_object(strbuf *out, lua_State *L, int idx, const char *column,
             row_json_string(out, keys[i].s, keys[i].len);
             put(out, ':');
             int value = keys[i].value;
+            if (value == CAPTURED) {
+                if (keys[i].type == LUA_TSTRING)
+                    row_json_string(out, keys[i].str, keys[i].n);
+                else
+                    append_integer(out, keys[i].integer);
+                continue;
+            }
             if (!value) {
                 lua_pushlstring(L, keys[i].s, keys[i].len);
                 lua_rawget(L, idx);
