@@ -25,6 +25,9 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 /* Lazy tables need 64-bit Lua integers for their spans; elsewhere every object is built. */
 #if LUA_MAXINTEGER >= INT64_MAX
@@ -1063,12 +1066,88 @@ static int count_bits(uint64_t m)
 }
 #endif
 
+/* json_fast_use_avx2 (tests only) */
+static bool use_avx2 = true;
+
+void json_fast_use_avx2(bool on)
+{
+    use_avx2 = on;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* The same scan with AVX2 (32 bytes to a compare), PCLMUL (the quotes' prefix XOR in one
+ * multiply) and POPCNT, for the CPUs that have them (json_skip_container asks the CPU): about
+ * half the instructions of SSE2 over a long schema. Returns what json_skip_container does;
+ * st and p as the SSE2 loop leaves them when it has fewer than 64 bytes left (*rest). */
+#define SKIP_AVX2 1
+__attribute__((target("avx2,pclmul,popcnt"))) static const char *
+skip_container_avx2(skip_state *st, const char *p, const char *end, int max_depth,
+                    const char **rest)
+{
+    const __m256i backslash = _mm256_set1_epi8('\\'), quote = _mm256_set1_epi8('"'),
+                  fold = _mm256_set1_epi8(0x20), open_c = _mm256_set1_epi8('{'),
+                  close_c = _mm256_set1_epi8('}');
+    const __m128i ones = _mm_set1_epi8((char)0xff);
+    while (end - p >= 64) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)p);
+        __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32));
+        __m256i bs =
+            _mm256_or_si256(_mm256_cmpeq_epi8(a, backslash), _mm256_cmpeq_epi8(b, backslash));
+        if (st->escaped || !_mm256_testz_si256(bs, bs)) {
+            const char *q = skip_bytes(st, p, p + 64, max_depth); /* escapes: byte by byte */
+            if (q || st->depth < 0) return q;
+            p += 64;
+            continue;
+        }
+#define MASK64(x, y, c)                                                                            \
+    ((uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(x, c)) |                           \
+     (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(y, c)) << 32)
+        uint64_t quotes = MASK64(a, b, quote);
+        /* prefix XOR: a carry-less multiply by all ones */
+        uint64_t quoted = (uint64_t)_mm_cvtsi128_si64(
+            _mm_clmulepi64_si128(_mm_set_epi64x(0, (long long)quotes), ones, 0));
+        if (st->in_string) quoted = ~quoted;
+        st->in_string = quoted >> 63;
+        __m256i fa = _mm256_or_si256(a, fold), fb = _mm256_or_si256(b, fold);
+        uint64_t open = MASK64(fa, fb, open_c) & ~quoted;
+        uint64_t close = MASK64(fa, fb, close_c) & ~quoted;
+#undef MASK64
+        int opens = __builtin_popcountll(open), closes = __builtin_popcountll(close);
+        if (st->depth + opens <= max_depth && st->depth - closes > 0) {
+            st->depth += opens - closes;
+            p += 64;
+            continue;
+        }
+        for (uint64_t m = open | close; m; m &= m - 1) {
+            int i = __builtin_ctzll(m);
+            if (open >> i & 1) {
+                if (++st->depth > max_depth) return NULL;
+            } else if (--st->depth == 0) {
+                return p + i + 1;
+            }
+        }
+        p += 64;
+    }
+    *rest = p;
+    return NULL;
+}
+#endif
+
 const char *json_skip_container(const char *p, const char *end, int max_depth)
 {
     CDC_ASSERT(p < end && (*p == '{' || *p == '['));
     skip_state st = {.depth = 1};
     if (max_depth < 1) return NULL;
     p++;
+#if defined(SKIP_AVX2)
+    if (use_avx2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("pclmul") &&
+        __builtin_cpu_supports("popcnt")) {
+        const char *rest = NULL;
+        const char *q = skip_container_avx2(&st, p, end, max_depth, &rest);
+        if (!rest) return q; /* ended, too deep, or the bytes ran out inside a block */
+        return skip_bytes(&st, rest, end, max_depth);
+    }
+#endif
 #if defined(__SSE2__)
     while (end - p >= 64) {
         __m128i x[4];

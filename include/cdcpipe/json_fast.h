@@ -54,8 +54,13 @@ int json_push_number(lua_State *L, const char *s, size_t len);
  * end at the first quote not escaped by a backslash, brackets of either kind nest (a '}' may
  * close a '['), nothing else is looked at. Returns the byte after the bracket that closes it,
  * or NULL when the text ends first or it nests deeper than max_depth levels (the container
- * itself is one). Sixty-four bytes at a time where SSE2 is there. */
+ * itself is one). Sixty-four bytes at a time with AVX2 (x86-64 CPUs that have it, asked at run
+ * time) or SSE2. */
 const char *json_skip_container(const char *p, const char *end, int max_depth);
+
+/* Tests only: false makes json_skip_container use SSE2 (or plain C) even where the CPU has
+ * AVX2, PCLMUL and POPCNT, which it uses by default (not thread-safe: set it before any use). */
+void json_fast_use_avx2(bool on);
 
 /* True when the value at idx is a lazy table not yet built. */
 bool json_lazy_is_pending(lua_State *L, int idx);
