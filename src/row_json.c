@@ -36,9 +36,10 @@ static inline void put(strbuf *out, char c)
     }
 }
 
-/* The bytes at the start of s[0..len) that a JSON string takes as they are (no quote,
- * backslash or control character): eight at a time where the byte order allows. */
-static size_t plain_prefix(const char *s, size_t len)
+/* Copies to d the bytes at the start of s[0..len) that a JSON string takes as they are (no
+ * quote, backslash or control character) and returns how many: eight at a time where the byte
+ * order allows. d has room for len bytes. */
+static size_t copy_plain(char *d, const char *s, size_t len)
 {
     size_t i = 0;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -50,11 +51,13 @@ static size_t plain_prefix(const char *s, size_t len)
         /* a byte's high bit: it is a quote, a backslash or below 0x20 (borrows only mark bytes
          * above a marked one: the block then goes byte by byte below) */
         if ((((q - ones) & ~q) | ((b - ones) & ~b) | ((x - ones * 0x20) & ~x)) & highs) break;
+        memcpy(d + i, &x, 8);
     }
 #endif
     for (; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c < 0x20 || c == '"' || c == '\\') break;
+        d[i] = (char)c;
     }
     return i;
 }
@@ -62,11 +65,10 @@ static size_t plain_prefix(const char *s, size_t len)
 void row_json_string(strbuf *out, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
-    strbuf_reserve(out, len + 2);
-    size_t plain = plain_prefix(s, len); /* the usual string needs no escape: copied in one go */
+    if (out->len + len + 3 > out->cap) strbuf_reserve(out, len + 2);
     char *d = out->data + out->len;
     *d = '"';
-    memcpy(d + 1, s, plain);
+    size_t plain = copy_plain(d + 1, s, len); /* the usual string needs no escape */
     out->len += plain + 1;
     if (plain == len) {
         d[plain + 1] = '"';
