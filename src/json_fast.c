@@ -1088,14 +1088,20 @@ skip_container_avx2(skip_state *st, const char *p, const char *end, int max_dept
                   fold = _mm256_set1_epi8(0x20), open_c = _mm256_set1_epi8('{'),
                   close_c = _mm256_set1_epi8('}');
     const __m128i ones = _mm_set1_epi8((char)0xff);
+    int depth = st->depth;
+    uint64_t in_string = st->in_string ? ~(uint64_t)0 : 0; /* all ones inside a string */
     while (end - p >= 64) {
         __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)p);
         __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32));
         __m256i bs =
             _mm256_or_si256(_mm256_cmpeq_epi8(a, backslash), _mm256_cmpeq_epi8(b, backslash));
         if (st->escaped || !_mm256_testz_si256(bs, bs)) {
+            st->depth = depth;
+            st->in_string = in_string != 0;
             const char *q = skip_bytes(st, p, p + 64, max_depth); /* escapes: byte by byte */
             if (q || st->depth < 0) return q;
+            depth = st->depth;
+            in_string = st->in_string ? ~(uint64_t)0 : 0;
             p += 64;
             continue;
         }
@@ -1105,29 +1111,31 @@ skip_container_avx2(skip_state *st, const char *p, const char *end, int max_dept
         uint64_t quotes = MASK64(a, b, quote);
         /* prefix XOR: a carry-less multiply by all ones */
         uint64_t quoted = (uint64_t)_mm_cvtsi128_si64(
-            _mm_clmulepi64_si128(_mm_set_epi64x(0, (long long)quotes), ones, 0));
-        if (st->in_string) quoted = ~quoted;
-        st->in_string = quoted >> 63;
+                              _mm_clmulepi64_si128(_mm_set_epi64x(0, (long long)quotes), ones, 0)) ^
+                          in_string;
+        in_string = (uint64_t)((int64_t)quoted >> 63);
         __m256i fa = _mm256_or_si256(a, fold), fb = _mm256_or_si256(b, fold);
         uint64_t open = MASK64(fa, fb, open_c) & ~quoted;
         uint64_t close = MASK64(fa, fb, close_c) & ~quoted;
 #undef MASK64
         int opens = __builtin_popcountll(open), closes = __builtin_popcountll(close);
-        if (st->depth + opens <= max_depth && st->depth - closes > 0) {
-            st->depth += opens - closes;
+        if (depth + opens <= max_depth && depth - closes > 0) {
+            depth += opens - closes;
             p += 64;
             continue;
         }
         for (uint64_t m = open | close; m; m &= m - 1) {
             int i = __builtin_ctzll(m);
             if (open >> i & 1) {
-                if (++st->depth > max_depth) return NULL;
-            } else if (--st->depth == 0) {
+                if (++depth > max_depth) return NULL;
+            } else if (--depth == 0) {
                 return p + i + 1;
             }
         }
         p += 64;
     }
+    st->depth = depth;
+    st->in_string = in_string != 0;
     *rest = p;
     return NULL;
 }
