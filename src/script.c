@@ -994,7 +994,9 @@ static int process_protected(lua_State *L)
     if (!tombstone) s->source_ts_ms = source_ts_ms(L, 1);
     /* 2: meta; its keys are strings made once (3 while it is built), the topic's string is
      * made again only when the topic changes */
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0,
+                    3 + (ev->timestamp_ms >= 0) + (ev->key != NULL) +
+                        (ev->headers && rd_kafka_header_cnt(ev->headers) > 0));
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_meta_keys);
     const int keys = 3;
     lua_rawgeti(L, keys, META_TOPIC);
