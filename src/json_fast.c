@@ -459,21 +459,34 @@ open: /* p at '{' or '[' */
     }
     if (!in_object) goto value;
 
-member: /* p at a member's name */
-    if (*p != '"') return false;
+member: /* p at a member's name (whitespace before it: checked only when there is any) */
+    if (p >= end) return false;
+    if (*p != '"') {
+        p = skip_ws(p, end);
+        if (p >= end || *p != '"') return false;
+    }
     {
         bool esc = false;
         p = string_end(p + 1, end, &esc);
         if (!p) return false;
     }
-    p = skip_ws_fast(p + 1, end);
-    if (p >= end || *p != ':') return false;
-    p = skip_ws_fast(p + 1, end);
-    if (level == 1) count++;
+    if (++p >= end) return false;
+    if (*p != ':') {
+        p = skip_ws(p, end);
+        if (p >= end || *p != ':') return false;
+    }
+    p++;
+    count += level == 1;
 
-value: /* p at a value */
+value: /* p at a value, or at whitespace before it */
     if (p >= end) return false;
     switch (*p) {
+    case ' ':
+    case '\t':
+    case '\n':
+    case '\r':
+        p = skip_ws(p, end);
+        goto value;
     case '{':
     case '[':
         goto open;
@@ -507,11 +520,13 @@ value: /* p at a value */
     }
 
 next: /* after a value: ',' and the next item, or the container's end */
-    p = skip_ws_fast(p, end);
     if (p >= end) return false;
-    if (*p == ',') {
-        p = skip_ws_fast(p + 1, end);
+    if (*p != ',' && *p != (in_object ? '}' : ']')) {
+        p = skip_ws(p, end);
         if (p >= end) return false;
+    }
+    if (*p == ',') {
+        p++;
         if (in_object) goto member;
         goto value;
     }
