@@ -15,7 +15,9 @@
  *     (decode errors exactly when the value is not a JSON object / envelope of one, except that
  *     JSON null and an envelope whose payload is null are tombstones), a message
  *     for every error, and a row count equal to the rows delivered; with --input debezium
- *     (script_set_debezium_only) the same, or a decode refusal naming a non-change event.
+ *     (script_set_debezium_only) the same, or a decode refusal naming a non-change event;
+ *   - json_skip_container (the envelope schema's structural skip) ends at the same byte with
+ *     AVX2 as with SSE2 (json_fast_use_avx2), at a few depth limits.
  *
  * README: built only with -DCDCPIPE_FUZZ=ON and clang (see tests/fuzz/CMakeLists.txt); run it by
  * hand as  build-fuzz/tests/fuzz/fuzz_decode -dict=tests/fuzz/json.dict CORPUS_DIR
@@ -479,9 +481,26 @@ static void check_script(const fuzz_input *in, bool tombstone, bool null_record,
         fuzz_fail("debezium only: accepted a value that does not decode");
 }
 
+/* json_skip_container's two scans agree (where the CPU has AVX2; else both are SSE2). */
+static void check_skip(const char *text, size_t len)
+{
+    if (len == 0 || (text[0] != '{' && text[0] != '[')) return;
+    static const int limits[] = {1, 3, JSON_MAX_DEPTH};
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        json_fast_use_avx2(false);
+        const char *sse2 = json_skip_container(text, text + len, limits[i]);
+        json_fast_use_avx2(true);
+        const char *avx2 = json_skip_container(text, text + len, limits[i]);
+        if (sse2 != avx2)
+            fuzz_fail("json_skip_container (max depth %d): AVX2 ends at %td, SSE2 at %td",
+                      limits[i], avx2 ? avx2 - text : -1, sse2 ? sse2 - text : -1);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fuzz_input in = fuzz_split(data, size);
+    check_skip(in.text, in.text_len);
     int kind;
     bool null_record = false;
     plain = luaL_newstate();
