@@ -115,6 +115,10 @@ typedef struct {
     bool have_src;
     struct key_cache *keys; /* the state's key strings (key_cache_push), its table at keys_idx */
     int keys_idx;
+    /* the top-level "source" member's "ts_ms" (json_fast_push's source_ts): watch_source: wanted;
+     * watching: the value being built is that member's; watched: it was a lazy object */
+    json_source_ts *source_ts;
+    bool watch_source, watching, watched;
 } parser;
 
 static const unsigned char *skip_ws(const unsigned char *p, const unsigned char *end)
@@ -433,11 +437,19 @@ static int after_item(parser *f, unsigned char close)
 /* Validates the container (object or array) at f->p and moves past it: the same checks as
  * build_value makes (grammar, depth, strings, numbers), in one loop over the bytes without
  * recursion. depth counts the containers open around it; *members (when not NULL) counts the
- * members of the container itself. The kinds of the open containers are bits of `object`
- * (JSON_MAX_DEPTH of them at most). */
-static bool skip_container(parser *f, int depth, size_t *members)
+ * members of the container itself, w (when not NULL) watches them for "ts_ms". The kinds of the
+ * open containers are bits of `object` (JSON_MAX_DEPTH of them at most). */
+/* What skip_container watches for in the members of the container itself: the last "ts_ms"
+ * member that is not null (v, end: its value's text), or unsure: a member name with escapes. */
+typedef struct {
+    bool match, unsure;
+    const unsigned char *v, *end;
+} ts_watch;
+
+static inline __attribute__((always_inline)) bool skip_container_with(parser *f, int depth,
+                                                                      size_t *members, ts_watch *w)
 {
-    const unsigned char *p = f->p, *end = f->end;
+    const unsigned char *p = f->p, *end = f->end, *value_start = NULL;
     uint64_t object[(JSON_MAX_DEPTH + 63) / 64] = {0};
     int level = 0; /* containers open in this skip */
     bool in_object;
@@ -467,8 +479,13 @@ member: /* p at a member's name (whitespace before it: checked only when there i
     }
     {
         bool esc = false;
-        p = string_end(p + 1, end, &esc);
+        const unsigned char *name = p + 1;
+        p = string_end(name, end, &esc);
         if (!p) return false;
+        if (w && level == 1) {
+            w->match = !esc && p - name == 5 && memcmp(name, "ts_ms", 5) == 0;
+            w->unsure |= esc;
+        }
     }
     if (++p >= end) return false;
     if (*p != ':') {
@@ -478,8 +495,9 @@ member: /* p at a member's name (whitespace before it: checked only when there i
     p++;
     count += level == 1;
 
-value: /* p at a value, or at whitespace before it */
+value: /* p at a value, or at whitespace before it (value_start: where a member's value is) */
     if (p >= end) return false;
+    if (w && level == 1) value_start = p;
     switch (*p) {
     case ' ':
     case '\t':
@@ -520,6 +538,13 @@ value: /* p at a value, or at whitespace before it */
     }
 
 next: /* after a value: ',' and the next item, or the container's end */
+    if (w && level == 1 && w->match) {
+        w->match = false;
+        if (!(p - value_start == 4 && memcmp(value_start, "null", 4) == 0)) {
+            w->v = value_start;
+            w->end = p;
+        }
+    }
     if (p >= end) return false;
     if (*p != ',' && *p != (in_object ? '}' : ']')) {
         p = skip_ws(p, end);
@@ -541,6 +566,17 @@ closed: /* p after a container's closing bracket */
     }
     in_object = object[(level - 1) >> 6] >> ((level - 1) & 63) & 1;
     goto next;
+}
+
+/* skip_container_with without the watch (most objects) and with it: two loops. */
+static bool skip_container(parser *f, int depth, size_t *members)
+{
+    return skip_container_with(f, depth, members, NULL);
+}
+
+static bool skip_container_watch(parser *f, int depth, size_t *members, ts_watch *w)
+{
+    return skip_container_with(f, depth, members, w);
 }
 
 /* ---- member names ----
@@ -654,6 +690,25 @@ static void push_lazy(parser *f, size_t off, size_t len, size_t members)
     lua_setmetatable(L, -2);
 }
 
+/* The value of the JSON number s[0..end) (valid syntax) when Lua makes it an integer (as
+ * json_push_number does: no fraction or exponent, within int64), else -1; -1 for anything but a
+ * number too. */
+static int64_t integer_of(const unsigned char *s, const unsigned char *end)
+{
+    bool negative = *s == '-';
+    const unsigned char *p = s + negative;
+    if (p >= end || *p < '0' || *p > '9') return -1;
+    uint64_t m = 0;
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9') return -1; /* a fraction or an exponent: a float */
+        unsigned digit = (unsigned)(*p - '0');
+        if (m > (UINT64_MAX - digit) / 10) return -1;
+        m = m * 10 + digit;
+    }
+    if (m > (uint64_t)INT64_MAX + negative) return -1; /* past int64: a float */
+    return negative ? (int64_t)(0 - m) : (int64_t)m;
+}
+
 static int build_value(parser *f, int depth);
 
 /* f->p just after '{': builds the members into the table at stack index t and moves past '}'.
@@ -672,16 +727,31 @@ static bool build_members(parser *f, int t, int depth)
     for (;;) {
         if (f->p >= f->end || *f->p != '"' || !scan_string(f, &s, &n, &esc)) return false;
         push_key(f, s, n, esc);
-        if (f->unwrap && depth == 1) { /* the general path's envelope: "schema" decoded */
+        bool source = false;
+        if (depth == 1 && (f->unwrap || f->watch_source) && (esc || n == 6)) {
             size_t klen = n;
             const char *k = (const char *)s;
             if (esc) k = lua_tolstring(L, -1, &klen);
-            if (klen == 6 && memcmp(k, "schema", 6) == 0) return false;
+            if (klen == 6) {
+                /* the general path's envelope: "schema" decoded */
+                if (f->unwrap && memcmp(k, "schema", 6) == 0) return false;
+                source = f->watch_source && memcmp(k, "source", 6) == 0;
+            }
         }
         f->p = skip_ws_fast(f->p, f->end);
         if (f->p >= f->end || *f->p != ':') return false;
         f->p = skip_ws_fast(f->p + 1, f->end);
-        int got = build_value(f, depth);
+        int got;
+        if (!source) {
+            got = build_value(f, depth);
+        } else {
+            f->watching = true;
+            f->watched = false;
+            got = build_value(f, depth);
+            f->watching = false;
+            /* a "source" that is no lazy object: the table tells (null leaves an earlier one) */
+            if (got > 0 && !f->watched) f->source_ts->state = JSON_SOURCE_TS_READ;
+        }
         if (got < 0) return false;
         if (got > 0)
             lua_rawset(L, t);
@@ -708,7 +778,15 @@ static int build_value(parser *f, int depth)
         if (f->lazy && depth > 0) {
             const unsigned char *from = f->p;
             size_t members = 0;
-            if (!skip_container(f, depth, &members)) return -1;
+            if (f->watching && depth == 1) { /* the top-level "source": its ts_ms on the way */
+                ts_watch w = {0};
+                if (!skip_container_watch(f, depth, &members, &w)) return -1;
+                f->source_ts->state = w.unsure ? JSON_SOURCE_TS_BUILD : JSON_SOURCE_TS_FOUND;
+                f->source_ts->value = w.v ? integer_of(w.v, w.end) : -1;
+                f->watched = true;
+            } else if (!skip_container(f, depth, &members)) {
+                return -1;
+            }
             push_lazy(f, (size_t)(from - f->src), (size_t)(f->p - from), members);
             return 1;
         }
@@ -768,18 +846,20 @@ static int build_value(parser *f, int depth)
     }
 }
 
-int json_fast_push(lua_State *L, const char *text, size_t len, int flags)
+int json_fast_push(lua_State *L, const char *text, size_t len, int flags, json_source_ts *source_ts)
 {
     size_t used;
-    if (json_fast_push_prefix(L, text, len, flags, &used) != 0) return -1;
+    if (json_fast_push_prefix(L, text, len, flags, &used, source_ts) != 0) return -1;
     if (used == len) return 0;
     lua_pop(L, 1);
     return -1;
 }
 
-int json_fast_push_prefix(lua_State *L, const char *text, size_t len, int flags, size_t *used)
+int json_fast_push_prefix(lua_State *L, const char *text, size_t len, int flags, size_t *used,
+                          json_source_ts *source_ts)
 {
     int base = lua_gettop(L);
+    if (source_ts) *source_ts = (json_source_ts){JSON_SOURCE_TS_READ, -1};
     parser f = {
         .L = L,
         .p = (const unsigned char *)text,
@@ -791,6 +871,8 @@ int json_fast_push_prefix(lua_State *L, const char *text, size_t len, int flags,
         .mt_idx = base + 2,
         .text = text,
         .len = len,
+        .source_ts = source_ts,
+        .watch_source = source_ts && LAZY_POSSIBLE && (flags & JSON_LAZY) && len <= UINT32_MAX,
     };
     luaL_checkstack(L, 8, "JSON decoding");
     lua_pushnil(L);    /* src_idx */

@@ -896,12 +896,17 @@ static bool push_headers(lua_State *L, rd_kafka_headers_t *hdrs)
     return true;
 }
 
-/* event.source.ts_ms of the decoded event at idx (raw reads: no metamethod runs), or -1. */
-static int64_t source_ts_ms(lua_State *L, int idx)
+/* event.source.ts_ms of the event at idx just decoded by d, or -1: what the decoder found while
+ * it skipped a lazy source object, else read raw from the table (no metamethod runs). */
+static int64_t source_ts_ms(lua_State *L, int idx, const json_decoder *d)
 {
-    int64_t ts = -1;
+    int64_t ts;
+    int state = json_decoder_source_ts_ms(d, &ts);
+    if (state == JSON_SOURCE_TS_FOUND) return ts;
+    ts = -1;
     lua_pushliteral(L, "source");
     if (lua_rawget(L, idx) == LUA_TTABLE) {
+        if (state == JSON_SOURCE_TS_BUILD) json_lazy_fill(L, -1);
         lua_pushliteral(L, "ts_ms");
         if (lua_rawget(L, -2) == LUA_TNUMBER && lua_isinteger(L, -1)) ts = lua_tointeger(L, -1);
         lua_pop(L, 1);
@@ -991,7 +996,7 @@ static int process_protected(lua_State *L)
         c->result = SCRIPT_DECODE_ERROR;
         return 0;
     }
-    if (!tombstone) s->source_ts_ms = source_ts_ms(L, 1);
+    if (!tombstone) s->source_ts_ms = source_ts_ms(L, 1, s->decoder);
     /* 2: meta; its keys are strings made once (3 while it is built), the topic's string is
      * made again only when the topic changes */
     lua_createtable(L, 0,
