@@ -852,6 +852,7 @@ int json_fast_push(lua_State *L, const char *text, size_t len, int flags, json_s
     if (json_fast_push_prefix(L, text, len, flags, &used, source_ts) != 0) return -1;
     if (used == len) return 0;
     lua_pop(L, 1);
+    if (source_ts) *source_ts = (json_source_ts){JSON_SOURCE_TS_READ, -1};
     return -1;
 }
 
@@ -885,8 +886,9 @@ int json_fast_push_prefix(lua_State *L, const char *text, size_t len, int flags,
     lua_replace(L, base + 1);
     lua_settop(L, base + 1);
     return 0;
-fail:
+fail: /* nothing found counts: the general path decides (a later "source" may win there) */
     lua_settop(L, base);
+    if (source_ts) *source_ts = (json_source_ts){JSON_SOURCE_TS_READ, -1};
     return -1;
 }
 

@@ -567,6 +567,7 @@ int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t le
                 return 0;
             }
             lua_pop(L, 1);
+            d->source_ts = (json_source_ts){JSON_SOURCE_TS_READ, -1};
         }
     }
     if (envelope && find_payload_len(payload, text + len, &payload_len)) {

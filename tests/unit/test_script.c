@@ -753,6 +753,9 @@ static void test_source_ts_ms(void **state)
         {"{\"source\":[1]}", -1},
         {"{\"op\":\"u\"}", -1},
         {"{\"schema\":{\"type\":\"struct\"},\"payload\":{\"source\":{\"ts_ms\":42}}}", 42},
+        /* the fast path gives up past the first source (a lone surrogate): the general one
+         * decodes it all, the second source counts */
+        {"{\"source\":{\"ts_ms\":1},\"x\":\"\\ud800\",\"source\":{\"ts_ms\":2}}", 2},
     };
     outcome o = {0};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
