@@ -724,6 +724,7 @@ static void test_lazy_event(void **state)
                      "\"setmt\":\"dflte\",\"type\":\"tablenil\"}\n");
     strbuf_free(&o.rows);
 }
+
 /* script_source_ts_ms: event.source.ts_ms as the script would see it, whether or not anything
  * built the (lazy) source object: the last non-null member of that name, escaped names too;
  * -1 without one, for a non-integer, or a member of a nested object. */
