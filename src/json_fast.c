@@ -2,8 +2,8 @@
  * json_fast — one validating pass over JSON text into Lua values, lazy nested objects (see
  * include/cdcpipe/json_fast.h).
  *
- * A recursive descent over the bytes with two modes per value: build (push the Lua value) and
- * skip (validate only, for the members of an object that will be lazy). Every check the general
+ * A recursive descent over the bytes that builds Lua values, and for an object that will be lazy
+ * a skip that only validates it (one loop, no recursion: skip_container). Every check the general
  * path makes is made here too — grammar, nesting depth, control characters and escapes in
  * strings, strict UTF-8, number syntax — so that a text accepted here is one the general path
  * accepts with the same value; anything unusual returns false and the caller gives up.
@@ -434,11 +434,6 @@ static int after_item(parser *f, unsigned char close)
     return 0;
 }
 
-/* Validates the container (object or array) at f->p and moves past it: the same checks as
- * build_value makes (grammar, depth, strings, numbers), in one loop over the bytes without
- * recursion. depth counts the containers open around it; *members (when not NULL) counts the
- * members of the container itself, w (when not NULL) watches them for "ts_ms". The kinds of the
- * open containers are bits of `object` (JSON_MAX_DEPTH of them at most). */
 /* What skip_container watches for in the members of the container itself: the last "ts_ms"
  * member that is not null (v, end: its value's text), or unsure: a member name with escapes. */
 typedef struct {
@@ -446,6 +441,11 @@ typedef struct {
     const unsigned char *v, *end;
 } ts_watch;
 
+/* Validates the container (object or array) at f->p and moves past it: the same checks as
+ * build_value makes (grammar, depth, strings, numbers), in one loop over the bytes without
+ * recursion. depth counts the containers open around it; *members (when not NULL) counts the
+ * members of the container itself, w (when not NULL) watches them for "ts_ms". The kinds of the
+ * open containers are bits of `object` (JSON_MAX_DEPTH of them at most). */
 static inline __attribute__((always_inline)) bool skip_container_with(parser *f, int depth,
                                                                       size_t *members, ts_watch *w)
 {
