@@ -153,13 +153,23 @@ const char *dt_unit_name(dt_unit unit)
 
 int dt_parse_unit(const char *name, dt_unit *unit)
 {
-    static const dt_unit units[] = {DT_SECONDS, DT_MILLIS, DT_MICROS, DT_NANOS};
     if (!name) return -1;
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(name, dt_unit_name(units[i])) == 0) {
-            *unit = units[i];
-            return 0;
-        }
+    /* "s", or one of "ms", "us", "ns" (dt_unit_name's): no strcmp per unit, it runs per value */
+    if (name[0] == 's' && name[1] == '\0') {
+        *unit = DT_SECONDS;
+        return 0;
+    }
+    if (name[0] == '\0' || name[1] != 's' || name[2] != '\0') return -1;
+    switch (name[0]) {
+    case 'm':
+        *unit = DT_MILLIS;
+        return 0;
+    case 'u':
+        *unit = DT_MICROS;
+        return 0;
+    case 'n':
+        *unit = DT_NANOS;
+        return 0;
     }
     return -1;
 }

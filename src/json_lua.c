@@ -190,6 +190,7 @@ struct json_decoder {
     const char *schema_text;
     size_t schema_len;
     size_t schema_key_end;
+    json_source_ts source_ts; /* json_decoder_source_ts_ms */
     yajl_handle handle;
     frame frames[JSON_MAX_DEPTH];
 };
@@ -527,6 +528,12 @@ static void note_schema_span(json_decoder *d, const char *text, size_t len)
     }
 }
 
+int json_decoder_source_ts_ms(const json_decoder *d, int64_t *value)
+{
+    *value = d->source_ts.value;
+    return d->source_ts.state;
+}
+
 void json_decoder_schema_span(const json_decoder *d, const char **text, size_t *len)
 {
     *text = d->schema_text;
@@ -542,6 +549,7 @@ int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t le
     bool payload_only = false;
     d->schema_text = NULL;
     d->schema_len = 0;
+    d->source_ts = (json_source_ts){JSON_SOURCE_TS_READ, -1};
     bool envelope = (flags & JSON_UNWRAP_ENVELOPE) &&
                     find_payload_start(text, len, &payload, &schema, &schema_len);
     if (envelope) {
@@ -550,7 +558,7 @@ int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t le
         size_t used;
         if (!(flags & JSON_GENERAL_ONLY) &&
             json_fast_push_prefix(L, payload, (size_t)(end - payload),
-                                  flags & ~JSON_UNWRAP_ENVELOPE, &used) == 0) {
+                                  flags & ~JSON_UNWRAP_ENVELOPE, &used, &d->source_ts) == 0) {
             if (envelope_ends(payload + used, end)) {
                 if (*schema == '{') {
                     d->schema_text = schema;
@@ -559,6 +567,7 @@ int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t le
                 return 0;
             }
             lua_pop(L, 1);
+            d->source_ts = (json_source_ts){JSON_SOURCE_TS_READ, -1};
         }
     }
     if (envelope && find_payload_len(payload, text + len, &payload_len)) {
@@ -570,7 +579,7 @@ int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t le
     }
     /* the fast path takes what it can, with the very values this path would build; anything
      * else, errors included, is decoded (and worded) below */
-    if (!(flags & JSON_GENERAL_ONLY) && json_fast_push(L, text, len, flags) == 0) {
+    if (!(flags & JSON_GENERAL_ONLY) && json_fast_push(L, text, len, flags, &d->source_ts) == 0) {
         if (payload_only && *schema == '{') {
             d->schema_text = schema;
             d->schema_len = schema_len;

@@ -90,23 +90,11 @@ static void pool_release(lua_pool *p, void *ptr, size_t size)
     p->free[c] = b;
 }
 
-void *lua_pool_realloc(lua_pool *p, void *ptr, size_t osize, size_t nsize)
+/* Everything but the two usual cases lua_pool_realloc takes first. */
+static __attribute__((noinline)) void *pool_realloc_slow(lua_pool *p, void *ptr, size_t osize,
+                                                         size_t nsize)
 {
-    if (POOL_BYPASS) {
-        if (nsize == 0) {
-            free(ptr);
-            return NULL;
-        }
-        return realloc(ptr, nsize);
-    }
     bool old_small = ptr && osize <= LUA_POOL_MAX_BLOCK;
-    if (nsize == 0) {
-        if (old_small)
-            pool_release(p, ptr, osize);
-        else
-            free(ptr);
-        return NULL;
-    }
     if (nsize > LUA_POOL_MAX_BLOCK) {
         if (!old_small) return realloc(ptr, nsize);
         void *fresh = malloc(nsize);
@@ -126,4 +114,31 @@ void *lua_pool_realloc(lua_pool *p, void *ptr, size_t osize, size_t nsize)
             free(ptr);
     }
     return fresh;
+}
+
+void *lua_pool_realloc(lua_pool *p, void *ptr, size_t osize, size_t nsize)
+{
+    if (POOL_BYPASS) {
+        if (nsize == 0) {
+            free(ptr);
+            return NULL;
+        }
+        return realloc(ptr, nsize);
+    }
+    if (nsize == 0) {
+        if (!ptr) return NULL; /* Lua frees empty parts this way too */
+        if (osize <= LUA_POOL_MAX_BLOCK)
+            pool_release(p, ptr, osize);
+        else
+            free(ptr);
+        return NULL;
+    }
+    if (!ptr && nsize <= LUA_POOL_MAX_BLOCK) { /* a new small block (osize: the object's type) */
+        free_block *b = p->free[class_of(nsize)];
+        if (b) {
+            p->free[class_of(nsize)] = b->next;
+            return b;
+        }
+    }
+    return pool_realloc_slow(p, ptr, osize, nsize);
 }

@@ -25,19 +25,50 @@ void *row_json_null(void)
     return (void *)&null_sentinel;
 }
 
+/* One byte into out: the usual case writes it in place. */
+static inline void put(strbuf *out, char c)
+{
+    if (out->len + 2 <= out->cap) {
+        out->data[out->len++] = c;
+        out->data[out->len] = '\0';
+    } else {
+        strbuf_putc(out, c);
+    }
+}
+
+/* Copies to d the bytes at the start of s[0..len) that a JSON string takes as they are (no
+ * quote, backslash or control character) and returns how many: eight at a time where the byte
+ * order allows. d has room for len bytes. */
+static size_t copy_plain(char *d, const char *s, size_t len)
+{
+    size_t i = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    for (; len - i >= 8; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+        /* a byte's high bit: it is a quote, a backslash or below 0x20 (borrows only mark bytes
+         * above a marked one: the block then goes byte by byte below) */
+        if ((((q - ones) & ~q) | ((b - ones) & ~b) | ((x - ones * 0x20) & ~x)) & highs) break;
+        memcpy(d + i, &x, 8);
+    }
+#endif
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == '"' || c == '\\') break;
+        d[i] = (char)c;
+    }
+    return i;
+}
+
 void row_json_string(strbuf *out, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
-    strbuf_reserve(out, len + 2);
-    size_t plain = 0; /* the usual string needs no escape: copied in one go */
-    while (plain < len) {
-        unsigned char c = (unsigned char)s[plain];
-        if (c < 0x20 || c == '"' || c == '\\') break;
-        plain++;
-    }
+    if (out->len + len + 3 > out->cap) strbuf_reserve(out, len + 2);
     char *d = out->data + out->len;
     *d = '"';
-    memcpy(d + 1, s, plain);
+    size_t plain = copy_plain(d + 1, s, len); /* the usual string needs no escape */
     out->len += plain + 1;
     if (plain == len) {
         d[plain + 1] = '"';
@@ -89,19 +120,23 @@ void row_json_string(strbuf *out, const char *s, size_t len)
     strbuf_putc(out, '"');
 }
 
+static void append_integer(strbuf *out, lua_Integer v)
+{
+    char digits[24], *p = digits + sizeof digits;
+    uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + m % 10);
+        m /= 10;
+    } while (m);
+    if (v < 0) *--p = '-';
+    strbuf_append(out, p, (size_t)(digits + sizeof digits - p));
+}
+
 static int append_number(strbuf *out, lua_State *L, int idx, const char *column, char *err,
                          size_t errlen)
 {
     if (lua_isinteger(L, idx)) {
-        lua_Integer v = lua_tointeger(L, idx);
-        char digits[24], *p = digits + sizeof digits;
-        uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-        do {
-            *--p = (char)('0' + m % 10);
-            m /= 10;
-        } while (m);
-        if (v < 0) *--p = '-';
-        strbuf_append(out, p, (size_t)(digits + sizeof digits - p));
+        append_integer(out, lua_tointeger(L, idx));
         return 0;
     }
     double v = lua_tonumber(L, idx);
@@ -129,29 +164,37 @@ static int append_array(strbuf *out, lua_State *L, int idx, const char *column, 
                         bool sorted, char *err, size_t errlen)
 {
     lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
-    strbuf_putc(out, '[');
+    put(out, '[');
     for (lua_Integer i = 1; i <= n; i++) {
-        if (i > 1) strbuf_putc(out, ',');
+        if (i > 1) put(out, ',');
         lua_rawgeti(L, idx, i);
         int rc = append_value(out, L, lua_gettop(L), column, depth + 1, sorted, err, errlen);
         lua_pop(L, 1);
         if (rc != 0) return -1;
     }
-    strbuf_putc(out, ']');
+    put(out, ']');
     return 0;
 }
 
 /* A key of a sorted object: keys may contain NUL bytes, so they carry their length; the
- * value's stack slot (0: look it up again). */
+ * value's stack slot (0: look it up again; CAPTURED: a string or an integer, held here). */
 typedef struct {
     const char *s;
     size_t len;
     int value;
+    int type;        /* CAPTURED: LUA_TSTRING (str, n) or LUA_TNUMBER (integer) */
+    const char *str; /* anchored in the table, as the key is */
+    size_t n;
+    lua_Integer integer;
 } sort_key;
+
+#define CAPTURED (-1)
 
 static int compare_keys(const void *a, const void *b)
 {
     const sort_key *x = a, *y = b;
+    if (x->len && y->len && x->s[0] != y->s[0]) /* the usual case: no call to memcmp */
+        return (unsigned char)x->s[0] < (unsigned char)y->s[0] ? -1 : 1;
     int c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
     return c ? c : (x->len > y->len) - (x->len < y->len);
 }
@@ -161,7 +204,7 @@ static int append_object(strbuf *out, lua_State *L, int idx, const char *column,
                          bool sorted, row_json_key_fn on_key, void *ud, char *err, size_t errlen)
 {
     luaL_checkstack(L, 4, "row nesting");
-    strbuf_putc(out, '{');
+    put(out, '{');
     bool first = true;
     if (sorted) {
         /* Sorting is for people and tests (--dry-run, cdcpipe test, cdc.json), not the insert
@@ -192,7 +235,20 @@ static int append_object(strbuf *out, lua_State *L, int idx, const char *column,
                 keys = xrealloc(NULL, MAX_SORTED_KEYS, sizeof *keys);
                 memcpy(keys, few, sizeof few);
             }
-            if (n < SORTED_ON_STACK) {
+            /* strings and integers (most columns) are taken off the stack at once */
+            int type = lua_type(L, -1);
+            if (type == LUA_TSTRING) {
+                keys[n].str = lua_tolstring(L, -1, &keys[n].n);
+            } else if (type == LUA_TNUMBER && lua_isinteger(L, -1)) {
+                keys[n].integer = lua_tointeger(L, -1);
+            } else {
+                type = LUA_TNONE;
+            }
+            if (type != LUA_TNONE) {
+                lua_pop(L, 1);
+                keys[n].value = CAPTURED;
+                keys[n].type = type;
+            } else if (n < SORTED_ON_STACK) {
                 lua_insert(L, -2); /* ... value key */
                 keys[n].value = lua_gettop(L) - 1;
             } else {
@@ -219,11 +275,18 @@ static int append_object(strbuf *out, lua_State *L, int idx, const char *column,
                 rc = -1;
                 break;
             }
-            if (!first) strbuf_putc(out, ',');
+            if (!first) put(out, ',');
             first = false;
             row_json_string(out, keys[i].s, keys[i].len);
-            strbuf_putc(out, ':');
+            put(out, ':');
             int value = keys[i].value;
+            if (value == CAPTURED) {
+                if (keys[i].type == LUA_TSTRING)
+                    row_json_string(out, keys[i].str, keys[i].n);
+                else
+                    append_integer(out, keys[i].integer);
+                continue;
+            }
             if (!value) {
                 lua_pushlstring(L, keys[i].s, keys[i].len);
                 lua_rawget(L, idx);
@@ -253,10 +316,10 @@ static int append_object(strbuf *out, lua_State *L, int idx, const char *column,
                 lua_pop(L, 2);
                 return -1;
             }
-            if (!first) strbuf_putc(out, ',');
+            if (!first) put(out, ',');
             first = false;
             row_json_string(out, key, klen);
-            strbuf_putc(out, ':');
+            put(out, ':');
             int rc = append_value(out, L, lua_gettop(L), depth ? column : key, depth + 1, sorted,
                                   err, errlen);
             lua_pop(L, 1);
@@ -266,7 +329,7 @@ static int append_object(strbuf *out, lua_State *L, int idx, const char *column,
             }
         }
     }
-    strbuf_putc(out, '}');
+    put(out, '}');
     return 0;
 }
 
@@ -337,11 +400,11 @@ int row_json_append_line(void *ud, const char *table, lua_State *L, int idx, cha
     strbuf *out = ud;
     size_t len = out->len;
     strbuf_puts(out, table);
-    strbuf_putc(out, '\t');
+    put(out, '\t');
     if (row_json_append(out, L, idx, true, NULL, NULL, err, errlen) != 0) {
         strbuf_truncate(out, len);
         return -1;
     }
-    strbuf_putc(out, '\n');
+    put(out, '\n');
     return 0;
 }

@@ -47,6 +47,8 @@ struct script {
     int ref_tombstone; /* tombstone(meta), LUA_NOREF when absent: tombstones are skipped */
     int ref_traceback;
     int ref_emits;           /* array: table name, row, table name, row, ... */
+    int ref_meta_keys;       /* array: the meta table's key strings (META_*), the topic's string */
+    char *meta_topic;        /* the topic whose string is at META_LAST_TOPIC; NULL: none yet */
     lua_Integer nemits;      /* entries in use in the emits array (2 per row) */
     bool in_event;           /* cdc.emit is only valid inside transform */
     const script_host *host; /* cdc.ddl, cdc.columns; NULL: none */
@@ -71,6 +73,10 @@ struct script {
     pthread_mutex_t watchdog_lock;
     pthread_cond_t watchdog_wake;
 };
+
+/* The entries of the ref_meta_keys array: meta's keys, made once, and the last topic. */
+enum { META_TOPIC = 1, META_PARTITION, META_OFFSET, META_TIMESTAMP, META_KEY, META_LAST_TOPIC };
+static const char *const meta_keys[] = {"topic", "partition", "offset", "timestamp", "key"};
 
 /* ---- the per-event limits ----
  *
@@ -673,6 +679,14 @@ script *script_open(const char *path, size_t memory_limit, char *err, size_t err
     s->ref_traceback = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_newtable(L);
     s->ref_emits = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_createtable(L, META_LAST_TOPIC, 0);
+    for (int i = 0; i < (int)(sizeof meta_keys / sizeof meta_keys[0]); i++) {
+        lua_pushstring(L, meta_keys[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_pushboolean(L, 0);
+    lua_rawseti(L, -2, META_LAST_TOPIC); /* in the array part from the start */
+    s->ref_meta_keys = luaL_ref(L, LUA_REGISTRYINDEX);
 
     /* require "cdcpipe" */
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
@@ -739,6 +753,7 @@ void script_close(script *s)
     schema_cache_free(s->schemas); /* after lua_close: its tables live in that state */
     json_decoder_free(s->decoder);
     json_decoder_free(s->answers);
+    free(s->meta_topic);
     free(s->path);
     free(s);
 }
@@ -881,12 +896,17 @@ static bool push_headers(lua_State *L, rd_kafka_headers_t *hdrs)
     return true;
 }
 
-/* event.source.ts_ms of the decoded event at idx (raw reads: no metamethod runs), or -1. */
-static int64_t source_ts_ms(lua_State *L, int idx)
+/* event.source.ts_ms of the event at idx just decoded by d, or -1: what the decoder found while
+ * it skipped a lazy source object, else read raw from the table (no metamethod runs). */
+static int64_t source_ts_ms(lua_State *L, int idx, const json_decoder *d)
 {
-    int64_t ts = -1;
+    int64_t ts;
+    int state = json_decoder_source_ts_ms(d, &ts);
+    if (state == JSON_SOURCE_TS_FOUND) return ts;
+    ts = -1;
     lua_pushliteral(L, "source");
     if (lua_rawget(L, idx) == LUA_TTABLE) {
+        if (state == JSON_SOURCE_TS_BUILD) json_lazy_fill(L, -1);
         lua_pushliteral(L, "ts_ms");
         if (lua_rawget(L, -2) == LUA_TNUMBER && lua_isinteger(L, -1)) ts = lua_tointeger(L, -1);
         lua_pop(L, 1);
@@ -976,21 +996,43 @@ static int process_protected(lua_State *L)
         c->result = SCRIPT_DECODE_ERROR;
         return 0;
     }
-    if (!tombstone) s->source_ts_ms = source_ts_ms(L, 1);
-    /* 2: meta */
-    lua_createtable(L, 0, 5);
-    lua_pushstring(L, ev->topic);
-    lua_setfield(L, 2, "topic");
-    lua_pushinteger(L, ev->partition);
-    lua_setfield(L, 2, "partition");
-    lua_pushinteger(L, ev->offset);
-    lua_setfield(L, 2, "offset");
-    if (ev->timestamp_ms >= 0) {
-        lua_pushinteger(L, ev->timestamp_ms);
-        lua_setfield(L, 2, "timestamp");
+    if (!tombstone) s->source_ts_ms = source_ts_ms(L, 1, s->decoder);
+    /* 2: meta; its keys are strings made once (3 while it is built), the topic's string is
+     * made again only when the topic changes */
+    lua_createtable(L, 0,
+                    3 + (ev->timestamp_ms >= 0) + (ev->key != NULL) +
+                        (ev->headers && rd_kafka_header_cnt(ev->headers) > 0));
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_meta_keys);
+    const int keys = 3;
+    lua_rawgeti(L, keys, META_TOPIC);
+    if (s->meta_topic && strcmp(s->meta_topic, ev->topic) == 0) {
+        lua_rawgeti(L, keys, META_LAST_TOPIC);
+    } else {
+        lua_pushstring(L, ev->topic);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, keys, META_LAST_TOPIC);
+        free(s->meta_topic);
+        s->meta_topic = xstrdup(ev->topic);
     }
+    lua_rawset(L, 2);
+    lua_rawgeti(L, keys, META_PARTITION);
+    lua_pushinteger(L, ev->partition);
+    lua_rawset(L, 2);
+    lua_rawgeti(L, keys, META_OFFSET);
+    lua_pushinteger(L, ev->offset);
+    lua_rawset(L, 2);
+    if (ev->timestamp_ms >= 0) {
+        lua_rawgeti(L, keys, META_TIMESTAMP);
+        lua_pushinteger(L, ev->timestamp_ms);
+        lua_rawset(L, 2);
+    }
+    lua_rawgeti(L, keys, META_KEY);
     if (push_key(c, L) != 0) return 0;
-    lua_setfield(L, 2, "key");
+    if (lua_isnil(L, -1))
+        lua_pop(L, 2); /* no key: meta.key is nil as it is */
+    else
+        lua_rawset(L, 2);
+    lua_settop(L, 2);
     if (push_headers(L, ev->headers)) lua_setfield(L, 2, "headers");
 
     /* 3: result of transform(event, meta), or of tombstone(meta) */

@@ -33,17 +33,32 @@
 #include <lua.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+/* What json_fast_push found of event.source.ts_ms: READ: nothing, read it from the table (no
+ * "source" object became lazy: it is built, absent or not an object); BUILD: build the lazy
+ * source table and read it (a member name with escapes in it); FOUND: value is it (-1: none, or
+ * not an integer). */
+enum { JSON_SOURCE_TS_READ, JSON_SOURCE_TS_BUILD, JSON_SOURCE_TS_FOUND };
+typedef struct {
+    int state;
+    int64_t value;
+} json_source_ts;
 
 /* Decodes text[0..len) with json_lua's flags (JSON_UNWRAP_ENVELOPE here only means: a
  * top-level "schema" member is left to the general path; the envelope fast path in json_lua
  * has already unwrapped the canonical layout). Returns 0 with exactly one value pushed, or -1
- * with the stack unchanged: take the general path. */
-int json_fast_push(lua_State *L, const char *text, size_t len, int flags);
+ * with the stack unchanged: take the general path. With JSON_LAZY and source_ts not NULL, a
+ * top-level "source" object left lazy has its "ts_ms" read while it is skipped anyway (a failed
+ * push leaves JSON_SOURCE_TS_READ). */
+int json_fast_push(lua_State *L, const char *text, size_t len, int flags,
+                   json_source_ts *source_ts);
 
 /* The same for the value that text[0..len) starts with (whitespace before it allowed): on
  * success *used is the bytes it and the whitespace after it take; what follows is not looked
  * at. */
-int json_fast_push_prefix(lua_State *L, const char *text, size_t len, int flags, size_t *used);
+int json_fast_push_prefix(lua_State *L, const char *text, size_t len, int flags, size_t *used,
+                          json_source_ts *source_ts);
 
 /* Pushes the JSON number text s[0..len) (valid JSON number syntax) the one way both paths do:
  * an integer when it has no fraction or exponent and fits int64, else a float (strtod). Returns
@@ -54,8 +69,13 @@ int json_push_number(lua_State *L, const char *s, size_t len);
  * end at the first quote not escaped by a backslash, brackets of either kind nest (a '}' may
  * close a '['), nothing else is looked at. Returns the byte after the bracket that closes it,
  * or NULL when the text ends first or it nests deeper than max_depth levels (the container
- * itself is one). Sixty-four bytes at a time where SSE2 is there. */
+ * itself is one). Sixty-four bytes at a time with AVX2 (x86-64 CPUs that have it, asked at run
+ * time) or SSE2. */
 const char *json_skip_container(const char *p, const char *end, int max_depth);
+
+/* Tests only: false makes json_skip_container use SSE2 (or plain C) even where the CPU has
+ * AVX2, PCLMUL and POPCNT, which it uses by default (not thread-safe: set it before any use). */
+void json_fast_use_avx2(bool on);
 
 /* True when the value at idx is a lazy table not yet built. */
 bool json_lazy_is_pending(lua_State *L, int idx);

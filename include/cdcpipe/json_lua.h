@@ -15,6 +15,7 @@
 
 #include <lua.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct json_decoder json_decoder;
 
@@ -53,5 +54,11 @@ int json_decoder_push(json_decoder *d, lua_State *L, const char *text, size_t le
  * to that push, so it is valid as long as that text is, and is replaced by the next push.
  * Costs nothing to record: the schema is skipped either way. */
 void json_decoder_schema_span(const json_decoder *d, const char **text, size_t *len);
+
+/* What the last json_decoder_push found of event.source.ts_ms while its JSON_LAZY decode skipped
+ * a lazy "source" object (json_fast.h): JSON_SOURCE_TS_FOUND and *value (-1: no "ts_ms" that is
+ * an integer); JSON_SOURCE_TS_READ: read it from the table; JSON_SOURCE_TS_BUILD: build the lazy
+ * source table first (its member names have escapes). */
+int json_decoder_source_ts_ms(const json_decoder *d, int64_t *value);
 
 #endif

@@ -15,7 +15,8 @@
 
 #include <stddef.h>
 
-#define LUA_POOL_MAX_BLOCK 256
+/* 1 KiB: the copy of a usual event's text that its lazy tables keep (json_fast.h) fits */
+#define LUA_POOL_MAX_BLOCK 1024
 
 typedef struct lua_pool lua_pool;
 

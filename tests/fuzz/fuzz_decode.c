@@ -11,11 +11,15 @@
  *     its stack contract, and the results agree with the plain decode: JSON_OBJECT_ONLY accepts
  *     exactly the objects; an envelope (schema and payload) yields exactly its payload, however
  *     the envelope fast path or the general path found it; a schema without payload fails;
+ *   - what a JSON_LAZY decode reports of source.ts_ms (json_decoder_source_ts_ms, read while a
+ *     lazy "source" object is skipped) is what the eager table holds;
  *   - script_process leaves the Lua stack as it was, returns a result consistent with the decode
  *     (decode errors exactly when the value is not a JSON object / envelope of one, except that
  *     JSON null and an envelope whose payload is null are tombstones), a message
  *     for every error, and a row count equal to the rows delivered; with --input debezium
- *     (script_set_debezium_only) the same, or a decode refusal naming a non-change event.
+ *     (script_set_debezium_only) the same, or a decode refusal naming a non-change event;
+ *   - json_skip_container (the envelope schema's structural skip) ends at the same byte with
+ *     AVX2 as with SSE2 (json_fast_use_avx2), at a few depth limits.
  *
  * README: built only with -DCDCPIPE_FUZZ=ON and clang (see tests/fuzz/CMakeLists.txt); run it by
  * hand as  build-fuzz/tests/fuzz/fuzz_decode -dict=tests/fuzz/json.dict CORPUS_DIR
@@ -211,6 +215,36 @@ static const char *const flag_names[NFLAGS] = {"0", "UNWRAP", "OBJECT_ONLY", "UN
  * the decode without extra gave: rc, error text, schema span, value (at value_idx when rc0 is 0,
  * with dump0 its dump). JSON_GENERAL_ONLY: the fast path takes only what the general path takes,
  * to the same values; JSON_LAZY: lazy tables, once built, hold the same values. */
+/* event.source.ts_ms of the table at idx read raw, as script_source_ts_ms gives it: an integer,
+ * else -1; with build, a lazy source table is built first. */
+static int64_t raw_source_ts(lua_State *L, int idx, bool build)
+{
+    int64_t ts = -1;
+    idx = lua_absindex(L, idx);
+    lua_pushliteral(L, "source");
+    if (lua_type(L, idx) == LUA_TTABLE && lua_rawget(L, idx) == LUA_TTABLE) {
+        if (build) json_lazy_fill(L, -1);
+        lua_pushliteral(L, "ts_ms");
+        if (lua_rawget(L, -2) == LUA_TNUMBER && lua_isinteger(L, -1)) ts = lua_tointeger(L, -1);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return ts;
+}
+
+/* What the JSON_LAZY decode on top of the stack says of source.ts_ms (json_decoder_source_ts_ms,
+ * as script.c takes it) equals what the eager value at value_idx holds. */
+static void check_source_ts(lua_State *L, int value_idx)
+{
+    int64_t got;
+    int state = json_decoder_source_ts_ms(decoder, &got);
+    if (state != JSON_SOURCE_TS_FOUND) got = raw_source_ts(L, -1, state == JSON_SOURCE_TS_BUILD);
+    int64_t want = raw_source_ts(L, value_idx, false);
+    if (got != want)
+        fuzz_fail("JSON_LAZY: source.ts_ms %lld (state %d), the eager table's %lld", (long long)got,
+                  state, (long long)want);
+}
+
 static void check_variant(const char *text, size_t len, int flags, int extra, int rc0,
                           const char *err0, const strbuf *dump0, const char *span0, size_t slen0,
                           int value_idx)
@@ -229,6 +263,7 @@ static void check_variant(const char *text, size_t len, int flags, int extra, in
     if (span != span0 || slen != slen0) fuzz_fail("%s: another schema span", what);
     if (rc != 0) return;
     if (lua_type(L, -1) != lua_type(L, value_idx)) fuzz_fail("%s: another type", what);
+    if (extra == JSON_LAZY) check_source_ts(L, value_idx);
     dump_at(&other, L, -1);
     if (other.len != dump0->len || memcmp(other.data, dump0->data, other.len) != 0)
         fuzz_fail("%s with flags %d: another value", what, flags);
@@ -479,9 +514,26 @@ static void check_script(const fuzz_input *in, bool tombstone, bool null_record,
         fuzz_fail("debezium only: accepted a value that does not decode");
 }
 
+/* json_skip_container's two scans agree (where the CPU has AVX2; else both are SSE2). */
+static void check_skip(const char *text, size_t len)
+{
+    if (len == 0 || (text[0] != '{' && text[0] != '[')) return;
+    static const int limits[] = {1, 3, JSON_MAX_DEPTH};
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        json_fast_use_avx2(false);
+        const char *sse2 = json_skip_container(text, text + len, limits[i]);
+        json_fast_use_avx2(true);
+        const char *avx2 = json_skip_container(text, text + len, limits[i]);
+        if (sse2 != avx2)
+            fuzz_fail("json_skip_container (max depth %d): AVX2 ends at %td, SSE2 at %td",
+                      limits[i], avx2 ? avx2 - text : -1, sse2 ? sse2 - text : -1);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fuzz_input in = fuzz_split(data, size);
+    check_skip(in.text, in.text_len);
     int kind;
     bool null_record = false;
     plain = luaL_newstate();

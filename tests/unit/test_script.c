@@ -724,6 +724,53 @@ static void test_lazy_event(void **state)
                      "\"setmt\":\"dflte\",\"type\":\"tablenil\"}\n");
     strbuf_free(&o.rows);
 }
+
+/* script_source_ts_ms: event.source.ts_ms as the script would see it, whether or not anything
+ * built the (lazy) source object: the last non-null member of that name, escaped names too;
+ * -1 without one, for a non-integer, or a member of a nested object. */
+static void test_source_ts_ms(void **state)
+{
+    fixture *f = *state;
+    script *s = open_script(f,
+                            "function transform(e)\n"
+                            "  if e.touch then local _ = e.source.x end\n"
+                            "  return nil\n"
+                            "end\n",
+                            0);
+    static const struct {
+        const char *value;
+        int64_t want;
+    } cases[] = {
+        {"{\"op\":\"u\",\"source\":{\"db\":\"d\",\"ts_ms\":1718000000123,\"x\":[1]}}",
+         1718000000123},
+        {"{\"touch\":true,\"source\":{\"ts_ms\":-5}}", -5},
+        {"{\"source\":{\"ts_ms\":1,\"ts_ms\":2}}", 2},
+        {"{\"source\":{\"ts_ms\":1,\"ts_ms\":null}}", 1},
+        {"{\"source\":{ \"ts\\u005fms\" : 7 , \"a\":{\"ts_ms\":8}}}", 7},
+        {"{\"source\":{\"a\":{\"ts_ms\":8},\"b\":\"ts_ms\"}}", -1},
+        {"{\"source\":{\"ts_ms\":1.5}}", -1},
+        {"{\"source\":{\"ts_ms\":\"9\"}}", -1},
+        {"{\"source\":{}}", -1},
+        {"{\"source\":[1]}", -1},
+        {"{\"op\":\"u\"}", -1},
+        {"{\"schema\":{\"type\":\"struct\"},\"payload\":{\"source\":{\"ts_ms\":42}}}", 42},
+        /* the fast path gives up past the first source (a lone surrogate): the general one
+         * decodes it all, the second source counts */
+        {"{\"source\":{\"ts_ms\":1},\"x\":\"\\ud800\",\"source\":{\"ts_ms\":2}}", 2},
+    };
+    outcome o = {0};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        script_event ev = event_of(cases[i].value);
+        process(s, &ev, &o);
+        if (o.result != SCRIPT_FILTERED)
+            fail_msg("%s: %s %s", cases[i].value, result_name(o.result), o.err);
+        if (script_source_ts_ms(s) != cases[i].want)
+            fail_msg("%s: source.ts_ms %lld, want %lld", cases[i].value,
+                     (long long)script_source_ts_ms(s), (long long)cases[i].want);
+    }
+    strbuf_free(&o.rows);
+}
+
 /* ---- ddl() ---- */
 
 typedef struct {
@@ -1264,6 +1311,7 @@ int main(void)
         script_fixture_test(test_default_pipeline),
         script_fixture_test(test_default_pipeline_fixture),
         script_fixture_test(test_lazy_event),
+        script_fixture_test(test_source_ts_ms),
         script_fixture_test(test_ddl),
         script_fixture_test(test_open_errors),
         script_fixture_test(test_require_beside),
