@@ -198,7 +198,7 @@ static int read_quoted(parser *p, char quote, char **out, size_t *out_len, const
 /* A quoted string that must not contain a NUL byte (it is kept as a C string). */
 static int read_name(parser *p, char quote, char **out, const char *what)
 {
-    size_t start = p->pos, len;
+    size_t start = p->pos, len = 0;
     int rc = read_quoted(p, quote, out, &len, what);
     if (rc == CH_TYPE_OK && memchr(*out, '\0', len)) {
         free(*out);

@@ -88,7 +88,9 @@ static void add_setting(cli_args *a, const char *key, const char *value, const c
     s = &a->settings[a->nsettings++];
     s->key = key;
     s->value = xstrdup(value);
-    snprintf(s->origin, sizeof s->origin, "%s", origin);
+    size_t n = strnlen(origin, sizeof s->origin - 1); /* a longer flag is cut in messages */
+    memcpy(s->origin, origin, n);
+    s->origin[n] = '\0';
 }
 
 /* -t may repeat: the values join into one comma-separated list. */
