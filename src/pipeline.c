@@ -137,6 +137,7 @@ static void apply_pauses(pipeline *p)
         size_t n;
         partition_state **ps = partitions_of(p, w, &n);
         kafka_pause(p->kafka, ps, n, want);
+        log_debug("worker %u: its %zu partitions %s", w, n, want ? "paused" : "resumed");
         free(ps);
         p->paused[w] = want;
         changed = true;

@@ -67,7 +67,13 @@ since() { tail -n +"$(($2 + 1))" "$RUN/$1"; }     # LOG LINE: the log after its 
 partitions_since() { # EVENT LOG LINE: partitions of $TOPIC that were EVENT (assigned, revoked) since LINE
   since "$2" "$3" | sed -n "s/.* $1 $TOPIC \[\([0-9]*\)\]$/\1/p" | sort -n | paste -sd' '
 }
-retrying() { grep -q 'retrying in' "$RUN/$1" && grep -q 'consumption paused' "$RUN/$1"; } # LOG
+# LOG: the member retries an insert and its consumer thread has paused the partitions (the pause
+# is applied by the consumer thread after the worker asks: until then, a record produced now could
+# still be fetched and handled, its insert thread's flight in the air)
+retrying() {
+  grep -q 'retrying in' "$RUN/$1" && grep -q 'consumption paused' "$RUN/$1" &&
+    grep -q 'partitions paused$' "$RUN/$1"
+}
 took_over() { # ONE TWO MARK: TWO owns partitions, ONE revoked them since MARK and handed its event back
   local got
   got=$(owned "$2")
