@@ -4,7 +4,6 @@
 #include "cdcpipe/flusher.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,12 +115,8 @@ static insert_result wait_before_retry(void *ud, int ms)
 static insert_result give_up_retrying(void *ud, const char *err)
 {
     flusher *fl = ud;
-    if (signals_grace_expired(fl->cfg->shutdown_timeout)) {
-        log_error("%s; giving up at shutdown, offsets not committed (the events will be consumed "
-                  "again)",
-                  err);
+    if (inserter_give_up_at_shutdown(fl->cfg->shutdown_timeout, err) != INSERT_OK)
         return INSERT_FAILED;
-    }
     if (fl->running->in_revoke && clock_ms() >= fl->running->revoke_deadline_ms) {
         log_warn("%s; still failing %ld s after partitions were revoked: handing them over "
                  "uncommitted (their events will be consumed again)",

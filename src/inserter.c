@@ -20,6 +20,15 @@
 #define RETRY_FIRST_MS 200
 #define RETRY_MAX_MS   10000
 
+insert_result inserter_give_up_at_shutdown(long timeout_s, const char *err)
+{
+    if (!signals_grace_expired(timeout_s)) return INSERT_OK;
+    log_error("%s; giving up at shutdown, offsets not committed (the events will be consumed "
+              "again)",
+              err);
+    return INSERT_FAILED;
+}
+
 insert_result inserter_wait_paused(int ms, bool (*revoked)(void *ud), void *ud, metrics *counters,
                                    unsigned thread)
 {

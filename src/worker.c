@@ -16,7 +16,6 @@
 #include "cdcpipe/worker.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,11 +187,7 @@ static void resume(worker *w)
 static insert_result give_up_retrying(void *ud, const char *err)
 {
     worker *w = ud;
-    if (!signals_grace_expired(w->cfg->shutdown_timeout)) return INSERT_OK;
-    log_error("%s; giving up at shutdown, offsets not committed (the events will be consumed "
-              "again)",
-              err);
-    return INSERT_FAILED;
+    return inserter_give_up_at_shutdown(w->cfg->shutdown_timeout, err);
 }
 
 /* Asks the consumer thread to rewind ps to offset; its records are dropped until it is done. */
@@ -220,20 +215,13 @@ static size_t events_held(const flight *f)
 
 /* Partitions were taken away while ClickHouse was unreachable: nothing since the last commit is
  * committed. `given_up` is the flight that gave up (NULL: one of the worker's own statements
- * did; the flight in the air, if any, lands first). Both flights are dropped and the partitions
+ * did); no flight is in the air. Both flights are dropped and the partitions
  * still owned are rewound to their first event since the last commit, so each of those events is
  * consumed again (by their new owner or by us). Events dead-lettered meanwhile may be
  * dead-lettered twice. */
 static void hand_back(worker *w, flight *given_up)
 {
-    while (flusher_flying(w->flusher)) {
-        metrics_heartbeat(w->n, w->index);
-        flight *f = flusher_landed(w->flusher, WAIT_SLICE_MS);
-        if (f && f->result == INSERT_HANDED_BACK)
-            given_up = f;
-        else if (f)
-            flight_clear(f);
-    }
+    CDC_ASSERT(!flusher_flying(w->flusher));
     size_t events = events_held(given_up) + events_held(w->fill);
     metrics_handed_back(w->n, events); /* not handled here after all */
     for (size_t i = 0; i < w->nowned; i++) {
@@ -374,7 +362,11 @@ static script_host_result host_exec(worker *w, const char *sql, strbuf *out, ch_
                                     ch_failure *why, char *err, size_t errlen)
 {
     insert_result r = inserter_exec(&w->inserter, sql, out, st, why, err, errlen);
-    if (r == INSERT_HANDED_BACK) hand_back(w, NULL);
+    if (r == INSERT_HANDED_BACK) { /* the flight in the air, if any, lands (or gives up) first */
+        size_t handbacks = w->handbacks;
+        settle(w);
+        if (w->handbacks == handbacks) hand_back(w, NULL);
+    }
     if (r == INSERT_FAILED) fail(w);
     if (r != INSERT_OK) return SCRIPT_HOST_ABORT;
     resume(w);

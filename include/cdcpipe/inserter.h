@@ -88,6 +88,11 @@ insert_result inserter_pause(inserter *in, int ms, const char *why);
  * retry_ms (or until a stop request). Returns 0, or -1 after logging why. */
 int inserter_run_ddl(inserter *in, script *s, int retry_ms);
 
+/* The stop rule of a give_up hook: after SIGINT/SIGTERM, once --shutdown-timeout (timeout_s) has
+ * passed (signals_grace_expired), logs that retrying ends after err and returns INSERT_FAILED
+ * (offsets stay uncommitted); INSERT_OK before. @locality: any thread. */
+insert_result inserter_give_up_at_shutdown(long timeout_s, const char *err);
+
 /* A wait between two retries with the caller's partitions paused: ms in slices of 100 ms, each a
  * heartbeat of `thread` (metrics_heartbeat, /healthz). INSERT_HANDED_BACK as soon as revoked(ud)
  * says partitions are being taken away; INSERT_OK after ms, or earlier when a stop is requested
