@@ -3,17 +3,13 @@
  */
 #include "cdcpipe/commands.h"
 
-#include <errno.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cdcpipe/log.h"
 #include "cdcpipe/log.h"
 #include "cdcpipe/row_json.h"
 #include "cdcpipe/strbuf.h"
-#include "cdcpipe/xalloc.h"
 
 int command_check(const config *cfg, script *s, FILE *out)
 {
@@ -31,70 +27,18 @@ int command_check(const config *cfg, script *s, FILE *out)
     return 0;
 }
 
-/* The lines of `cdcpipe test`'s input, read in blocks and handed out in place (getline copies
- * each one): with read(2) where the stream has a descriptor, so that a pipe's lines are
- * processed as they arrive, as with getline. */
-typedef struct {
-    FILE *in;
-    int fd;    /* -1: fread */
-    char *buf; /* unread bytes: buf[start..end); end < cap */
-    size_t cap, start, end;
-    bool eof;
-} line_reader;
-
-/* The next line without its '\n' (NUL-terminated in place, *len bytes, NUL bytes inside kept),
- * or NULL at the end of the input. A last line without '\n' counts. */
-static char *next_line(line_reader *r, size_t *len)
-{
-    for (;;) {
-        char *line = r->buf + r->start;
-        char *nl = memchr(line, '\n', r->end - r->start);
-        if (nl || (r->eof && r->end > r->start)) {
-            size_t n = nl ? (size_t)(nl - line) : r->end - r->start;
-            line[n] = '\0';
-            r->start += n + (nl != NULL);
-            *len = n;
-            return line;
-        }
-        if (r->eof) return NULL;
-        if (r->start > 0) {
-            memmove(r->buf, r->buf + r->start, r->end - r->start);
-            r->end -= r->start;
-            r->start = 0;
-        }
-        if (r->cap - r->end < 2) {
-            r->cap *= 2;
-            r->buf = xrealloc(r->buf, r->cap, 1);
-        }
-        size_t want = r->cap - r->end - 1;
-        ssize_t got;
-        if (r->fd >= 0) {
-            do
-                got = read(r->fd, r->buf + r->end, want);
-            while (got < 0 && errno == EINTR);
-        } else {
-            got = (ssize_t)fread(r->buf + r->end, 1, want, r->in);
-        }
-        if (got <= 0)
-            r->eof = true; /* the end, or a read error: what getline did with either */
-        else
-            r->end += (size_t)got;
-    }
-}
-
 int command_test(const config *cfg, script *s, FILE *input, FILE *out)
 {
     strbuf rows = {0}, text = {0};
-    char *line, err[2048];
-    size_t len;
+    char *line = NULL, err[2048];
+    size_t cap = 0;
+    ssize_t len;
     long lineno = 0, failures = 0;
-    line_reader in = {.in = input, .fd = fileno(input), .cap = 1 << 16};
-    in.buf = xmalloc(in.cap);
-    while ((line = next_line(&in, &len)) != NULL) {
+    while ((len = getline(&line, &cap, input)) != -1) {
         lineno++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             line[--len] = '\0';
-        if (strspn(line, " \t") == len) continue;
+        if (strspn(line, " \t") == (size_t)len) continue;
         script_event ev = {"test", 0, lineno - 1, -1, NULL, 0, line, (size_t)len, NULL};
         size_t nrows;
         strbuf_reset(&rows);
@@ -110,7 +54,7 @@ int command_test(const config *cfg, script *s, FILE *input, FILE *out)
             fwrite(rows.data, 1, rows.len, out);
         }
     }
-    free(in.buf);
+    free(line);
     strbuf_free(&rows);
     strbuf_free(&text);
     fflush(out);
